@@ -1,0 +1,272 @@
+/**
+ * The export connection row (SPEC §2): one schema that validates every write
+ * path and every read, and also yields the published JSON Schema
+ * (docs/connection.schema.json). Messages name the field and the valid form and
+ * never echo secret values (PGP keys, external ids).
+ */
+import { z } from 'zod';
+import { FREQUENCIES } from '../definitions.ts';
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to refuse control characters
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+const connectionId = z
+  .string({ error: 'connectionId is required: "conn_" followed by a ULID or UUID' })
+  .regex(/^conn_[0-9A-Za-z-]{10,64}$/, {
+    error: 'connectionId must be "conn_" followed by a ULID or UUID, e.g. conn_01JD7Z6T5Q9Y3M2K8V4W1X0ABC',
+  });
+
+const appId = z
+  .string({ error: 'appId is required: the id of the app whose events are exported' })
+  .regex(/^[A-Za-z0-9_.-]{1,64}$/, {
+    error: 'appId must be 1-64 characters of letters, digits, "_", "." or "-"',
+  });
+
+const displayName = (field: string) =>
+  z
+    .string({ error: `${field} is required: a non-empty string written into every record` })
+    .min(1, { error: `${field} must not be empty` })
+    .max(256, { error: `${field} must be at most 256 characters` });
+
+const connectionName = z
+  .string({ error: 'connectionName is required: 1-100 characters, no "/"' })
+  .min(1, { error: 'connectionName must not be empty (1-100 characters, no "/")' })
+  .max(100, { error: 'connectionName must be at most 100 characters' })
+  .refine((s) => !s.includes('/'), {
+    error: 'connectionName must not contain "/" (it is one folder of the object key)',
+  })
+  .refine((s) => !CONTROL_CHARS.test(s), { error: 'connectionName must not contain control characters' })
+  .refine((s) => s.trim() === s, { error: 'connectionName must not start or end with white space' });
+
+const bucketName = z
+  .string({ error: 'bucketName is required: the name of the customer S3 bucket' })
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+    error:
+      'bucketName must be a valid S3 bucket name: 3-63 characters of lowercase letters, digits, "." and "-", starting and ending with a letter or digit',
+  })
+  .refine((s) => !s.includes('..') && !s.includes('.-') && !s.includes('-.'), {
+    error: 'bucketName must not contain "..", ".-" or "-."',
+  })
+  .refine((s) => !/^\d+\.\d+\.\d+\.\d+$/.test(s), {
+    error: 'bucketName must not be formatted as an IP address',
+  });
+
+const bucketRegion = z
+  .string({ error: 'bucketRegion is required: the AWS region of the bucket, e.g. ap-south-1' })
+  .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/, {
+    error: 'bucketRegion must be an AWS region code such as ap-south-1 or us-east-1',
+  });
+
+const accountId = z
+  .string()
+  .regex(/^\d{12}$/, {
+    error: 'bucketOwnerAccountId must be the 12-digit AWS account id of the bucket owner',
+  });
+
+const folderPath = z
+  .string()
+  .min(1, { error: 'folderPath must not be empty; omit it for no folder' })
+  .max(512, { error: 'folderPath must be at most 512 characters' })
+  .refine((s) => !s.startsWith('/') && !s.endsWith('/'), {
+    error: 'folderPath must not start or end with "/", e.g. my_folder/sub_folder',
+  })
+  .refine((s) => !s.includes('//'), { error: 'folderPath must not contain "//"' })
+  .refine((s) => !CONTROL_CHARS.test(s), { error: 'folderPath must not contain control characters' });
+
+const eventName = z
+  .string()
+  .min(1, { error: 'an event name must not be empty' })
+  .max(256, { error: 'an event name must be at most 256 characters' });
+
+const events = z.discriminatedUnion(
+  'mode',
+  [
+    z.object({ mode: z.literal('ALL') }).strict(),
+    z
+      .object({
+        mode: z.literal('SELECTED'),
+        names: z
+          .array(eventName, { error: 'events.names must be a list of event names or event codes' })
+          .min(1, { error: 'events.names must list at least one event name (or use {"mode":"ALL"})' }),
+      })
+      .strict(),
+  ],
+  { error: 'events must be {"mode":"ALL"} or {"mode":"SELECTED","names":["EVENT_NAME", ...]}' },
+);
+
+const attributeSelection = (field: string) =>
+  z.union(
+    [
+      z.literal('ALL'),
+      z.array(z.string().min(1, { error: `${field} names must not be empty` }), {
+        error: `${field} must be "ALL" or a list of attribute names`,
+      }),
+    ],
+    { error: `${field} must be "ALL" or a list of attribute names` },
+  );
+
+const frequency = z.enum(FREQUENCIES, {
+  error: `frequency must be one of ${FREQUENCIES.join(', ')}`,
+});
+
+const pgpPublicKey = z
+  .string()
+  .refine((s) => !/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(s), {
+    error: 'pgpPublicKey: this is a private key; paste the public key (gpg --armor --export <key id>)',
+  })
+  .refine((s) => /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+-----END PGP PUBLIC KEY BLOCK-----/.test(s), {
+    error:
+      'pgpPublicKey must be an ASCII-armored OpenPGP public key ("-----BEGIN PGP PUBLIC KEY BLOCK-----" ... ), as printed by gpg --armor --export <key id>',
+  });
+
+const kmsKeyArn = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})$/,
+    {
+      error:
+        'kmsKeyArn must be a KMS key ARN, e.g. arn:aws:kms:ap-south-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias)',
+    },
+  );
+
+const assumeRoleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, {
+  error: 'assumeRoleArn must be an IAM role ARN, e.g. arn:aws:iam::123456789012:role/event-export-writer',
+});
+
+const externalId = z
+  .string()
+  .regex(/^[\w+=,.@:/-]{2,1224}$/, {
+    error: 'externalId must be 2-1224 characters of letters, digits and +=,.@:/-',
+  });
+
+const isoInstant = (field: string) =>
+  z.iso.datetime({ offset: true, error: `${field} must be an ISO-8601 instant, e.g. 2026-11-01T00:00:00Z` });
+
+export const CONNECTION_STATUSES = ['ACTIVE', 'PAUSED', 'DISABLED'] as const;
+export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
+
+export const connectionSchema = z
+  .object({
+    connectionId,
+    appId,
+    appName: displayName('appName'),
+    dbName: displayName('dbName'),
+    connectionName,
+    bucketName,
+    bucketRegion,
+    bucketOwnerAccountId: accountId.optional(),
+    folderPath: folderPath.optional(),
+    events,
+    userAttributes: attributeSelection('userAttributes').default('ALL'),
+    deviceAttributes: attributeSelection('deviceAttributes').default('ALL'),
+    frequency,
+    pgpPublicKey: pgpPublicKey.optional(),
+    kmsKeyArn: kmsKeyArn.optional(),
+    assumeRoleArn: assumeRoleArn.optional(),
+    externalId: externalId.optional(),
+    status: z
+      .enum(CONNECTION_STATUSES, { error: `status must be one of ${CONNECTION_STATUSES.join(', ')}` })
+      .default('ACTIVE'),
+    startFrom: isoInstant('startFrom').optional(),
+    createdAt: isoInstant('createdAt'),
+    updatedAt: isoInstant('updatedAt').optional(),
+  })
+  .strict()
+  .superRefine((row, ctx) => {
+    if (row.assumeRoleArn && !row.externalId) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['externalId'],
+        message:
+          'externalId is required with assumeRoleArn: the external id the customer put in the role trust policy',
+      });
+    }
+    if (row.externalId && !row.assumeRoleArn) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['assumeRoleArn'],
+        message: 'assumeRoleArn is required when externalId is set (or remove externalId)',
+      });
+    }
+    if (row.kmsKeyArn) {
+      const keyRegion = row.kmsKeyArn.split(':')[3];
+      if (keyRegion !== row.bucketRegion) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['kmsKeyArn'],
+          message: `kmsKeyArn is in ${keyRegion} but the bucket is in ${row.bucketRegion}: SSE-KMS needs a key in the bucket's region`,
+        });
+      }
+    }
+  });
+
+export type Connection = z.output<typeof connectionSchema>;
+export type ConnectionInput = z.input<typeof connectionSchema>;
+
+export interface FieldError {
+  /** Dotted path of the offending field, e.g. `events.names`. */
+  field: string;
+  message: string;
+}
+
+export class InvalidConnectionError extends Error {
+  override readonly name = 'InvalidConnectionError';
+  constructor(
+    readonly connectionId: string | undefined,
+    readonly errors: FieldError[],
+  ) {
+    super(
+      `connection ${connectionId ?? '(no connectionId)'} is invalid: ${errors.map((e) => `${e.field}: ${stripFieldPrefix(e)}`).join('; ')}`,
+    );
+  }
+}
+
+function stripFieldPrefix(e: FieldError): string {
+  const leaf = e.field.split('.').pop() ?? e.field;
+  return e.message.startsWith(`${leaf} `) || e.message.startsWith(`${leaf}:`)
+    ? e.message.slice(leaf.length).replace(/^:?\s*/, '')
+    : e.message;
+}
+
+export type ValidationResult = { ok: true; connection: Connection } | { ok: false; errors: FieldError[] };
+
+/** Validate a raw row (from DynamoDB, a file or the CLI). Never throws, never echoes secret values. */
+export function validateConnection(raw: unknown): ValidationResult {
+  const parsed = connectionSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, connection: parsed.data };
+  const errors = parsed.error.issues.map((issue): FieldError => {
+    const field = issue.path.length ? issue.path.join('.') : '(row)';
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      message = `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}: remove them (see docs/connection.schema.json)`;
+    } else if (issue.code === 'invalid_type' && issue.path.length === 0) {
+      message = 'a connection row must be a JSON object';
+    }
+    return { field, message };
+  });
+  return { ok: false, errors };
+}
+
+/** Validate or throw {@link InvalidConnectionError}. */
+export function parseConnection(raw: unknown): Connection {
+  const result = validateConnection(raw);
+  if (result.ok) return result.connection;
+  const id =
+    raw && typeof raw === 'object' && typeof (raw as { connectionId?: unknown }).connectionId === 'string'
+      ? (raw as { connectionId: string }).connectionId
+      : undefined;
+  throw new InvalidConnectionError(id, result.errors);
+}
+
+/** The JSON Schema published as docs/connection.schema.json. */
+export function connectionJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(connectionSchema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
+  return {
+    $id: 'https://github.com/s3-event-export/s3-event-export/docs/connection.schema.json',
+    title: 'Export connection row (DynamoDB table Connections)',
+    ...schema,
+  };
+}

@@ -1,0 +1,4 @@
+// Placeholder: the stager handler is being written (issue 2). The CDK stack bundles this entry.
+export const handler = async (): Promise<void> => {
+  throw new Error('stager handler not implemented yet');
+};
