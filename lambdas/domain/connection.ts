@@ -57,11 +57,9 @@ const bucketRegion = z
     error: 'bucketRegion must be an AWS region code such as ap-south-1 or us-east-1',
   });
 
-const accountId = z
-  .string()
-  .regex(/^\d{12}$/, {
-    error: 'bucketOwnerAccountId must be the 12-digit AWS account id of the bucket owner',
-  });
+const accountId = z.string().regex(/^\d{12}$/, {
+  error: 'bucketOwnerAccountId must be the 12-digit AWS account id of the bucket owner',
+});
 
 const folderPath = z
   .string()
@@ -133,11 +131,9 @@ const assumeRoleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,
   error: 'assumeRoleArn must be an IAM role ARN, e.g. arn:aws:iam::123456789012:role/event-export-writer',
 });
 
-const externalId = z
-  .string()
-  .regex(/^[\w+=,.@:/-]{2,1224}$/, {
-    error: 'externalId must be 2-1224 characters of letters, digits and +=,.@:/-',
-  });
+const externalId = z.string().regex(/^[\w+=,.@:/-]{2,1224}$/, {
+  error: 'externalId must be 2-1224 characters of letters, digits and +=,.@:/-',
+});
 
 const isoInstant = (field: string) =>
   z.iso.datetime({ offset: true, error: `${field} must be an ISO-8601 instant, e.g. 2026-11-01T00:00:00Z` });
