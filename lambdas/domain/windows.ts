@@ -63,7 +63,7 @@ export function nextWindow(watermark: Date, windowEnd: Date): ExportWindow | und
   return { start: watermark, end: windowEnd };
 }
 
-/** How far a connection is behind: time from its watermark to `now`, minus one period (0 when on time). */
+/** How far a connection is behind: from its watermark to the latest boundary at or before `now` (one period for a connection whose tick is due). */
 export function exportLagMs(frequency: Frequency, watermark: Date, now: Date): number {
   const expectedWatermark = boundaryAtOrBefore(frequency, now);
   return Math.max(0, expectedWatermark.getTime() - watermark.getTime());

@@ -1,0 +1,409 @@
+/**
+ * Export one connection's window [watermark, windowEnd) exactly once
+ * (DESIGN-NOTES §3, §4; docs/exactly-once.md).
+ *
+ * 1. Validate the row (an invalid row is recorded, never exported).
+ * 2. Take the lease; the first attempt on a watermark pins the window end, so
+ *    every retry writes the same keys whatever tick triggered it.
+ * 3. Stream the window's staged objects into data parts split by size at
+ *    staged-object boundaries; record a cursor after each part so a window too
+ *    large for one invocation continues in the next.
+ * 4. Write the manifest last, then move the watermark with one conditional
+ *    write (watermark = W and the lease is ours).
+ */
+import { randomUUID } from 'node:crypto';
+import { pipeline, Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import type { Connection } from '../domain/connection.ts';
+import { validateConnection } from '../domain/connection.ts';
+import { recordFrame } from '../domain/export-record.ts';
+import { buildManifest, serializeManifest } from '../domain/manifest.ts';
+import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
+import type {
+  Clock,
+  ConnectionDiagnosis,
+  ConnectionRepository,
+  ExportCursor,
+  ExportSink,
+  ExportState,
+  ExportStateStore,
+  JobQueue,
+  SinkTarget,
+  StagedObjectRef,
+  StagingStore,
+  WrittenPart,
+} from '../ports/index.ts';
+import { compileRecordWriter, objectRecords, type RecordWriterStats } from './window-records.ts';
+
+export const DEFAULT_LEASE_MS = 5 * 60_000;
+/** Parts are split when their uncompressed output passes this size (SPEC §3 part naming). */
+export const DEFAULT_PART_SIZE_BYTES = 512 * 1024 * 1024;
+
+/** A configuration problem of one connection: recorded on its state, not retried until the row changes. */
+export class ConnectionProblem extends Error {
+  override readonly name = 'ConnectionProblem';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Encryptor = (plaintext: Readable) => Readable;
+
+export interface ExportNotifier {
+  windowCommitted(event: {
+    connectionId: string;
+    windowStart: Date;
+    windowEnd: Date;
+    sequence: number;
+    records: number;
+    bytes: number;
+    files: number;
+    recovered: boolean;
+  }): Promise<void>;
+  exportFailed(event: {
+    connectionId: string;
+    windowEnd: Date;
+    diagnosis: ConnectionDiagnosis;
+  }): Promise<void>;
+}
+
+export interface ExportSettings {
+  leaseMs: number;
+  partSizeBytes: number;
+  gzipLevel: number;
+  stagingRetentionDays: number;
+}
+
+export interface ExportDeps {
+  connections: ConnectionRepository;
+  state: ExportStateStore;
+  staging: StagingStore;
+  sink: ExportSink;
+  clock: Clock;
+  settings: ExportSettings;
+  /** Refuse a connection before any write (KMS allowlist, PGP key validity); throw ConnectionProblem. */
+  preflight?: (connection: Connection, now: Date) => Promise<{ encrypt?: Encryptor }>;
+  /** Turn a write failure into words the customer can act on. */
+  diagnose?: (error: unknown, connection: Connection) => ConnectionDiagnosis;
+  /** Re-enqueue a window that continues in another invocation. */
+  jobs?: JobQueue;
+  notifier?: ExportNotifier;
+  /** Milliseconds left in this invocation; the exporter stops at a part boundary when below `reserveMs`. */
+  remainingTimeMs?: () => number;
+  reserveMs?: number;
+  /** Identity of this attempt (a lease owner); random by default. */
+  owner?: string;
+}
+
+export interface ExportJobInput {
+  connectionId: string;
+  windowEnd: Date;
+}
+
+export interface CommittedWindow {
+  windowStart: Date;
+  windowEnd: Date;
+  sequence: number;
+  parts: WrittenPart[];
+  manifestKey: string;
+  records: number;
+}
+
+export type ExportOutcome =
+  | { status: 'committed'; windows: CommittedWindow[] }
+  | { status: 'up-to-date' }
+  | { status: 'missing' }
+  | { status: 'inactive'; connectionStatus: string }
+  | { status: 'refused'; diagnosis: ConnectionDiagnosis }
+  | { status: 'lease-held' }
+  | { status: 'lost-race'; windows: CommittedWindow[] }
+  | { status: 'continued'; windows: CommittedWindow[]; cursor: ExportCursor };
+
+export function sinkTargetOf(connection: Connection): SinkTarget {
+  return {
+    connectionId: connection.connectionId,
+    bucketName: connection.bucketName,
+    bucketRegion: connection.bucketRegion,
+    bucketOwnerAccountId: connection.bucketOwnerAccountId,
+    kmsKeyArn: connection.kmsKeyArn,
+    assumeRoleArn: connection.assumeRoleArn,
+    externalId: connection.externalId,
+  };
+}
+
+/** The watermark a connection starts from: its backfill start, else its creation time. */
+export function initialWatermark(connection: Connection, now: Date, stagingRetentionDays: number): Date {
+  if (connection.startFrom) {
+    const startFrom = new Date(connection.startFrom);
+    const earliest = now.getTime() - stagingRetentionDays * 86_400_000;
+    if (startFrom.getTime() < earliest) {
+      throw new ConnectionProblem(
+        'BACKFILL_BEYOND_RETENTION',
+        `startFrom ${connection.startFrom} is earlier than the staging retention allows ` +
+          `(${stagingRetentionDays} days: ${new Date(earliest).toISOString()}); set startFrom at or after that instant`,
+      );
+    }
+    return startFrom;
+  }
+  return new Date(connection.createdAt);
+}
+
+function genericDiagnosis(error: unknown): ConnectionDiagnosis {
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'EXPORT_FAILED', message: `${name}: ${message}`, at: new Date().toISOString() };
+}
+
+class LostLease extends Error {}
+
+export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promise<ExportOutcome> {
+  const now = deps.clock.now();
+  const raw = await deps.connections.getRaw(job.connectionId);
+  if (!raw) return { status: 'missing' };
+
+  const validation = validateConnection(raw);
+  if (!validation.ok) {
+    const diagnosis: ConnectionDiagnosis = {
+      code: 'INVALID_CONNECTION',
+      message: `the connection row is invalid and is not exported until fixed: ${validation.errors
+        .map((e) => `${e.field}: ${e.message}`)
+        .join('; ')}`,
+      at: now.toISOString(),
+      windowEnd: job.windowEnd.toISOString(),
+    };
+    await deps.state.recordError(job.connectionId, diagnosis);
+    return { status: 'refused', diagnosis };
+  }
+  const connection = validation.connection;
+  if (connection.status !== 'ACTIVE') return { status: 'inactive', connectionStatus: connection.status };
+
+  let encrypt: Encryptor | undefined;
+  let state: ExportState;
+  try {
+    encrypt = (await deps.preflight?.(connection, now))?.encrypt;
+    state =
+      (await deps.state.get(connection.connectionId)) ??
+      (await deps.state.initialize(
+        connection.connectionId,
+        initialWatermark(connection, now, deps.settings.stagingRetentionDays),
+      ));
+  } catch (error) {
+    if (!(error instanceof ConnectionProblem)) throw error;
+    const diagnosis = { code: error.code, message: error.message, at: now.toISOString() };
+    await deps.state.recordError(connection.connectionId, diagnosis);
+    return { status: 'refused', diagnosis };
+  }
+
+  const owner = deps.owner ?? randomUUID();
+  const committed: CommittedWindow[] = [];
+  const hadError = state.lastError !== undefined;
+  // One job may commit several windows: a pinned older window first, then up to the job's end.
+  while (state.watermark.getTime() < job.windowEnd.getTime() || state.pendingWindowEnd) {
+    const leased = await deps.state.acquireLease(
+      connection.connectionId,
+      owner,
+      deps.clock.now(),
+      deps.settings.leaseMs,
+      job.windowEnd,
+    );
+    if (!leased)
+      return committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
+    state = leased;
+    const windowEnd = state.pendingWindowEnd ?? job.windowEnd;
+    try {
+      const outcome = await exportPinnedWindow(connection, state, windowEnd, owner, encrypt, deps);
+      if (outcome.status === 'continued')
+        return { status: 'continued', windows: committed, cursor: outcome.cursor };
+      committed.push(outcome.window);
+      await deps.notifier?.windowCommitted({
+        connectionId: connection.connectionId,
+        windowStart: outcome.window.windowStart,
+        windowEnd: outcome.window.windowEnd,
+        sequence: outcome.window.sequence,
+        records: outcome.window.records,
+        bytes: outcome.window.parts.reduce((n, p) => n + p.bytes, 0),
+        files: outcome.window.parts.length,
+        recovered: hadError && committed.length === 1,
+      });
+    } catch (error) {
+      if (error instanceof LostLease) return { status: 'lost-race', windows: committed };
+      const diagnosis = {
+        ...(deps.diagnose ?? genericDiagnosis)(error, connection),
+        windowEnd: windowEnd.toISOString(),
+      };
+      await deps.state.recordError(connection.connectionId, diagnosis).catch(() => undefined);
+      await deps.state.releaseLease(connection.connectionId, owner).catch(() => undefined);
+      await deps.notifier
+        ?.exportFailed({ connectionId: connection.connectionId, windowEnd, diagnosis })
+        .catch(() => undefined);
+      throw error;
+    }
+    const after = await deps.state.get(connection.connectionId);
+    if (!after) break;
+    state = after;
+  }
+  return committed.length ? { status: 'committed', windows: committed } : { status: 'up-to-date' };
+}
+
+type PinnedOutcome =
+  | { status: 'committed'; window: CommittedWindow }
+  | { status: 'continued'; cursor: ExportCursor };
+
+async function exportPinnedWindow(
+  connection: Connection,
+  state: ExportState,
+  windowEnd: Date,
+  owner: string,
+  encrypt: Encryptor | undefined,
+  deps: ExportDeps,
+): Promise<PinnedOutcome> {
+  const windowStart = state.watermark;
+  const target = sinkTargetOf(connection);
+  const objects = await deps.staging.listWindow(connection.appId, windowStart, windowEnd);
+  const cursor: ExportCursor = state.cursor
+    ? { ...state.cursor, parts: [...state.cursor.parts] }
+    : { nextObjectIndex: 0, nextPartNumber: 1, parts: [] };
+
+  const write = compileRecordWriter(connection, recordFrame(connection, windowEnd));
+  let leaseRenewedAt = deps.clock.now().getTime();
+  const keepLease = async () => {
+    const now = deps.clock.now();
+    if (now.getTime() - leaseRenewedAt < deps.settings.leaseMs / 3) return;
+    if (!(await deps.state.renewLease(connection.connectionId, owner, now, deps.settings.leaseMs)))
+      throw new LostLease();
+    leaseRenewedAt = now.getTime();
+  };
+
+  let partsThisInvocation = 0;
+  while (cursor.nextObjectIndex < objects.length) {
+    const remaining = deps.remainingTimeMs?.();
+    // Stop between parts when the budget runs low, but only after progress, so a window always advances.
+    if (remaining !== undefined && remaining < (deps.reserveMs ?? 0) && partsThisInvocation > 0) {
+      await deps.jobs?.enqueue([
+        { connectionId: connection.connectionId, windowEnd: windowEnd.toISOString(), reason: 'continuation' },
+      ]);
+      await deps.state.releaseLease(connection.connectionId, owner);
+      return { status: 'continued', cursor };
+    }
+    const part = await writePart(
+      connection,
+      target,
+      windowEnd,
+      objects,
+      cursor,
+      write,
+      encrypt,
+      keepLease,
+      deps,
+    );
+    if (!part) break;
+    cursor.parts.push(part.written);
+    cursor.nextObjectIndex = part.nextObjectIndex;
+    cursor.nextPartNumber += 1;
+    partsThisInvocation += 1;
+    if (!(await deps.state.saveCursor(connection.connectionId, owner, cursor))) throw new LostLease();
+  }
+
+  const sequence = state.sequence + 1;
+  const manifest = buildManifest({
+    connectionId: connection.connectionId,
+    sequence,
+    windowStart,
+    windowEnd,
+    parts: cursor.parts,
+  });
+  const manifestKey = manifestObjectKey(connection, windowEnd);
+  await deps.sink.putObject(
+    target,
+    manifestKey,
+    Readable.from([serializeManifest(manifest)]),
+    'application/json',
+  );
+
+  const ok = await deps.state.commitWindow(connection.connectionId, {
+    expectedWatermark: windowStart,
+    windowEnd,
+    sequence,
+    leaseOwner: owner,
+    committedAt: deps.clock.now(),
+    parts: cursor.parts,
+    manifestKey,
+    usageMonth: windowEnd.toISOString().slice(0, 7),
+  });
+  if (!ok) throw new LostLease();
+  return {
+    status: 'committed',
+    window: {
+      windowStart,
+      windowEnd,
+      sequence,
+      parts: cursor.parts,
+      manifestKey,
+      records: manifest.totalRecords,
+    },
+  };
+}
+
+/**
+ * Write the next data part: staged objects from the cursor until the part's uncompressed size
+ * passes the part size (only at object boundaries, so part layout is the same on every attempt).
+ * Returns undefined when no remaining object holds a selected record.
+ */
+async function writePart(
+  connection: Connection,
+  target: SinkTarget,
+  windowEnd: Date,
+  objects: StagedObjectRef[],
+  cursor: ExportCursor,
+  write: ReturnType<typeof compileRecordWriter>,
+  encrypt: Encryptor | undefined,
+  keepLease: () => Promise<void>,
+  deps: ExportDeps,
+): Promise<{ written: WrittenPart; nextObjectIndex: number } | undefined> {
+  const stats: RecordWriterStats = { records: 0 };
+  let index = cursor.nextObjectIndex;
+  let chars = 0;
+  const partSize = deps.settings.partSizeBytes;
+
+  async function* partText(): AsyncGenerator<string> {
+    while (index < objects.length && !(chars >= partSize && stats.records > 0)) {
+      const ref = objects[index]!;
+      await keepLease();
+      const body = await deps.staging.openObject(ref.key);
+      for await (const text of objectRecords(ref.key, body, write, stats)) {
+        chars += text.length;
+        yield text;
+      }
+      index += 1;
+    }
+  }
+
+  // Only start an upload once the part is known to hold a record.
+  const text = partText();
+  const first = await text.next();
+  if (first.done) {
+    return undefined;
+  }
+  async function* withFirst(): AsyncGenerator<string> {
+    yield first.value as string;
+    yield* text;
+  }
+  const gzipped = createGzip({ level: deps.settings.gzipLevel });
+  // pipeline destroys the gzip stream with any upstream error (S3 read, corrupt line), failing the upload.
+  pipeline(Readable.from(withFirst()), gzipped, () => undefined);
+  const body = encrypt ? encrypt(gzipped) : gzipped;
+  const key = dataObjectKey(connection, windowEnd, cursor.nextPartNumber);
+  const stored = await deps.sink.putObject(
+    target,
+    key,
+    body,
+    encrypt ? 'application/pgp-encrypted' : 'application/gzip',
+  );
+  return {
+    written: { key, records: stats.records, bytes: stored.bytes, sha256: stored.sha256 },
+    nextObjectIndex: index,
+  };
+}
