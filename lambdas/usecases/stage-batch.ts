@@ -210,9 +210,9 @@ async function completeUnit(
   const byGroup = new Map<string, string[]>();
   for (const record of records) {
     const group = groupOf(record);
-    let lines = byGroup.get(group);
-    if (!lines) byGroup.set(group, (lines = []));
+    const lines = byGroup.get(group) ?? [];
     lines.push(record.line);
+    byGroup.set(group, lines);
   }
 
   let current = checkpoint;
