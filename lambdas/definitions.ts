@@ -81,3 +81,12 @@ export const ENV = {
 export const CONNECTION_SESSION_TAG = 'export-connection-id';
 
 export const METRIC_NAMESPACE = 'S3EventExport';
+
+/**
+ * A stager retry re-times a missing object whose stage time is older than this: the settle delay
+ * minus the stager's maximum run time minus a margin for clock skew (docs/exactly-once.md §2).
+ */
+export function horizonGuardMs(settleDelayMinutes: number): number {
+  const margin = 60_000;
+  return Math.max(10_000, settleDelayMinutes * 60_000 - STAGER_TIMEOUT_SECONDS * 1000 - 2 * margin);
+}

@@ -1,0 +1,28 @@
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { ExportJob, JobQueue } from '../ports/index.ts';
+
+/** Export jobs as SQS messages (one per connection and window), sent in batches of 10. */
+export class SqsJobQueue implements JobQueue {
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queueUrl: string,
+  ) {}
+
+  async enqueue(jobs: ExportJob[]): Promise<void> {
+    for (let i = 0; i < jobs.length; i += 10) {
+      const batch = jobs.slice(i, i + 10);
+      const response = await this.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: this.queueUrl,
+          Entries: batch.map((job, n) => ({ Id: String(n), MessageBody: JSON.stringify(job) })),
+        }),
+      );
+      if (response.Failed?.length) {
+        const failed = response.Failed.map((f) => `${batch[Number(f.Id)]?.connectionId}: ${f.Code}`).join(
+          ', ',
+        );
+        throw new Error(`could not enqueue ${response.Failed.length} export job(s): ${failed}`);
+      }
+    }
+  }
+}
