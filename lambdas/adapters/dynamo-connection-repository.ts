@@ -1,0 +1,85 @@
+/**
+ * ConnectionRepository on the Connections table: one row per connection, stored
+ * as plain attributes (what an operator writes with `aws dynamodb put-item`).
+ */
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { CONNECTIONS_TABLE, type Frequency } from '../definitions.ts';
+import type { Connection } from '../domain/connection.ts';
+import type { ConnectionRepository } from '../ports/index.ts';
+
+const BY_FREQUENCY = CONNECTIONS_TABLE.globalSecondaryIndexes[0];
+
+export class DynamoConnectionRepository implements ConnectionRepository {
+  constructor(
+    private readonly dynamo: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async getRaw(connectionId: string): Promise<Record<string, unknown> | undefined> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [CONNECTIONS_TABLE.partitionKey.name]: connectionId },
+        ConsistentRead: true,
+      }),
+    );
+    return Item;
+  }
+
+  async listRawByFrequency(frequency: Frequency): Promise<Record<string, unknown>[]> {
+    const rows: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.dynamo.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: BY_FREQUENCY.indexName,
+          KeyConditionExpression: '#frequency = :frequency',
+          ExpressionAttributeNames: { '#frequency': BY_FREQUENCY.partitionKey.name },
+          ExpressionAttributeValues: { ':frequency': frequency },
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      rows.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return rows;
+  }
+
+  async listRaw(): Promise<Record<string, unknown>[]> {
+    const rows: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.dynamo.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          ConsistentRead: true,
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      rows.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return rows;
+  }
+
+  async put(connection: Connection): Promise<void> {
+    await this.dynamo.send(new PutCommand({ TableName: this.tableName, Item: { ...connection } }));
+  }
+
+  async delete(connectionId: string): Promise<void> {
+    await this.dynamo.send(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { [CONNECTIONS_TABLE.partitionKey.name]: connectionId },
+      }),
+    );
+  }
+}

@@ -1,0 +1,478 @@
+/**
+ * ExportStateStore on the ExportState table. Per connection (`pk = "conn#<id>"`):
+ *
+ *   sk = STATE                 watermark, sequence, pinned window, lease, cursor, last error
+ *   sk = WINDOW#<windowEnd>    one history row per committed window
+ *   sk = USAGE#<YYYY-MM>       events, files and bytes exported that month
+ *
+ * Dates are ISO-8601 strings (`toISOString()`, fixed width, so they compare
+ * lexically in condition expressions). The lease expiry is `leaseExpiresAt`,
+ * never `expiresAt`, which is the table's TTL attribute.
+ *
+ * Every state change is one conditional write; the commit of a window is one
+ * transaction (state + history + usage), so usage is exact under retries.
+ */
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  paginateQuery,
+  paginateScan,
+  type QueryCommandInput,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type {
+  CommitWindow,
+  ConnectionDiagnosis,
+  ExportCursor,
+  ExportState,
+  ExportStateStore,
+  WrittenPart,
+} from '../ports/index.ts';
+
+const STATE_SK = 'STATE';
+const WINDOW_SK_PREFIX = 'WINDOW#';
+const USAGE_SK_PREFIX = 'USAGE#';
+
+export function connectionKey(connectionId: string): string {
+  return `conn#${connectionId}`;
+}
+
+export function windowHistoryKey(windowEnd: Date): string {
+  return `${WINDOW_SK_PREFIX}${windowEnd.toISOString()}`;
+}
+
+export function usageKey(month: string): string {
+  return `${USAGE_SK_PREFIX}${month}`;
+}
+
+/** One committed window, as recorded by commitWindow. */
+export interface WindowHistoryEntry {
+  connectionId: string;
+  windowStart: Date;
+  windowEnd: Date;
+  sequence: number;
+  parts: WrittenPart[];
+  manifestKey: string;
+  records: number;
+  bytes: number;
+  committedAt: Date;
+}
+
+/** What one connection exported in one month (SPEC §6: the source bills by volume). */
+export interface MonthlyUsage {
+  connectionId: string;
+  /** `YYYY-MM` (UTC month of the window ends). */
+  month: string;
+  events: number;
+  files: number;
+  bytes: number;
+}
+
+/**
+ * A state row as the CLI lists it. `watermark` is absent when only an error was recorded
+ * (e.g. the connection row was invalid before its first export).
+ */
+export type StoredExportState = Omit<ExportState, 'watermark'> & { watermark?: Date };
+
+interface StateRow {
+  pk: string;
+  sk: string;
+  connectionId: string;
+  watermark?: string;
+  sequence?: number;
+  pendingWindowEnd?: string;
+  leaseOwner?: string;
+  leaseExpiresAt?: string;
+  cursor?: ExportCursor;
+  lastError?: ConnectionDiagnosis;
+  lastCommittedAt?: string;
+  lastFileKey?: string;
+}
+
+function stateOfRow(row: StateRow): StoredExportState {
+  const state: StoredExportState = { connectionId: row.connectionId, sequence: Number(row.sequence ?? 0) };
+  if (row.watermark) state.watermark = new Date(row.watermark);
+  if (row.pendingWindowEnd) state.pendingWindowEnd = new Date(row.pendingWindowEnd);
+  if (row.leaseOwner && row.leaseExpiresAt)
+    state.lease = { owner: row.leaseOwner, expiresAt: new Date(row.leaseExpiresAt) };
+  if (row.cursor) state.cursor = row.cursor;
+  if (row.lastError) state.lastError = row.lastError;
+  if (row.lastCommittedAt) state.lastCommittedAt = new Date(row.lastCommittedAt);
+  if (row.lastFileKey) state.lastFileKey = row.lastFileKey;
+  return state;
+}
+
+function initializedState(row: StateRow | undefined): ExportState | undefined {
+  if (!row?.watermark) return undefined;
+  return stateOfRow(row) as ExportState;
+}
+
+/** Names used in expressions (some, like `sequence`, are DynamoDB reserved words). */
+const NAMES = {
+  '#watermark': 'watermark',
+  '#sequence': 'sequence',
+  '#pending': 'pendingWindowEnd',
+  '#leaseOwner': 'leaseOwner',
+  '#leaseExpiresAt': 'leaseExpiresAt',
+  '#cursor': 'cursor',
+  '#lastError': 'lastError',
+  '#lastCommittedAt': 'lastCommittedAt',
+  '#lastFileKey': 'lastFileKey',
+  '#connectionId': 'connectionId',
+} as const;
+
+type NameToken = keyof typeof NAMES;
+
+/** ExpressionAttributeNames for exactly the tokens an expression uses (DynamoDB rejects unused ones). */
+function namesIn(...expressions: string[]): Record<string, string> {
+  const text = expressions.join(' ');
+  const used: Record<string, string> = {};
+  for (const token of Object.keys(NAMES) as NameToken[]) {
+    if (new RegExp(`${token}\\b`).test(text)) used[token] = NAMES[token];
+  }
+  return used;
+}
+
+const LEASE_IS_FREE_OR_OURS =
+  '(attribute_not_exists(#leaseOwner) OR #leaseOwner = :owner OR #leaseExpiresAt <= :now)';
+
+function isConditionFailure(error: unknown): boolean {
+  if (error instanceof ConditionalCheckFailedException) return true;
+  if (error instanceof TransactionCanceledException) {
+    const reasons = error.CancellationReasons ?? [];
+    if (reasons.length > 0) return reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+    return /ConditionalCheckFailed/.test(error.message);
+  }
+  return false;
+}
+
+export class DynamoExportStateStore implements ExportStateStore {
+  constructor(
+    private readonly dynamo: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  private key(connectionId: string, sk = STATE_SK) {
+    return { pk: connectionKey(connectionId), sk };
+  }
+
+  private async readRow(connectionId: string): Promise<StateRow | undefined> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({ TableName: this.tableName, Key: this.key(connectionId), ConsistentRead: true }),
+    );
+    return Item as StateRow | undefined;
+  }
+
+  /**
+   * One conditional UpdateItem on the STATE row. Resolves the row after the write, or
+   * undefined when the condition failed (nothing written).
+   */
+  private async update(
+    connectionId: string,
+    update: string,
+    condition: string | undefined,
+    values: Record<string, unknown>,
+  ): Promise<StateRow | undefined> {
+    const expressions = condition ? [update, condition] : [update];
+    const usedValues = Object.fromEntries(
+      Object.entries(values).filter(([token]) => expressions.some((e) => new RegExp(`${token}\\b`).test(e))),
+    );
+    try {
+      const { Attributes } = await this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(connectionId),
+          UpdateExpression: update,
+          ...(condition ? { ConditionExpression: condition } : {}),
+          ExpressionAttributeNames: namesIn(...expressions),
+          ...(Object.keys(usedValues).length ? { ExpressionAttributeValues: usedValues } : {}),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as StateRow;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async get(connectionId: string): Promise<ExportState | undefined> {
+    return initializedState(await this.readRow(connectionId));
+  }
+
+  async initialize(connectionId: string, watermark: Date): Promise<ExportState> {
+    const created = await this.update(
+      connectionId,
+      'SET #watermark = :watermark, #sequence = if_not_exists(#sequence, :zero), #connectionId = :id',
+      'attribute_not_exists(#watermark)',
+      { ':watermark': watermark.toISOString(), ':zero': 0, ':id': connectionId },
+    );
+    const state = initializedState(created ?? (await this.readRow(connectionId)));
+    if (!state) throw new Error(`export state of ${connectionId} vanished during initialize`);
+    return state;
+  }
+
+  async acquireLease(
+    connectionId: string,
+    owner: string,
+    now: Date,
+    leaseMs: number,
+    windowEnd: Date,
+  ): Promise<ExportState | undefined> {
+    const values = {
+      ':owner': owner,
+      ':now': now.toISOString(),
+      ':leaseExpiresAt': new Date(now.getTime() + leaseMs).toISOString(),
+      ':windowEnd': windowEnd.toISOString(),
+    };
+    const takeLease = 'SET #leaseOwner = :owner, #leaseExpiresAt = :leaseExpiresAt';
+    // Pin the window end unless one is pinned; never pin an end at or before the watermark
+    // (a racing exporter may have committed that window meanwhile).
+    const pinned = await this.update(
+      connectionId,
+      `${takeLease}, #pending = if_not_exists(#pending, :windowEnd)`,
+      `attribute_exists(#watermark) AND ${LEASE_IS_FREE_OR_OURS} AND (attribute_exists(#pending) OR #watermark < :windowEnd)`,
+      values,
+    );
+    if (pinned) return initializedState(pinned);
+    // Either the lease is held, or there is nothing to pin: take the lease alone.
+    const leased = await this.update(
+      connectionId,
+      takeLease,
+      `attribute_exists(#watermark) AND ${LEASE_IS_FREE_OR_OURS}`,
+      values,
+    );
+    return initializedState(leased);
+  }
+
+  async renewLease(connectionId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
+    const renewed = await this.update(
+      connectionId,
+      'SET #leaseExpiresAt = :leaseExpiresAt',
+      '#leaseOwner = :owner',
+      {
+        ':owner': owner,
+        ':leaseExpiresAt': new Date(now.getTime() + leaseMs).toISOString(),
+      },
+    );
+    return renewed !== undefined;
+  }
+
+  async saveCursor(connectionId: string, owner: string, cursor: ExportCursor): Promise<boolean> {
+    const saved = await this.update(connectionId, 'SET #cursor = :cursor', '#leaseOwner = :owner', {
+      ':owner': owner,
+      ':cursor': cursor,
+    });
+    return saved !== undefined;
+  }
+
+  async commitWindow(connectionId: string, commit: CommitWindow): Promise<boolean> {
+    const pk = connectionKey(connectionId);
+    const records = commit.parts.reduce((n, p) => n + p.records, 0);
+    const bytes = commit.parts.reduce((n, p) => n + p.bytes, 0);
+    const committedAt = commit.committedAt.toISOString();
+    const lastFileKey = commit.parts.at(-1)?.key ?? commit.manifestKey;
+
+    const stateUpdate =
+      'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey ' +
+      'REMOVE #pending, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
+    const stateCondition = '#watermark = :expected AND #leaseOwner = :owner';
+    const usageUpdate =
+      'SET #connectionId = :id, #month = :month ADD #events :events, #files :files, #bytes :bytes';
+
+    const items: TransactWriteCommandInput['TransactItems'] = [
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { pk, sk: STATE_SK },
+          UpdateExpression: stateUpdate,
+          ConditionExpression: stateCondition,
+          ExpressionAttributeNames: namesIn(stateUpdate, stateCondition),
+          ExpressionAttributeValues: {
+            ':windowEnd': commit.windowEnd.toISOString(),
+            ':sequence': commit.sequence,
+            ':committedAt': committedAt,
+            ':lastFileKey': lastFileKey,
+            ':expected': commit.expectedWatermark.toISOString(),
+            ':owner': commit.leaseOwner,
+          },
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            pk,
+            sk: windowHistoryKey(commit.windowEnd),
+            connectionId,
+            windowStart: commit.expectedWatermark.toISOString(),
+            windowEnd: commit.windowEnd.toISOString(),
+            sequence: commit.sequence,
+            parts: commit.parts,
+            manifestKey: commit.manifestKey,
+            records,
+            bytes,
+            committedAt,
+          },
+        },
+      },
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { pk, sk: usageKey(commit.usageMonth) },
+          UpdateExpression: usageUpdate,
+          ExpressionAttributeNames: {
+            '#connectionId': 'connectionId',
+            '#month': 'month',
+            '#events': 'events',
+            '#files': 'files',
+            '#bytes': 'bytes',
+          },
+          ExpressionAttributeValues: {
+            ':id': connectionId,
+            ':month': commit.usageMonth,
+            ':events': records,
+            ':files': commit.parts.length,
+            ':bytes': bytes,
+          },
+        },
+      },
+    ];
+
+    try {
+      await this.dynamo.send(new TransactWriteCommand({ TransactItems: items }));
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      // A retry of a transaction that did commit (response lost) fails its condition:
+      // recognise our own commit by its exact outcome rather than report a lost race.
+      const row = await this.readRow(connectionId);
+      return (
+        row?.watermark === commit.windowEnd.toISOString() &&
+        Number(row.sequence) === commit.sequence &&
+        row.lastCommittedAt === committedAt &&
+        row.lastFileKey === lastFileKey
+      );
+    }
+  }
+
+  async releaseLease(connectionId: string, owner: string): Promise<void> {
+    await this.update(connectionId, 'REMOVE #leaseOwner, #leaseExpiresAt', '#leaseOwner = :owner', {
+      ':owner': owner,
+    });
+  }
+
+  async recordError(connectionId: string, diagnosis: ConnectionDiagnosis): Promise<void> {
+    await this.update(connectionId, 'SET #lastError = :diagnosis, #connectionId = :id', undefined, {
+      ':diagnosis': diagnosis,
+      ':id': connectionId,
+    });
+  }
+
+  async resetWatermark(connectionId: string, watermark: Date, now: Date): Promise<boolean> {
+    const reset = await this.update(
+      connectionId,
+      'SET #watermark = :watermark, #sequence = if_not_exists(#sequence, :zero), #connectionId = :id ' +
+        'REMOVE #cursor, #leaseOwner, #leaseExpiresAt',
+      'attribute_not_exists(#pending) AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
+      { ':watermark': watermark.toISOString(), ':zero': 0, ':id': connectionId, ':now': now.toISOString() },
+    );
+    return reset !== undefined;
+  }
+
+  // ------------------------------------------------------------ reads for the CLI
+
+  /** Committed windows of a connection, oldest first (`newestFirst` reverses), up to `limit`. */
+  async listHistory(
+    connectionId: string,
+    options: { limit?: number; newestFirst?: boolean } = {},
+  ): Promise<WindowHistoryEntry[]> {
+    const rows = await this.queryPrefix(connectionId, WINDOW_SK_PREFIX, options);
+    return rows.map((row) => ({
+      connectionId: String(row['connectionId']),
+      windowStart: new Date(String(row['windowStart'])),
+      windowEnd: new Date(String(row['windowEnd'])),
+      sequence: Number(row['sequence']),
+      parts: (row['parts'] as WrittenPart[] | undefined) ?? [],
+      manifestKey: String(row['manifestKey']),
+      records: Number(row['records']),
+      bytes: Number(row['bytes']),
+      committedAt: new Date(String(row['committedAt'])),
+    }));
+  }
+
+  /** Usage of one connection in one month (`YYYY-MM`); zeros when nothing was exported. */
+  async getUsage(connectionId: string, month: string): Promise<MonthlyUsage> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: this.key(connectionId, usageKey(month)),
+        ConsistentRead: true,
+      }),
+    );
+    return {
+      connectionId,
+      month,
+      events: Number(Item?.['events'] ?? 0),
+      files: Number(Item?.['files'] ?? 0),
+      bytes: Number(Item?.['bytes'] ?? 0),
+    };
+  }
+
+  /** Every month with usage of one connection, oldest first. */
+  async listUsage(connectionId: string): Promise<MonthlyUsage[]> {
+    const rows = await this.queryPrefix(connectionId, USAGE_SK_PREFIX, {});
+    return rows.map((row) => ({
+      connectionId,
+      month: String(row['sk']).slice(USAGE_SK_PREFIX.length),
+      events: Number(row['events'] ?? 0),
+      files: Number(row['files'] ?? 0),
+      bytes: Number(row['bytes'] ?? 0),
+    }));
+  }
+
+  /** The state row of every connection (a scan: operator CLI and lag checks, not the hot path). */
+  async listStates(): Promise<StoredExportState[]> {
+    const states: StoredExportState[] = [];
+    const pages = paginateScan(
+      { client: this.dynamo },
+      {
+        TableName: this.tableName,
+        FilterExpression: 'sk = :state',
+        ExpressionAttributeValues: { ':state': STATE_SK },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) states.push(stateOfRow(item as StateRow));
+    }
+    return states.sort((a, b) =>
+      a.connectionId < b.connectionId ? -1 : a.connectionId > b.connectionId ? 1 : 0,
+    );
+  }
+
+  private async queryPrefix(
+    connectionId: string,
+    prefix: string,
+    options: { limit?: number; newestFirst?: boolean },
+  ): Promise<Record<string, unknown>[]> {
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': connectionKey(connectionId), ':prefix': prefix },
+      ScanIndexForward: !options.newestFirst,
+      ConsistentRead: true,
+    };
+    const rows: Record<string, unknown>[] = [];
+    for await (const page of paginateQuery({ client: this.dynamo }, input)) {
+      for (const item of page.Items ?? []) {
+        rows.push(item);
+        if (options.limit !== undefined && rows.length >= options.limit) return rows;
+      }
+    }
+    return rows;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * StagingLedger on the StagingLedger table: one row per Kinesis shard,
+ * `pk = "shard#<shardId>"`, replaced whole under an optimistic version check.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DEFAULT_STAGING_RETENTION_DAYS } from '../definitions.ts';
+import { type Clock, type ShardCheckpoint, type StagingLedger, systemClock } from '../ports/index.ts';
+
+const DAY_SECONDS = 86_400;
+
+export function shardKey(shardId: string): string {
+  return `shard#${shardId}`;
+}
+
+export interface DynamoStagingLedgerOptions {
+  /** Sets the row's TTL (`expiresAt`); default: the system clock. */
+  clock?: Clock;
+  /** A row untouched for twice this long is expired by TTL (its shard is long closed). */
+  stagingRetentionDays?: number;
+}
+
+interface LedgerRow extends ShardCheckpoint {
+  pk: string;
+  /** Epoch seconds: DynamoDB TTL. */
+  expiresAt: number;
+}
+
+export class DynamoStagingLedger implements StagingLedger {
+  private readonly clock: Clock;
+  private readonly ttlSeconds: number;
+
+  constructor(
+    private readonly dynamo: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    options: DynamoStagingLedgerOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.ttlSeconds = 2 * (options.stagingRetentionDays ?? DEFAULT_STAGING_RETENTION_DAYS) * DAY_SECONDS;
+  }
+
+  async getCheckpoint(shardId: string): Promise<ShardCheckpoint> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: shardKey(shardId) }, ConsistentRead: true }),
+    );
+    if (!Item) return { shardId, version: 0 };
+    const row = Item as LedgerRow;
+    const checkpoint: ShardCheckpoint = { shardId: row.shardId ?? shardId, version: Number(row.version) };
+    if (row.stagedThrough !== undefined) checkpoint.stagedThrough = row.stagedThrough;
+    if (row.pending !== undefined) checkpoint.pending = row.pending;
+    return checkpoint;
+  }
+
+  async putCheckpoint(next: Omit<ShardCheckpoint, 'version'>, expectedVersion: number): Promise<boolean> {
+    const row: LedgerRow = {
+      pk: shardKey(next.shardId),
+      shardId: next.shardId,
+      stagedThrough: next.stagedThrough,
+      pending: next.pending,
+      version: expectedVersion + 1,
+      expiresAt: Math.floor(this.clock.now().getTime() / 1000) + this.ttlSeconds,
+    };
+    try {
+      await this.dynamo.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: row,
+          ...(expectedVersion === 0
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : {
+                ConditionExpression: '#version = :expected',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': expectedVersion },
+              }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+}
