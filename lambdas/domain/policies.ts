@@ -1,0 +1,212 @@
+/**
+ * The exact IAM documents a customer applies for one connection (SPEC §5), printed by the
+ * stack, the CLI and "test connection": one definition, so what we print is what we test.
+ *
+ * - Bucket policy: our one stable exporter role may write under this connection's prefix
+ *   only, and only from a session tagged with this connection's id. Every customer names
+ *   the same role, so without the tag condition customer A could point a connection at
+ *   customer B's bucket and we would write A's data there (confused deputy); the exporter
+ *   tags each session with the connection id it works for (see s3-client-provider.ts).
+ * - KMS key policy statement: the exporter role may use the key only through S3 in the
+ *   bucket's region (`kms:ViaService`).
+ * - Assume-role mode: the customer's role trusts our exporter role with an external id.
+ *
+ * Why there is no `s3:x-amz-acl` condition: the exporter always sends
+ * `bucket-owner-full-control`, but only PutObject and CreateMultipartUpload carry that
+ * header. UploadPart and CompleteMultipartUpload are authorised as `s3:PutObject` too and
+ * carry no ACL, so an Allow conditioned on `s3:x-amz-acl` denies every multipart upload
+ * (aws/aws-cli#1674) — and every export larger than one part is multipart. Ownership is
+ * ensured instead by Object Ownership "Bucket owner enforced" (the S3 default since
+ * April 2023), which docs/security.md asks customers to keep.
+ */
+import { CONNECTION_SESSION_TAG } from '../definitions.ts';
+import { connectionPrefix } from './object-keys.ts';
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: 'Allow' | 'Deny';
+  Principal?: { AWS: string };
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: PolicyStatement[];
+}
+
+/** What the documents depend on: a connection's destination (a {@link Connection} fits). */
+export interface PolicySubject {
+  connectionId: string;
+  connectionName: string;
+  folderPath?: string | undefined;
+  bucketName: string;
+  bucketRegion: string;
+  kmsKeyArn?: string | undefined;
+  assumeRoleArn?: string | undefined;
+}
+
+/** Actions the exporter needs on the objects it writes (multipart uploads included). */
+export const EXPORT_OBJECT_ACTIONS = ['s3:PutObject', 's3:AbortMultipartUpload'] as const;
+
+/**
+ * KMS actions for SSE-KMS writes. `kms:Decrypt` is needed although we never read: S3 decrypts
+ * the data key to complete a multipart upload.
+ */
+export const EXPORT_KMS_ACTIONS = [
+  'kms:GenerateDataKey',
+  'kms:Encrypt',
+  'kms:Decrypt',
+  'kms:DescribeKey',
+] as const;
+
+/** `aws`, `aws-cn` or `aws-us-gov`, from a region code. */
+export function partitionOfRegion(region: string): string {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  return 'aws';
+}
+
+function dnsSuffix(region: string): string {
+  return region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+}
+
+/** The service principal S3 uses when it calls KMS for us: `s3.<region>.amazonaws.com`. */
+export function s3ViaService(region: string): string {
+  return `s3.${region}.${dnsSuffix(region)}`;
+}
+
+/** `*`, `?` and `$` are special in IAM resource ARNs; `${*}` etc. are their literal forms. */
+function escapeArnWildcards(text: string): string {
+  return text.replace(/[*?$]/g, (c) => `\${${c}}`);
+}
+
+/** A statement id (alphanumeric only) unique per connection. */
+function sid(prefix: string, connectionId: string): string {
+  return `${prefix}${connectionId.replace(/[^A-Za-z0-9]/g, '')}`;
+}
+
+/** `arn:aws:s3:::<bucket>/<connection prefix>*`: the only objects this connection writes. */
+export function exportObjectsArn(subject: PolicySubject): string {
+  return `arn:${partitionOfRegion(subject.bucketRegion)}:s3:::${subject.bucketName}/${escapeArnWildcards(connectionPrefix(subject))}*`;
+}
+
+/** The statement to add to the customer's bucket policy (bucket-policy mode). */
+export function bucketPolicyStatement(subject: PolicySubject, exporterRoleArn: string): PolicyStatement {
+  return {
+    Sid: sid('EventExport', subject.connectionId),
+    Effect: 'Allow',
+    Principal: { AWS: exporterRoleArn },
+    Action: [...EXPORT_OBJECT_ACTIONS],
+    Resource: exportObjectsArn(subject),
+    Condition: {
+      StringEquals: { [`aws:PrincipalTag/${CONNECTION_SESSION_TAG}`]: subject.connectionId },
+    },
+  };
+}
+
+/** A whole bucket policy holding just our statement (customers merge it into theirs). */
+export function bucketPolicy(subject: PolicySubject, exporterRoleArn: string): PolicyDocument {
+  return { Version: '2012-10-17', Statement: [bucketPolicyStatement(subject, exporterRoleArn)] };
+}
+
+/**
+ * The statement to add to the key policy of `kmsKeyArn`. `Resource: "*"` in a key policy means
+ * "this key". The principal is our exporter role (bucket-policy mode) or the customer's own
+ * role (assume-role mode, where the customer may grant it in IAM instead).
+ */
+export function kmsKeyPolicyStatement(subject: PolicySubject, exporterRoleArn: string): PolicyStatement {
+  return {
+    Sid: sid('EventExportViaS3', subject.connectionId),
+    Effect: 'Allow',
+    Principal: { AWS: subject.assumeRoleArn ?? exporterRoleArn },
+    Action: [...EXPORT_KMS_ACTIONS],
+    Resource: '*',
+    Condition: { StringEquals: { 'kms:ViaService': s3ViaService(subject.bucketRegion) } },
+  };
+}
+
+/**
+ * Trust policy of the customer's role (assume-role mode). The external id is passed in so
+ * that callers printing into logs or state can put a placeholder instead of the value.
+ */
+export function assumeRoleTrustPolicy(
+  subject: PolicySubject,
+  exporterRoleArn: string,
+  externalId: string,
+): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: sid('EventExportAssume', subject.connectionId),
+        Effect: 'Allow',
+        Principal: { AWS: exporterRoleArn },
+        Action: 'sts:AssumeRole',
+        Condition: {
+          StringEquals: {
+            'sts:ExternalId': externalId,
+            [`aws:PrincipalTag/${CONNECTION_SESSION_TAG}`]: subject.connectionId,
+          },
+        },
+      },
+    ] as PolicyStatement[],
+  };
+}
+
+/** Permissions policy of the customer's role (assume-role mode): write under the prefix, use the key via S3. */
+export function assumeRolePermissionsPolicy(subject: PolicySubject): PolicyDocument {
+  const statements: PolicyStatement[] = [
+    {
+      Sid: sid('EventExportWrite', subject.connectionId),
+      Effect: 'Allow',
+      Action: [...EXPORT_OBJECT_ACTIONS],
+      Resource: exportObjectsArn(subject),
+    },
+  ];
+  if (subject.kmsKeyArn) {
+    statements.push({
+      Sid: sid('EventExportKms', subject.connectionId),
+      Effect: 'Allow',
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:DescribeKey'],
+      Resource: subject.kmsKeyArn,
+      Condition: { StringEquals: { 'kms:ViaService': s3ViaService(subject.bucketRegion) } },
+    });
+  }
+  return { Version: '2012-10-17', Statement: statements };
+}
+
+/** Placeholder printed instead of an external id where the value must not appear (logs, state). */
+export const EXTERNAL_ID_PLACEHOLDER = '<the externalId of this connection>';
+
+export interface ConnectionPolicies {
+  mode: 'bucket-policy' | 'assume-role';
+  /** Bucket-policy mode: the bucket policy (statement) to add. */
+  bucketPolicy?: PolicyDocument;
+  /** Assume-role mode: the role's trust policy and permissions policy. */
+  roleTrustPolicy?: PolicyDocument;
+  rolePermissionsPolicy?: PolicyDocument;
+  /** When the connection has `kmsKeyArn`: the statement to add to that key's policy. */
+  kmsKeyPolicyStatement?: PolicyStatement;
+}
+
+/** Everything the customer applies for `subject`, for the CLI and the stack outputs. */
+export function connectionPolicies(
+  subject: PolicySubject,
+  exporterRoleArn: string,
+  externalId: string = EXTERNAL_ID_PLACEHOLDER,
+): ConnectionPolicies {
+  const kms = subject.kmsKeyArn
+    ? { kmsKeyPolicyStatement: kmsKeyPolicyStatement(subject, exporterRoleArn) }
+    : {};
+  if (subject.assumeRoleArn) {
+    return {
+      mode: 'assume-role',
+      roleTrustPolicy: assumeRoleTrustPolicy(subject, exporterRoleArn, externalId),
+      rolePermissionsPolicy: assumeRolePermissionsPolicy(subject),
+      ...kms,
+    };
+  }
+  return { mode: 'bucket-policy', bucketPolicy: bucketPolicy(subject, exporterRoleArn), ...kms };
+}
