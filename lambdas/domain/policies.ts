@@ -27,7 +27,8 @@ export interface PolicyStatement {
   Effect: 'Allow' | 'Deny';
   Principal?: { AWS: string };
   Action: string | string[];
-  Resource: string | string[];
+  /** Absent in trust policies. */
+  Resource?: string | string[];
   Condition?: Record<string, Record<string, string | string[]>>;
 }
 
@@ -151,7 +152,7 @@ export function assumeRoleTrustPolicy(
           },
         },
       },
-    ] as PolicyStatement[],
+    ],
   };
 }
 

@@ -80,6 +80,7 @@ describe('bucket policy for a connection', () => {
   it('escapes IAM wildcards that a connection name may contain', () => {
     const odd = { ...subject, folderPath: undefined, connectionName: 'all*events?$' };
     const arn = exportObjectsArn(odd);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: IAM's literal-character syntax, not a template
     expect(arn).toBe('arn:aws:s3:::customer-data-lake/all${*}events${?}${$}/*');
     expect(arnMatches(arn, 'arn:aws:s3:::customer-data-lake/all*events?$/x')).toBe(true);
     expect(arnMatches(arn, 'arn:aws:s3:::customer-data-lake/allXeventsY$/x')).toBe(false);
