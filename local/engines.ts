@@ -16,7 +16,7 @@
  * request to s3rver unchanged.
  */
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
@@ -124,13 +124,20 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** True while a process with this pid exists. */
+/** True while a process with this pid runs (a zombie awaiting its reaper counts as gone). */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // Linux: field 3 of /proc/<pid>/stat is the state; Z = zombie, X = dead.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return process.platform !== 'linux';
   }
 }
 
