@@ -1,0 +1,287 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoDocumentClient } from '../../lambdas/adapters/aws-clients.ts';
+import { DynamoExportStateStore } from '../../lambdas/adapters/dynamo-export-state-store.ts';
+import type { CommitWindow, WrittenPart } from '../../lambdas/ports/index.ts';
+import { useLocalEngines } from '../support/engines.ts';
+
+const engines = useLocalEngines();
+let store: DynamoExportStateStore;
+let dynamo: ReturnType<typeof createDynamoDocumentClient>;
+
+beforeAll(() => {
+  const e = engines();
+  dynamo = createDynamoDocumentClient({
+    region: e.region,
+    endpoint: e.dynamoEndpoint,
+    credentials: e.credentials,
+  });
+  store = new DynamoExportStateStore(dynamo, e.tables.exportState);
+});
+
+let counter = 0;
+const newConnectionId = () => `conn_test${String(++counter).padStart(8, '0')}`;
+
+const W0 = new Date('2025-03-31T23:00:00.000Z');
+const E1 = new Date('2025-04-01T00:00:00.000Z');
+const E2 = new Date('2025-04-01T00:15:00.000Z');
+const NOW = new Date('2025-04-01T00:05:00.000Z');
+const LEASE_MS = 60_000;
+
+const parts: WrittenPart[] = [
+  {
+    key: 'c/export_day=01-04-2025/event_exports_1743465600.json.gz',
+    records: 10,
+    bytes: 1000,
+    sha256: 'a'.repeat(64),
+  },
+  {
+    key: 'c/export_day=01-04-2025/event_exports_1743465600_2.json.gz',
+    records: 5,
+    bytes: 500,
+    sha256: 'b'.repeat(64),
+  },
+];
+
+function commitOf(overrides: Partial<CommitWindow> = {}): CommitWindow {
+  return {
+    expectedWatermark: W0,
+    windowEnd: E1,
+    sequence: 1,
+    leaseOwner: 'owner-a',
+    committedAt: NOW,
+    parts,
+    manifestKey: 'c/export_day=01-04-2025/event_exports_1743465600.manifest.json',
+    usageMonth: '2025-04',
+    ...overrides,
+  };
+}
+
+async function rawRow(connectionId: string, sk: string) {
+  const { Item } = await dynamo.send(
+    new GetCommand({ TableName: engines().tables.exportState, Key: { pk: `conn#${connectionId}`, sk } }),
+  );
+  return Item;
+}
+
+/** A connection initialized at W0 whose lease is held by `owner` with the window E1 pinned. */
+async function leasedConnection(owner = 'owner-a'): Promise<string> {
+  const id = newConnectionId();
+  await store.initialize(id, W0);
+  const leased = await store.acquireLease(id, owner, NOW, LEASE_MS, E1);
+  expect(leased?.lease?.owner).toBe(owner);
+  return id;
+}
+
+describe('DynamoExportStateStore', () => {
+  it('initialize creates the state row once and returns the stored state thereafter', async () => {
+    const id = newConnectionId();
+    expect(await store.get(id)).toBeUndefined();
+    const first = await store.initialize(id, W0);
+    expect(first).toMatchObject({ connectionId: id, watermark: W0, sequence: 0 });
+    const second = await store.initialize(id, new Date('2030-01-01T00:00:00Z'));
+    expect(second.watermark).toEqual(W0);
+    const row = await rawRow(id, 'STATE');
+    expect(row?.['watermark']).toBe('2025-03-31T23:00:00.000Z');
+    // The table's TTL attribute is never set on a state row.
+    expect(row?.['expiresAt']).toBeUndefined();
+  });
+
+  it('acquireLease pins the window end and keeps a pinned one on later attempts', async () => {
+    const id = newConnectionId();
+    await store.initialize(id, W0);
+    const leased = await store.acquireLease(id, 'owner-a', NOW, LEASE_MS, E1);
+    expect(leased).toMatchObject({
+      pendingWindowEnd: E1,
+      lease: { owner: 'owner-a', expiresAt: new Date(NOW.getTime() + LEASE_MS) },
+    });
+    const again = await store.acquireLease(id, 'owner-a', NOW, LEASE_MS, E2);
+    expect(again?.pendingWindowEnd).toEqual(E1);
+  });
+
+  it('acquireLease returns undefined while another owner holds an unexpired lease', async () => {
+    const id = await leasedConnection('owner-a');
+    const before = await rawRow(id, 'STATE');
+    expect(
+      await store.acquireLease(id, 'owner-b', new Date(NOW.getTime() + LEASE_MS - 1), LEASE_MS, E1),
+    ).toBe(undefined);
+    expect(await rawRow(id, 'STATE')).toEqual(before);
+  });
+
+  it('acquireLease takes an expired lease of another owner, keeping its pinned window and cursor', async () => {
+    const id = await leasedConnection('owner-a');
+    const cursor = { nextObjectIndex: 3, nextPartNumber: 2, parts: [parts[0]!] };
+    expect(await store.saveCursor(id, 'owner-a', cursor)).toBe(true);
+    const later = new Date(NOW.getTime() + LEASE_MS);
+    const taken = await store.acquireLease(id, 'owner-b', later, LEASE_MS, E2);
+    expect(taken).toMatchObject({ lease: { owner: 'owner-b' }, pendingWindowEnd: E1, cursor });
+    expect(await store.renewLease(id, 'owner-a', later, LEASE_MS)).toBe(false);
+    expect(await store.saveCursor(id, 'owner-a', cursor)).toBe(false);
+  });
+
+  it('acquireLease does not pin a window end at or before the watermark', async () => {
+    const id = newConnectionId();
+    await store.initialize(id, E1);
+    const leased = await store.acquireLease(id, 'owner-a', NOW, LEASE_MS, E1);
+    expect(leased?.lease?.owner).toBe('owner-a');
+    expect(leased?.pendingWindowEnd).toBeUndefined();
+  });
+
+  it('renewLease extends only our lease', async () => {
+    const id = await leasedConnection('owner-a');
+    const later = new Date(NOW.getTime() + 30_000);
+    expect(await store.renewLease(id, 'owner-a', later, LEASE_MS)).toBe(true);
+    expect((await store.get(id))?.lease?.expiresAt).toEqual(new Date(later.getTime() + LEASE_MS));
+    expect(await store.renewLease(id, 'owner-b', later, LEASE_MS)).toBe(false);
+  });
+
+  it('a successful commit moves the watermark, clears the window, and writes history and usage', async () => {
+    const id = await leasedConnection('owner-a');
+    await store.saveCursor(id, 'owner-a', { nextObjectIndex: 1, nextPartNumber: 2, parts: [parts[0]!] });
+    await store.recordError(id, {
+      code: 'BUCKET_POLICY_MISSING',
+      message: 'add the statement',
+      at: NOW.toISOString(),
+    });
+
+    expect(await store.commitWindow(id, commitOf())).toBe(true);
+
+    const state = await store.get(id);
+    expect(state).toEqual({
+      connectionId: id,
+      watermark: E1,
+      sequence: 1,
+      lastCommittedAt: NOW,
+      lastFileKey: parts[1]!.key,
+    });
+    const history = await store.listHistory(id);
+    expect(history).toEqual([
+      {
+        connectionId: id,
+        windowStart: W0,
+        windowEnd: E1,
+        sequence: 1,
+        parts,
+        manifestKey: commitOf().manifestKey,
+        records: 15,
+        bytes: 1500,
+        committedAt: NOW,
+      },
+    ]);
+    expect(await store.getUsage(id, '2025-04')).toEqual({
+      connectionId: id,
+      month: '2025-04',
+      events: 15,
+      files: 2,
+      bytes: 1500,
+    });
+  });
+
+  it('usage adds up over windows of the same month and is kept per month', async () => {
+    const id = await leasedConnection('owner-a');
+    expect(await store.commitWindow(id, commitOf())).toBe(true);
+    await store.acquireLease(id, 'owner-a', NOW, LEASE_MS, E2);
+    const one = [parts[1]!];
+    expect(
+      await store.commitWindow(
+        id,
+        commitOf({ expectedWatermark: E1, windowEnd: E2, sequence: 2, parts: one }),
+      ),
+    ).toBe(true);
+    expect(await store.getUsage(id, '2025-04')).toMatchObject({ events: 20, files: 3, bytes: 2000 });
+    expect(await store.getUsage(id, '2025-05')).toMatchObject({ events: 0, files: 0, bytes: 0 });
+    expect((await store.listHistory(id, { newestFirst: true })).map((h) => h.sequence)).toEqual([2, 1]);
+    expect(await store.listUsage(id)).toEqual([
+      { connectionId: id, month: '2025-04', events: 20, files: 3, bytes: 2000 },
+    ]);
+  });
+
+  it('commitWindow with a wrong expected watermark returns false and writes nothing', async () => {
+    const id = await leasedConnection('owner-a');
+    const before = await rawRow(id, 'STATE');
+    expect(
+      await store.commitWindow(id, commitOf({ expectedWatermark: new Date('2025-03-31T22:00:00Z') })),
+    ).toBe(false);
+    expect(await rawRow(id, 'STATE')).toEqual(before);
+    expect(await store.listHistory(id)).toEqual([]);
+    expect(await rawRow(id, 'USAGE#2025-04')).toBeUndefined();
+  });
+
+  it('commitWindow after losing the lease returns false and writes nothing, not even usage', async () => {
+    const id = await leasedConnection('owner-a');
+    const taken = await store.acquireLease(id, 'owner-b', new Date(NOW.getTime() + LEASE_MS), LEASE_MS, E1);
+    expect(taken?.lease?.owner).toBe('owner-b');
+    const before = await rawRow(id, 'STATE');
+    expect(await store.commitWindow(id, commitOf({ leaseOwner: 'owner-a' }))).toBe(false);
+    expect(await rawRow(id, 'STATE')).toEqual(before);
+    expect(await store.listHistory(id)).toEqual([]);
+    expect(await rawRow(id, 'USAGE#2025-04')).toBeUndefined();
+  });
+
+  it('of two attempts racing to commit the same window, exactly one succeeds and usage counts it once', async () => {
+    const id = await leasedConnection('owner-a');
+    const results = await Promise.all([
+      store.commitWindow(id, commitOf({ committedAt: NOW })),
+      store.commitWindow(id, commitOf({ committedAt: new Date(NOW.getTime() + 1) })),
+    ]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await store.getUsage(id, '2025-04')).toMatchObject({ events: 15, files: 2, bytes: 1500 });
+    expect(await store.listHistory(id)).toHaveLength(1);
+    expect((await store.get(id))?.sequence).toBe(1);
+  });
+
+  it('a commit retried after it succeeded reports true without counting usage twice', async () => {
+    const id = await leasedConnection('owner-a');
+    expect(await store.commitWindow(id, commitOf())).toBe(true);
+    expect(await store.commitWindow(id, commitOf())).toBe(true);
+    expect(await store.getUsage(id, '2025-04')).toMatchObject({ events: 15, files: 2, bytes: 1500 });
+    expect(await store.listHistory(id)).toHaveLength(1);
+    // A different exporter's commit of the same window is not mistaken for ours.
+    expect(await store.commitWindow(id, commitOf({ committedAt: new Date(NOW.getTime() + 1) }))).toBe(false);
+  });
+
+  it('releaseLease frees only our lease and keeps the pinned window and cursor', async () => {
+    const id = await leasedConnection('owner-a');
+    const cursor = { nextObjectIndex: 2, nextPartNumber: 2, parts: [parts[0]!] };
+    await store.saveCursor(id, 'owner-a', cursor);
+    await store.releaseLease(id, 'owner-b');
+    expect((await store.get(id))?.lease?.owner).toBe('owner-a');
+    await store.releaseLease(id, 'owner-a');
+    const state = await store.get(id);
+    expect(state?.lease).toBeUndefined();
+    expect(state?.pendingWindowEnd).toEqual(E1);
+    expect(state?.cursor).toEqual(cursor);
+    expect(await store.acquireLease(id, 'owner-b', NOW, LEASE_MS, E2)).toMatchObject({
+      pendingWindowEnd: E1,
+    });
+  });
+
+  it('recordError on a connection without state keeps it uninitialized but listed with the error', async () => {
+    const id = newConnectionId();
+    const diagnosis = {
+      code: 'INVALID_CONNECTION',
+      message: 'bucketName must be ...',
+      at: NOW.toISOString(),
+    };
+    await store.recordError(id, diagnosis);
+    expect(await store.get(id)).toBeUndefined();
+    const listed = (await store.listStates()).find((s) => s.connectionId === id);
+    expect(listed).toEqual({ connectionId: id, sequence: 0, lastError: diagnosis });
+    const initialized = await store.initialize(id, W0);
+    expect(initialized).toMatchObject({ watermark: W0, sequence: 0, lastError: diagnosis });
+  });
+
+  it('resetWatermark is refused while a window is pending or a lease is held, and clears the cursor', async () => {
+    const id = await leasedConnection('owner-a');
+    const backfillFrom = new Date('2025-03-25T00:00:00Z');
+    expect(await store.resetWatermark(id, backfillFrom, NOW)).toBe(false);
+    expect(await store.commitWindow(id, commitOf())).toBe(true);
+    await store.acquireLease(id, 'owner-a', NOW, LEASE_MS, E1); // nothing to pin: E1 is the watermark
+    expect(await store.resetWatermark(id, backfillFrom, NOW)).toBe(false);
+    expect(await store.resetWatermark(id, backfillFrom, new Date(NOW.getTime() + LEASE_MS))).toBe(true);
+    const state = await store.get(id);
+    expect(state).toMatchObject({ watermark: backfillFrom, sequence: 1 });
+    expect(state?.lease).toBeUndefined();
+    expect(state?.cursor).toBeUndefined();
+  });
+});
