@@ -1,0 +1,199 @@
+/**
+ * S3 clients for writing into customers' buckets, one per (bucket region, credentials
+ * identity). Plugs into `S3ExportSink` as its `clientFor`.
+ *
+ * On AWS (an exporter role is configured) every connection writes with its own session of
+ * the one stable exporter role, tagged `export-connection-id = <connectionId>`. Customers'
+ * bucket policies require that tag (lambdas/domain/policies.ts), so a connection can only
+ * write into a bucket whose owner allowed *that connection* — naming our role is not
+ * enough. The Lambda's own role must be allowed `sts:AssumeRole` and `sts:TagSession` on the
+ * exporter role (the stack's job).
+ *
+ * Assume-role mode (the connection has `assumeRoleArn`): from that tagged exporter session we
+ * assume the customer's role with the connection's external id. The tag is not made
+ * transitive: the customer's trust policy can already check it as the caller's
+ * `aws:PrincipalTag`, and transitive tags would force every customer to also allow
+ * `sts:TagSession`.
+ *
+ * Credentials are cached until shortly before they expire, measured on the injected clock.
+ * Locally (no exporter role) a plain client to the endpoint is returned.
+ */
+import { createHash } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { CONNECTION_SESSION_TAG } from '../definitions.ts';
+import type { Clock, SinkTarget } from '../ports/index.ts';
+import { type CredentialsOption, createS3Client } from './aws-clients.ts';
+
+export interface SessionCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: Date;
+}
+
+export type StsClientFactory = (options: { region: string; credentials?: CredentialsOption }) => STSClient;
+
+export interface S3ClientProviderOptions {
+  /** Region of the exporter (its STS calls go to this regional endpoint). */
+  region: string;
+  /** Credentials of the running function; absent = the SDK's default chain. */
+  baseCredentials?: CredentialsOption | undefined;
+  /** The stable exporter role (`EXPORTER_ROLE_ARN`); absent locally. */
+  exporterRoleArn?: string | undefined;
+  createStsClient?: StsClientFactory;
+  /** S3 endpoint for every region (local engines). */
+  endpoint?: string | undefined;
+  clock: Clock;
+  /** Session length asked of STS (role chaining caps it at one hour). Default 3600. */
+  sessionDurationSeconds?: number;
+  /** Credentials are renewed this long before they expire. Default 5 minutes. */
+  refreshMarginMs?: number;
+  /** Clients kept per container (least recently used are dropped). Default 500. */
+  maxClients?: number;
+}
+
+export interface S3ClientProvider {
+  /** The client to write `target` with: region = `target.bucketRegion`, credentials of its identity. */
+  clientFor(target: SinkTarget): Promise<S3Client>;
+  /** The session credentials used for `target`; undefined locally (base credentials). */
+  credentialsFor(target: SinkTarget): Promise<SessionCredentials | undefined>;
+}
+
+export const DEFAULT_REFRESH_MARGIN_MS = 5 * 60 * 1000;
+
+const defaultStsClient: StsClientFactory = ({ region, credentials }) =>
+  new STSClient({ region, ...(credentials ? { credentials } : {}) });
+
+/** `export-<connectionId>`, restricted to STS's session-name alphabet and length (2-64). */
+export function roleSessionName(connectionId: string): string {
+  return `export-${connectionId}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
+}
+
+interface CachedCredentials {
+  credentials: SessionCredentials;
+  refreshAt: number;
+}
+
+export function createS3ClientProvider(options: S3ClientProviderOptions): S3ClientProvider {
+  const createSts = options.createStsClient ?? defaultStsClient;
+  const duration = options.sessionDurationSeconds ?? 3600;
+  const margin = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+  const maxClients = options.maxClients ?? 500;
+  const cache = new Map<string, CachedCredentials>();
+  const inFlight = new Map<string, Promise<SessionCredentials>>();
+  const clients = new Map<string, S3Client>();
+  let baseSts: STSClient | undefined;
+
+  /** Cached credentials for `identity`, fetched (once, even under concurrency) when absent or about to expire. */
+  const cached = (
+    identity: string,
+    fetch: () => Promise<SessionCredentials>,
+  ): Promise<SessionCredentials> => {
+    const hit = cache.get(identity);
+    if (hit && options.clock.now().getTime() < hit.refreshAt) return Promise.resolve(hit.credentials);
+    let pending = inFlight.get(identity);
+    if (!pending) {
+      pending = fetch()
+        .then((credentials) => {
+          cache.set(identity, { credentials, refreshAt: credentials.expiration.getTime() - margin });
+          return credentials;
+        })
+        .finally(() => inFlight.delete(identity));
+      inFlight.set(identity, pending);
+    }
+    return pending;
+  };
+
+  const assume = async (sts: STSClient, input: AssumeRoleCommand['input']): Promise<SessionCredentials> => {
+    const response = await sts.send(new AssumeRoleCommand(input));
+    const c = response.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {
+      throw new Error(`STS AssumeRole of ${input.RoleArn} returned no credentials`);
+    }
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      // Without an expiry, renew after a quarter of the session.
+      expiration: c.Expiration ?? new Date(options.clock.now().getTime() + (duration * 1000) / 4 + margin),
+    };
+  };
+
+  const exporterSession = (connectionId: string, exporterRoleArn: string) =>
+    cached(`exporter|${connectionId}`, () => {
+      baseSts ??= createSts({ region: options.region, credentials: options.baseCredentials });
+      return assume(baseSts, {
+        RoleArn: exporterRoleArn,
+        RoleSessionName: roleSessionName(connectionId),
+        DurationSeconds: duration,
+        Tags: [{ Key: CONNECTION_SESSION_TAG, Value: connectionId }],
+      });
+    });
+
+  /** The external id is part of the identity (a changed id must not reuse a session), kept hashed. */
+  const customerIdentity = (target: SinkTarget) => {
+    const idHash = createHash('sha256')
+      .update(target.externalId ?? '')
+      .digest('hex')
+      .slice(0, 16);
+    return `customer|${target.connectionId}|${target.assumeRoleArn}|${idHash}`;
+  };
+
+  const customerSession = (target: SinkTarget, exporterRoleArn: string) =>
+    cached(customerIdentity(target), async () => {
+      const exporter = await exporterSession(target.connectionId, exporterRoleArn);
+      const sts = createSts({ region: options.region, credentials: exporter });
+      try {
+        return await assume(sts, {
+          RoleArn: target.assumeRoleArn as string,
+          RoleSessionName: roleSessionName(target.connectionId),
+          DurationSeconds: duration,
+          ...(target.externalId ? { ExternalId: target.externalId } : {}),
+        });
+      } finally {
+        sts.destroy();
+      }
+    });
+
+  /** Who the client writes as; the client cache is keyed by it (with the region). */
+  const identityOf = (target: SinkTarget): string => {
+    if (!options.exporterRoleArn) return 'base';
+    if (target.assumeRoleArn) return customerIdentity(target);
+    return `exporter|${target.connectionId}`;
+  };
+
+  const credentialsFor = async (target: SinkTarget): Promise<SessionCredentials | undefined> => {
+    const exporterRoleArn = options.exporterRoleArn;
+    if (!exporterRoleArn) return undefined;
+    return target.assumeRoleArn
+      ? customerSession(target, exporterRoleArn)
+      : exporterSession(target.connectionId, exporterRoleArn);
+  };
+
+  const clientFor = async (target: SinkTarget): Promise<S3Client> => {
+    const key = `${target.bucketRegion}|${identityOf(target)}`;
+    const existing = clients.get(key);
+    if (existing) {
+      clients.delete(key);
+      clients.set(key, existing);
+      if (options.exporterRoleArn) await credentialsFor(target); // fail here, not mid-upload
+      return existing;
+    }
+    let credentials: CredentialsOption | undefined = options.baseCredentials;
+    if (options.exporterRoleArn) {
+      await credentialsFor(target); // surfaces STS errors to the caller (diagnosis) before any upload
+      // The SDK asks again when its copy is within 5 minutes of `expiration`; we answer from our cache.
+      credentials = async () => (await credentialsFor(target)) as SessionCredentials;
+    }
+    const client = createS3Client({ region: target.bucketRegion, endpoint: options.endpoint, credentials });
+    clients.set(key, client);
+    if (clients.size > maxClients) {
+      const oldest = clients.keys().next().value;
+      if (oldest !== undefined) clients.delete(oldest);
+    }
+    return client;
+  };
+
+  return { clientFor, credentialsFor };
+}
