@@ -1,0 +1,157 @@
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoDocumentClient } from '../../lambdas/adapters/aws-clients.ts';
+import { DynamoConnectionRepository } from '../../lambdas/adapters/dynamo-connection-repository.ts';
+import { DynamoStagingLedger } from '../../lambdas/adapters/dynamo-staging-ledger.ts';
+import { type Connection, parseConnection } from '../../lambdas/domain/connection.ts';
+import type { PendingStagingUnit } from '../../lambdas/ports/index.ts';
+import { useLocalEngines } from '../support/engines.ts';
+
+const engines = useLocalEngines();
+let dynamo: ReturnType<typeof createDynamoDocumentClient>;
+
+beforeAll(() => {
+  const e = engines();
+  dynamo = createDynamoDocumentClient({
+    region: e.region,
+    endpoint: e.dynamoEndpoint,
+    credentials: e.credentials,
+  });
+});
+
+describe('DynamoStagingLedger', () => {
+  const NOW = new Date('2025-04-01T00:00:00.000Z');
+  const ledger = () =>
+    new DynamoStagingLedger(dynamo, engines().tables.stagingLedger, {
+      clock: { now: () => NOW },
+      stagingRetentionDays: 14,
+    });
+  const pending: PendingStagingUnit = {
+    firstSequence: '49590338271490256608559692538361571095921575989136588898',
+    lastSequence: '49590338271490256608559692540361571095921575989136588898',
+    objects: {
+      app1: { stageTimeMs: NOW.getTime(), key: 'events/app=app1/dt=2025-04-01/hr=00/x.ndjson.gz' },
+      $quarantine: { stageTimeMs: NOW.getTime(), key: 'quarantine/dt=2025-04-01/x.ndjson.gz' },
+    },
+  };
+
+  it('an unknown shard has version 0 and no checkpoint', async () => {
+    expect(await ledger().getCheckpoint('shardId-unknown')).toEqual({
+      shardId: 'shardId-unknown',
+      version: 0,
+    });
+  });
+
+  it('writes a checkpoint under the expected version and bumps the version', async () => {
+    const shardId = 'shardId-000000000001';
+    expect(await ledger().putCheckpoint({ shardId, pending }, 0)).toBe(true);
+    expect(await ledger().getCheckpoint(shardId)).toEqual({ shardId, pending, version: 1 });
+    expect(await ledger().putCheckpoint({ shardId, stagedThrough: pending.lastSequence }, 1)).toBe(true);
+    // The whole row is replaced: the pending unit is gone once staged.
+    expect(await ledger().getCheckpoint(shardId)).toEqual({
+      shardId,
+      stagedThrough: pending.lastSequence,
+      version: 2,
+    });
+  });
+
+  it('refuses a write whose expected version is stale, keeping the stored checkpoint', async () => {
+    const shardId = 'shardId-000000000002';
+    expect(await ledger().putCheckpoint({ shardId, pending }, 0)).toBe(true);
+    expect(await ledger().putCheckpoint({ shardId, stagedThrough: '1' }, 0)).toBe(false);
+    expect(await ledger().putCheckpoint({ shardId, stagedThrough: '1' }, 2)).toBe(false);
+    expect(await ledger().getCheckpoint(shardId)).toEqual({ shardId, pending, version: 1 });
+  });
+
+  it('of two concurrent writers on the same version only one wins', async () => {
+    const shardId = 'shardId-000000000003';
+    const results = await Promise.all(
+      ['1', '2', '3', '4'].map((s) => ledger().putCheckpoint({ shardId, stagedThrough: s }, 0)),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('stores the row under pk shard#<shardId> with a TTL twice the staging retention ahead', async () => {
+    const shardId = 'shardId-000000000004';
+    await ledger().putCheckpoint({ shardId, stagedThrough: '5' }, 0);
+    const { Item } = await dynamo.send(
+      new GetCommand({ TableName: engines().tables.stagingLedger, Key: { pk: `shard#${shardId}` } }),
+    );
+    expect(Item?.['expiresAt']).toBe(NOW.getTime() / 1000 + 28 * 86_400);
+  });
+});
+
+describe('DynamoConnectionRepository', () => {
+  const repository = () => new DynamoConnectionRepository(dynamo, engines().tables.connections);
+  const connection = (id: string, frequency: Connection['frequency'], extra: Record<string, unknown> = {}) =>
+    parseConnection({
+      connectionId: `conn_${id.padStart(26, '0')}`,
+      appId: 'app1',
+      appName: 'App One',
+      dbName: 'MoEngage App One',
+      connectionName: `export-${id}`,
+      bucketName: 'customer-bucket',
+      bucketRegion: 'ap-south-1',
+      events: { mode: 'ALL' },
+      frequency,
+      createdAt: '2025-04-01T00:00:00.000Z',
+      ...extra,
+    });
+
+  it('round-trips a connection as plain attributes, without undefined fields', async () => {
+    const c = connection('rt', 'DAILY', {
+      folderPath: 'my_folder/sub',
+      bucketOwnerAccountId: '123456789012',
+    });
+    await repository().put(c);
+    const raw = await repository().getRaw(c.connectionId);
+    expect(raw).toEqual(JSON.parse(JSON.stringify(c)));
+    expect(parseConnection(raw)).toEqual(c);
+  });
+
+  it('lists by frequency through the GSI, only that frequency, across result pages', async () => {
+    const weekly = Array.from({ length: 30 }, (_, i) => connection(`w${i}`, 'WEEKLY'));
+    const fifteen = Array.from({ length: 3 }, (_, i) => connection(`f${i}`, 'FIFTEEN_MINUTES'));
+    await Promise.all([...weekly, ...fifteen].map((c) => repository().put(c)));
+    // 12 rows of ~100 KB exceed one 1 MB query page.
+    const large = Array.from({ length: 12 }, (_, i) => ({
+      ...connection(`big${i}`, 'WEEKLY'),
+      operatorNotes: 'n'.repeat(100_000),
+    }));
+    for (const row of large)
+      await dynamo.send(new PutCommand({ TableName: engines().tables.connections, Item: row }));
+
+    const listed = await repository().listRawByFrequency('WEEKLY');
+    expect(listed.map((r) => r['connectionId']).sort()).toEqual(
+      [...weekly, ...large].map((c) => c.connectionId).sort(),
+    );
+    expect(
+      (await repository().listRawByFrequency('FIFTEEN_MINUTES')).map((r) => r['connectionId']).sort(),
+    ).toEqual(fifteen.map((c) => c.connectionId).sort());
+  });
+
+  it('returns invalid rows raw (the caller validates) and lists every row with listRaw', async () => {
+    await dynamo.send(
+      new PutCommand({
+        TableName: engines().tables.connections,
+        Item: { connectionId: 'conn_broken', frequency: 'DAILY', bucketName: 'Not A Bucket' },
+      }),
+    );
+    expect(await repository().getRaw('conn_broken')).toEqual({
+      connectionId: 'conn_broken',
+      frequency: 'DAILY',
+      bucketName: 'Not A Bucket',
+    });
+    expect((await repository().listRawByFrequency('DAILY')).map((r) => r['connectionId'])).toContain(
+      'conn_broken',
+    );
+    expect((await repository().listRaw()).map((r) => r['connectionId'])).toContain('conn_broken');
+  });
+
+  it('deletes a connection', async () => {
+    const c = connection('del', 'DAILY');
+    await repository().put(c);
+    await repository().delete(c.connectionId);
+    expect(await repository().getRaw(c.connectionId)).toBeUndefined();
+  });
+});
