@@ -1,0 +1,88 @@
+import type { Connection } from '../../lambdas/domain/connection.ts';
+import { type CliCommand, EXIT_FAILURE, onePositional } from '../command.ts';
+import {
+  checkRows,
+  formatRowError,
+  type RowError,
+  readRowFile,
+  redactConnection,
+  toJsonText,
+} from '../connection-rows.ts';
+
+/** `connectionName` is unique per app (SPEC §2): against the table and within the file. */
+function nameConflicts(incoming: Connection[], existing: Record<string, unknown>[]): RowError[] {
+  const owner = new Map<string, string>();
+  const key = (appId: unknown, name: unknown) => JSON.stringify([appId, name]);
+  const incomingIds = new Set(incoming.map((c) => c.connectionId));
+  for (const row of existing) {
+    // A row being replaced by this put does not hold its old name any more.
+    if (typeof row.connectionId === 'string' && !incomingIds.has(row.connectionId)) {
+      owner.set(key(row.appId, row.connectionName), row.connectionId);
+    }
+  }
+  const errors: RowError[] = [];
+  const seenIds = new Set<string>();
+  for (const c of incoming) {
+    const label = `connection ${c.connectionId}`;
+    if (seenIds.has(c.connectionId)) {
+      errors.push({ label, field: 'connectionId', message: 'appears more than once in the file' });
+      continue;
+    }
+    seenIds.add(c.connectionId);
+    const k = key(c.appId, c.connectionName);
+    const other = owner.get(k);
+    if (other !== undefined) {
+      errors.push({
+        label,
+        field: 'connectionName',
+        message: `"${c.connectionName}" is already used by ${other} of app ${c.appId}; connectionName must be unique per app`,
+      });
+    } else {
+      owner.set(k, c.connectionId);
+    }
+  }
+  return errors;
+}
+
+export const connectionsPut: CliCommand = {
+  name: 'connections put',
+  summary: 'Validate connection row(s) from a file and store them (whole-row replace)',
+  usage: 'FILE',
+  description:
+    'FILE as for `connections validate`. Every row is validated first, and connectionName must be\n' +
+    'unique per app; if any row has an error, nothing is written and every error is printed.\n' +
+    'updatedAt is set to now. Edits take effect from the next export window.',
+  async run(args, ctx) {
+    const file = await readRowFile(
+      onePositional(args, 'FILE (a JSON file with one connection row or an array)'),
+    );
+    const checked = checkRows(file.rows);
+    const fail = (errors: RowError[]) => {
+      if (ctx.settings.json) ctx.print(toJsonText({ written: 0, errors }));
+      else {
+        for (const error of errors) ctx.warn(formatRowError(error));
+        ctx.warn('nothing written');
+      }
+      return EXIT_FAILURE;
+    };
+    if (!checked.ok) return fail(checked.errors);
+    const repository = await ctx.connectionRepository();
+    const conflicts = nameConflicts(checked.connections, await repository.listRaw());
+    if (conflicts.length > 0) return fail(conflicts);
+    const updatedAt = ctx.clock.now().toISOString();
+    const stored: Connection[] = [];
+    for (const connection of checked.connections) {
+      const row = { ...connection, updatedAt };
+      await repository.put(row);
+      stored.push(row);
+      if (!ctx.settings.json) {
+        ctx.print(
+          `put connection ${row.connectionId} (app ${row.appId}, ${row.connectionName}, ${row.frequency}, ${row.status})`,
+        );
+      }
+    }
+    if (ctx.settings.json)
+      ctx.print(toJsonText({ written: stored.length, connections: stored.map(redactConnection) }));
+    return 0;
+  },
+};

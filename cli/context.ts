@@ -1,0 +1,201 @@
+/**
+ * What a command gets besides its arguments: the resolved global settings, a
+ * clock, output, and adapters built lazily on first use. Adapters are imported
+ * dynamically so that commands which need none (validate, new, help) start fast
+ * and never load the AWS SDK.
+ *
+ * To give commands a new adapter: add a method here that builds it from
+ * `awsClients()` and `requireSetting(...)`, and an entry in {@link ContextOverrides}
+ * so tests can hand in an in-memory one.
+ */
+import { ENV } from '../lambdas/definitions.ts';
+import type { Clock, ConnectionRepository } from '../lambdas/ports/index.ts';
+import { systemClock } from '../lambdas/ports/index.ts';
+import { CliError } from './command.ts';
+
+// Type-only: erased at run time, so the SDK is loaded only when a command asks for clients.
+type AwsClients = import('../lambdas/adapters/aws-clients.ts').AwsClients;
+
+export interface CliSettings {
+  /** From --region, AWS_REGION or AWS_DEFAULT_REGION. */
+  region?: string | undefined;
+  /** From --endpoint-url; applies to DynamoDB, S3 and SQS. Absent: the SDK's own AWS_ENDPOINT_URL[_<SERVICE>]. */
+  endpointUrl?: string | undefined;
+  connectionsTable?: string | undefined;
+  stateTable?: string | undefined;
+  ledgerTable?: string | undefined;
+  stagingBucket?: string | undefined;
+  queueUrl?: string | undefined;
+  json: boolean;
+  debug: boolean;
+}
+
+/** Settings a command may require; each names its flag and environment variable for the error message. */
+export const REQUIRED_SETTINGS = {
+  connectionsTable: { flag: '--connections-table', env: ENV.connectionsTable },
+  stateTable: { flag: '--state-table', env: ENV.exportStateTable },
+  ledgerTable: { flag: '--ledger-table', env: ENV.stagingLedgerTable },
+  stagingBucket: { flag: '--staging-bucket', env: ENV.stagingBucket },
+  queueUrl: { flag: '--queue-url', env: ENV.jobQueueUrl },
+} as const;
+
+export type RequirableSetting = keyof typeof REQUIRED_SETTINGS;
+
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+/** Replacements for lazily built adapters (tests, the in-process demo). */
+export interface ContextOverrides {
+  awsClients?: () => Promise<AwsClients>;
+  connectionRepository?: () => Promise<ConnectionRepository>;
+}
+
+export interface CliContext {
+  readonly settings: CliSettings;
+  readonly clock: Clock;
+  readonly env: NodeJS.ProcessEnv;
+  /** Write a line to stdout. */
+  print(text: string): void;
+  /** Write a line to stderr. */
+  warn(text: string): void;
+  /** A setting the command cannot do without, or a {@link CliError} naming its flag and variable. */
+  requireSetting(name: RequirableSetting): string;
+  /** The region, or a {@link CliError}. With an endpoint override (local engines) it defaults to us-east-1. */
+  requireRegion(): string;
+  /** SDK clients (DynamoDB document client, S3, SQS, EventBridge), built on first use. */
+  awsClients(): Promise<AwsClients>;
+  /** The Connections table. */
+  connectionRepository(): Promise<ConnectionRepository>;
+  /** Release what was built (SDK sockets), so the process can exit. */
+  dispose(): void;
+}
+
+export interface CreateContextOptions {
+  settings: CliSettings;
+  env?: NodeJS.ProcessEnv;
+  clock?: Clock;
+  io?: CliIo;
+  overrides?: ContextOverrides;
+}
+
+/** The adapter module is being written alongside the CLI; load it by URL so a missing file is a clear error. */
+const CONNECTION_REPOSITORY_MODULE = new URL(
+  '../lambdas/adapters/dynamo-connection-repository.ts',
+  import.meta.url,
+).href;
+
+type ConnectionRepositoryClass = new (
+  documentClient: AwsClients['dynamo'],
+  tableName: string,
+) => ConnectionRepository;
+
+export function createCliContext(options: CreateContextOptions): CliContext {
+  const { settings, overrides = {} } = options;
+  const env = options.env ?? process.env;
+  const io = options.io ?? processIo;
+  const clock = options.clock ?? systemClock;
+  let clients: Promise<AwsClients> | undefined;
+  let connections: Promise<ConnectionRepository> | undefined;
+  const used = new Set<{ destroy(): void }>();
+
+  const ctx: CliContext = {
+    settings,
+    clock,
+    env,
+    print: (text) => io.stdout(`${text}\n`),
+    warn: (text) => io.stderr(`${text}\n`),
+    requireSetting(name) {
+      const value = settings[name];
+      if (value) return value;
+      const { flag, env: variable } = REQUIRED_SETTINGS[name];
+      throw new CliError(`${flag} is required (or set ${variable})`);
+    },
+    requireRegion() {
+      if (settings.region) return settings.region;
+      if (settings.endpointUrl) return 'us-east-1';
+      throw new CliError('no AWS region: pass --region (or set AWS_REGION)');
+    },
+    awsClients() {
+      clients ??= (
+        overrides.awsClients ??
+        (async () => {
+          const { createAwsClients } = await import('../lambdas/adapters/aws-clients.ts');
+          const endpoint = settings.endpointUrl;
+          const lazy = createAwsClients(
+            {
+              region: ctx.requireRegion(),
+              ...(endpoint ? { endpoints: { dynamodb: endpoint, s3: endpoint, sqs: endpoint } } : {}),
+            },
+            env,
+          );
+          return trackUse(lazy, used);
+        })
+      )();
+      return clients;
+    },
+    connectionRepository() {
+      connections ??= (
+        overrides.connectionRepository ??
+        (async () => {
+          const tableName = ctx.requireSetting('connectionsTable');
+          const { dynamo } = await ctx.awsClients();
+          const Repository = await loadExport<ConnectionRepositoryClass>(
+            CONNECTION_REPOSITORY_MODULE,
+            'DynamoConnectionRepository',
+          );
+          return new Repository(dynamo, tableName);
+        })
+      )();
+      return connections;
+    },
+    dispose() {
+      for (const client of used) client.destroy();
+      used.clear();
+    },
+  };
+  return ctx;
+}
+
+/** The same lazy clients, remembering which were built so {@link CliContext.dispose} closes only those. */
+function trackUse(lazy: AwsClients, used: Set<{ destroy(): void }>): AwsClients {
+  return {
+    get dynamo() {
+      used.add(lazy.dynamo);
+      return lazy.dynamo;
+    },
+    get s3() {
+      used.add(lazy.s3);
+      return lazy.s3;
+    },
+    get sqs() {
+      used.add(lazy.sqs);
+      return lazy.sqs;
+    },
+    get eventBridge() {
+      used.add(lazy.eventBridge);
+      return lazy.eventBridge;
+    },
+  };
+}
+
+async function loadExport<T>(moduleUrl: string, exportName: string): Promise<T> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(moduleUrl)) as Record<string, unknown>;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
+      throw new CliError(`adapter ${new URL(moduleUrl).pathname} is not available in this build`);
+    }
+    throw error;
+  }
+  const value = mod[exportName];
+  if (value === undefined) throw new CliError(`adapter ${exportName} is not available in this build`);
+  return value as T;
+}

@@ -1,0 +1,51 @@
+/**
+ * Every command of the CLI. To add one: write `cli/commands/<name>.ts` exporting a
+ * {@link CliCommand} and append it here; help, routing and option parsing follow.
+ */
+import type { CliCommand } from './command.ts';
+import { connectionsDelete } from './commands/connections-delete.ts';
+import { connectionsGet } from './commands/connections-get.ts';
+import { connectionsList } from './commands/connections-list.ts';
+import { connectionsNew } from './commands/connections-new.ts';
+import { connectionsPut } from './commands/connections-put.ts';
+import { connectionsPause, connectionsResume } from './commands/connections-status.ts';
+import { connectionsValidate } from './commands/connections-validate.ts';
+
+export const COMMANDS: readonly CliCommand[] = [
+  connectionsValidate,
+  connectionsNew,
+  connectionsPut,
+  connectionsGet,
+  connectionsList,
+  connectionsPause,
+  connectionsResume,
+  connectionsDelete,
+];
+
+/** The command whose name is the longest prefix of `words`, and the words left over. */
+export function findCommand(
+  words: readonly string[],
+  commands: readonly CliCommand[] = COMMANDS,
+): { command: CliCommand; rest: string[] } | undefined {
+  let best: CliCommand | undefined;
+  let bestLength = 0;
+  for (const command of commands) {
+    const name = command.name.split(' ');
+    if (name.length > bestLength && name.every((word, i) => words[i] === word)) {
+      best = command;
+      bestLength = name.length;
+    }
+  }
+  return best ? { command: best, rest: words.slice(bestLength) } : undefined;
+}
+
+/** Commands whose name starts with `words` (e.g. every `connections ...` for `connections`). */
+export function commandsUnder(
+  words: readonly string[],
+  commands: readonly CliCommand[] = COMMANDS,
+): CliCommand[] {
+  return commands.filter((c) => {
+    const name = c.name.split(' ');
+    return words.length > 0 && words.every((word, i) => name[i] === word);
+  });
+}
