@@ -102,7 +102,11 @@ export class S3ExportSink implements ExportSink {
     const client = await this.clientFor(target);
     const digest = new DigestingPassThrough();
     // Errors of the source reach the upload through the pass-through, which then aborts it.
-    body.once('error', (error) => digest.destroy(error));
+    let sourceError: Error | undefined;
+    body.once('error', (error) => {
+      sourceError = error;
+      digest.destroy(error);
+    });
     body.pipe(digest);
     const upload = new Upload({
       client,
@@ -122,6 +126,8 @@ export class S3ExportSink implements ExportSink {
     } catch (error) {
       body.unpipe(digest);
       body.destroy();
+      // The source's failure is the cause; what the upload reports may be its abort's aftermath.
+      if (sourceError && error !== sourceError) throw Object.assign(sourceError, { uploadError: error });
       throw error;
     }
     return { key, bytes: digest.bytes, sha256: digest.digestHex() };
