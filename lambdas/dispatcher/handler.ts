@@ -1,4 +1,62 @@
-// Placeholder: the dispatcher handler is being written (issue 2). The CDK stack bundles this entry.
-export const handler = async (): Promise<void> => {
-  throw new Error('dispatcher handler not implemented yet');
-};
+/** EventBridge Scheduler tick → one export job per ACTIVE connection of the frequency. */
+
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import { FREQUENCIES, type Frequency } from '../definitions.ts';
+import { lambdaRuntime } from '../lambda-runtime.ts';
+import { createLogger, createMetrics } from '../observability.ts';
+import { dispatchTick } from '../usecases/dispatch-tick.ts';
+
+const logger = createLogger('dispatcher');
+const metrics = createMetrics('dispatcher');
+
+export interface TickEvent {
+  frequency: string;
+  /** `<aws.scheduler.scheduled-time>` as filled in by EventBridge Scheduler. */
+  scheduledTime: string;
+}
+
+export function parseTickEvent(event: unknown): { frequency: Frequency; scheduledTime: Date } {
+  const { frequency, scheduledTime } = (event ?? {}) as Partial<TickEvent>;
+  if (!FREQUENCIES.includes(frequency as Frequency)) {
+    throw new Error(
+      `tick event frequency must be one of ${FREQUENCIES.join(', ')}, got ${JSON.stringify(frequency)}`,
+    );
+  }
+  const at = new Date(scheduledTime ?? '');
+  if (Number.isNaN(at.getTime())) {
+    throw new Error(
+      `tick event scheduledTime must be an ISO-8601 instant, got ${JSON.stringify(scheduledTime)}`,
+    );
+  }
+  return { frequency: frequency as Frequency, scheduledTime: at };
+}
+
+async function tick(event: TickEvent) {
+  const runtime = lambdaRuntime();
+  const input = parseTickEvent(event);
+  const result = await dispatchTick(
+    input,
+    runtime.dispatchDeps(),
+    runtime.config.settleDelayMinutes * 60_000,
+  );
+  metrics.addDimension('Frequency', input.frequency);
+  metrics.addMetric('ExportJobsEnqueued', MetricUnit.Count, result.jobs.length);
+  metrics.addMetric('InvalidConnections', MetricUnit.Count, result.invalidConnections.length);
+  metrics.addMetric('ExportLagSeconds', MetricUnit.Seconds, result.maxLagSeconds);
+  if (result.invalidConnections.length) {
+    logger.warn('invalid connection rows skipped', { connectionIds: result.invalidConnections });
+  }
+  if (result.lagging.length) logger.warn('connections behind schedule', { lagging: result.lagging });
+  logger.info('tick dispatched', {
+    frequency: input.frequency,
+    windowEnd: result.windowEnd.toISOString(),
+    jobs: result.jobs.length,
+    inactive: result.inactiveConnections,
+  });
+  return { windowEnd: result.windowEnd.toISOString(), jobs: result.jobs.length };
+}
+
+export const handler = middy(tick).use(injectLambdaContext(logger)).use(logMetrics(metrics));

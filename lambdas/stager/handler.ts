@@ -1,4 +1,33 @@
-// Placeholder: the stager handler is being written (issue 2). The CDK stack bundles this entry.
-export const handler = async (): Promise<void> => {
-  throw new Error('stager handler not implemented yet');
-};
+/** Kinesis → staging bucket. Thin: adapts the event, runs the stager use case, reports partial failures. */
+
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { lambdaRuntime } from '../lambda-runtime.ts';
+import { createLogger, createMetrics } from '../observability.ts';
+import { stageKinesisEvent } from './kinesis-batch.ts';
+
+const logger = createLogger('stager');
+const metrics = createMetrics('stager');
+
+async function stage(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
+  const runtime = lambdaRuntime();
+  const outcome = await stageKinesisEvent(event, runtime.stagerDeps());
+  for (const { shardId, result, error } of outcome.results) {
+    if (result) {
+      metrics.addMetric('EventsStaged', MetricUnit.Count, result.stagedEvents);
+      metrics.addMetric('RecordsQuarantined', MetricUnit.Count, result.quarantinedRecords);
+      logger.info('batch staged', { shardId, ...result, objectsCreated: result.objectsCreated.length });
+    } else {
+      logger.error('batch not staged; it will be retried from its first record', {
+        shardId,
+        error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+      });
+    }
+  }
+  return outcome.response;
+}
+
+export const handler = middy(stage).use(injectLambdaContext(logger)).use(logMetrics(metrics));

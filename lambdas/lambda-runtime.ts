@@ -1,0 +1,52 @@
+/**
+ * The Runtime of a Lambda container: SDK clients created once, adapters from
+ * the environment the stack sets, SQS for jobs, EventBridge for notifications,
+ * tagged STS sessions for customer writes.
+ */
+
+import {
+  createDynamoDocumentClient,
+  createEventBridgeClient,
+  createS3Client,
+  createSqsClient,
+} from './adapters/aws-clients.ts';
+import { EventBridgeNotifier } from './adapters/eventbridge-notifier.ts';
+import { createS3ClientProvider } from './adapters/s3-client-provider.ts';
+import { S3ExportSink } from './adapters/s3-export-sink.ts';
+import { SqsJobQueue } from './adapters/sqs-job-queue.ts';
+import { configFromEnv } from './config.ts';
+import { systemClock } from './ports/index.ts';
+import { createRuntime, type Runtime } from './runtime.ts';
+import { createPreflight } from './usecases/preflight.ts';
+
+let runtime: Runtime | undefined;
+
+export function lambdaRuntime(): Runtime {
+  if (runtime) return runtime;
+  const config = configFromEnv();
+  const region = config.region;
+  const provider = createS3ClientProvider({
+    region,
+    exporterRoleArn: config.exporterRoleArn,
+    clock: systemClock,
+  });
+  const jobs = {
+    enqueue: async (...args: Parameters<SqsJobQueue['enqueue']>) => {
+      if (!config.jobQueueUrl)
+        throw new Error('JOB_QUEUE_URL is not set: this function cannot enqueue export jobs');
+      return new SqsJobQueue(createSqsClient({ region }), config.jobQueueUrl).enqueue(...args);
+    },
+  };
+  runtime = createRuntime(config, {
+    clients: {
+      documentClient: createDynamoDocumentClient({ region }),
+      stagingS3: createS3Client({ region }),
+    },
+    sink: new S3ExportSink((target) => provider.clientFor(target)),
+    jobs,
+    clock: systemClock,
+    notifier: new EventBridgeNotifier(createEventBridgeClient({ region })),
+    preflight: createPreflight(config.kmsKeyAllowlist),
+  });
+  return runtime;
+}

@@ -1,0 +1,90 @@
+/**
+ * Composition root: builds the adapters and use-case dependencies from a
+ * RuntimeConfig. The Lambda handlers build one Runtime per container; the CLI,
+ * the demo and the simulation build one against the local engines with their
+ * own clock and an in-process job queue.
+ */
+
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoConnectionRepository } from './adapters/dynamo-connection-repository.ts';
+import { DynamoExportStateStore } from './adapters/dynamo-export-state-store.ts';
+import { DynamoStagingLedger } from './adapters/dynamo-staging-ledger.ts';
+import { S3StagingStore } from './adapters/s3-staging-store.ts';
+import type { RuntimeConfig } from './config.ts';
+import type { Connection } from './domain/connection.ts';
+import type { Clock, ConnectionDiagnosis, ExportSink, JobQueue } from './ports/index.ts';
+import type { DispatchDeps } from './usecases/dispatch-tick.ts';
+import type { ExportDeps, ExportNotifier } from './usecases/export-window.ts';
+import type { StageBatchDeps } from './usecases/stage-batch.ts';
+
+export interface RuntimeClients {
+  documentClient: DynamoDBDocumentClient;
+  /** S3 client for the staging bucket (our account). */
+  stagingS3: S3Client;
+}
+
+export interface RuntimeParts {
+  clients: RuntimeClients;
+  /** Writes into customer buckets. */
+  sink: ExportSink;
+  jobs: JobQueue;
+  clock: Clock;
+  notifier?: ExportNotifier;
+  preflight?: ExportDeps['preflight'];
+  diagnose?: (error: unknown, connection: Connection) => ConnectionDiagnosis;
+}
+
+export interface Runtime {
+  config: RuntimeConfig;
+  connections: DynamoConnectionRepository;
+  state: DynamoExportStateStore;
+  ledger: DynamoStagingLedger;
+  staging: S3StagingStore;
+  sink: ExportSink;
+  jobs: JobQueue;
+  clock: Clock;
+  stagerDeps(): StageBatchDeps;
+  dispatchDeps(): DispatchDeps;
+  exportDeps(overrides?: Partial<ExportDeps>): ExportDeps;
+}
+
+export const DEFAULT_GZIP_LEVEL = 6;
+
+export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runtime {
+  const connections = new DynamoConnectionRepository(parts.clients.documentClient, config.tables.connections);
+  const state = new DynamoExportStateStore(parts.clients.documentClient, config.tables.exportState);
+  const ledger = new DynamoStagingLedger(parts.clients.documentClient, config.tables.stagingLedger);
+  const staging = new S3StagingStore(parts.clients.stagingS3, config.stagingBucket);
+  const runtime: Runtime = {
+    config,
+    connections,
+    state,
+    ledger,
+    staging,
+    sink: parts.sink,
+    jobs: parts.jobs,
+    clock: parts.clock,
+    stagerDeps: () => ({ ledger, store: staging, clock: parts.clock, horizonGuardMs: config.horizonGuardMs }),
+    dispatchDeps: () => ({ connections, state, jobs: parts.jobs, clock: parts.clock }),
+    exportDeps: (overrides = {}) => ({
+      connections,
+      state,
+      staging,
+      sink: parts.sink,
+      clock: parts.clock,
+      jobs: parts.jobs,
+      notifier: parts.notifier,
+      preflight: parts.preflight,
+      diagnose: parts.diagnose,
+      settings: {
+        leaseMs: 5 * 60_000,
+        partSizeBytes: config.partSizeBytes,
+        gzipLevel: DEFAULT_GZIP_LEVEL,
+        stagingRetentionDays: config.stagingRetentionDays,
+      },
+      ...overrides,
+    }),
+  };
+  return runtime;
+}
