@@ -14,22 +14,24 @@ export interface RecordedRequest {
   headers: Record<string, string>;
 }
 
-/** The part of an SDK client's middleware stack the recorder needs (any v3 client matches). */
+type RecorderMiddleware = (
+  next: (args: { request: unknown }) => Promise<unknown>,
+) => (args: { request: unknown }) => Promise<unknown>;
+
+interface DeserializeStepStack {
+  add(
+    middleware: RecorderMiddleware,
+    options: { step: 'deserialize'; name: string; priority?: 'high' | 'normal' | 'low'; override?: boolean },
+  ): void;
+  remove(name: string): boolean;
+}
+
+/**
+ * Any SDK v3 client. Its stack's `add` is overloaded per step and generic in the client's
+ * input/output types, so it is narrowed to the one overload used here instead of matched structurally.
+ */
 interface RecordableClient {
-  middlewareStack: {
-    add(
-      middleware: (
-        next: (args: { request: unknown }) => Promise<unknown>,
-      ) => (args: { request: unknown }) => Promise<unknown>,
-      options: {
-        step: 'deserialize';
-        name: string;
-        priority?: 'high' | 'normal' | 'low';
-        override?: boolean;
-      },
-    ): void;
-    remove(nameOrMiddleware: string): boolean;
-  };
+  middlewareStack: { add: unknown; remove(name: string): boolean };
 }
 
 interface WireRequest {
@@ -52,7 +54,8 @@ export class RequestRecorder {
 
   /** Start recording the requests of `client`; returns a function that stops it. */
   attach(client: RecordableClient): () => void {
-    client.middlewareStack.add(
+    const stack = client.middlewareStack as DeserializeStepStack;
+    stack.add(
       (next) => async (args) => {
         if (isWireRequest(args.request)) {
           const headers: Record<string, string> = {};
@@ -71,7 +74,7 @@ export class RequestRecorder {
       { step: 'deserialize', name: this.name, priority: 'low', override: true },
     );
     return () => {
-      client.middlewareStack.remove(this.name);
+      stack.remove(this.name);
     };
   }
 
