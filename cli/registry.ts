@@ -10,6 +10,7 @@ import { connectionsNew } from './commands/connections-new.ts';
 import { connectionsPut } from './commands/connections-put.ts';
 import { connectionsPause, connectionsResume } from './commands/connections-status.ts';
 import { connectionsValidate } from './commands/connections-validate.ts';
+import { demo } from './commands/demo.ts';
 
 export const COMMANDS: readonly CliCommand[] = [
   connectionsValidate,
@@ -20,6 +21,7 @@ export const COMMANDS: readonly CliCommand[] = [
   connectionsPause,
   connectionsResume,
   connectionsDelete,
+  demo,
 ];
 
 /** The command whose name is the longest prefix of `words`, and the words left over. */
