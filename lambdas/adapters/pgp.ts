@@ -328,7 +328,7 @@ function weak(fpr: string, bits: number): InvalidPgpKeyError {
 // ---------------------------------------------------------------- encryption
 
 const ENCRYPTION_CONFIG: PartialConfig = {
-  // The payload is gzip already; a second compression layer only costs CPU (and is a CRIME-style oracle).
+  // The payload is gzip already: a second compression layer only costs CPU.
   preferredCompressionAlgorithm: enums.compression.uncompressed,
 };
 

@@ -184,16 +184,14 @@ describe('test connection', () => {
   });
 
   it('AccessDenied on DescribeKey is only a warning; the probe write still runs', async () => {
-    kms
-      .on(DescribeKeyCommand)
-      .rejects(
-        new KMSServiceException({
-          name: 'AccessDeniedException',
-          $fault: 'client',
-          $metadata: { httpStatusCode: 400 },
-          message: 'denied',
-        }),
-      );
+    kms.on(DescribeKeyCommand).rejects(
+      new KMSServiceException({
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+        message: 'denied',
+      }),
+    );
     const report = await testConnection(row, deps());
     expect(report.ok).toBe(true);
     expect(report.checks.find((c) => c.name === 'kmsKey')).toMatchObject({ ok: true, warning: true });
