@@ -19,7 +19,7 @@ import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer as createNetServer } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -151,7 +151,8 @@ function spawnReaper(jvmPid: number): ChildProcess {
     const alive = (pid) => { try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; } };
     setInterval(() => {
       if (!alive(group)) process.exit(0);
-      if (!alive(parent)) { try { process.kill(-group, 'SIGKILL'); } catch {} process.exit(0); }
+      // Reparented (or the parent pid is gone): the process that started the JVM has died.
+      if (process.ppid !== parent || !alive(parent)) { try { process.kill(-group, 'SIGKILL'); } catch {} process.exit(0); }
     }, 500);
   `;
   const reaper = spawnProcess(process.execPath, ['-e', script, String(process.pid), String(jvmPid)], {
@@ -180,7 +181,6 @@ export async function freePort(): Promise<number> {
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
 export async function isPortListening(port: number): Promise<boolean> {
-  const { connect } = await import('node:net');
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
     socket.once('connect', () => {
@@ -286,6 +286,18 @@ async function startDynamoLocal(timeoutMs: number): Promise<RunningDynamo> {
     throw error;
   } finally {
     client.destroy();
+  }
+}
+
+/** The free port may be taken between probing it and the JVM binding it: try another. */
+async function startDynamoLocalOnFreePort(timeoutMs: number, attempts = 3): Promise<RunningDynamo> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDynamoLocal(timeoutMs);
+    } catch (error) {
+      const portTaken = /BindException|already in use/i.test((error as Error).message);
+      if (!portTaken || attempt >= attempts) throw error;
+    }
   }
 }
 
@@ -474,7 +486,7 @@ export async function startLocalEngines(options: LocalEngineOptions = {}): Promi
 
   // Started side by side; when one fails, the other (if it started) is stopped too.
   const started = await Promise.allSettled([
-    startDynamoLocal(options.startTimeoutMs ?? 60_000).then((running) => {
+    startDynamoLocalOnFreePort(options.startTimeoutMs ?? 60_000).then((running) => {
       dynamo = running;
     }),
     startS3rver().then((running) => {

@@ -1,19 +1,33 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ENV, TABLES } from '../../lambdas/definitions.ts';
 import { isPortListening, isProcessAlive, startLocalEngines } from '../../local/engines.ts';
+
+/** Child processes of a test, killed after it even when it fails (their hooks then stop their JVM). */
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+});
+
+function spawnEngineScript(script: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: new URL('../..', import.meta.url).pathname,
+    env,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  children.push(child);
+  return child;
+}
 
 /** Start the engines in a separate Node process; resolves once DynamoDB Local answers. */
 async function enginesInChildProcess(): Promise<{ child: ChildProcess; jvmPid: number }> {
   const script =
     "import { startLocalEngines } from './local/engines.ts';" +
     'const e = await startLocalEngines(); console.log(JSON.stringify({ pid: e.dynamoPid })); setInterval(() => {}, 1000);';
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: new URL('../..', import.meta.url).pathname,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const child = spawnEngineScript(script);
   const jvmPid = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -100,8 +114,23 @@ describe('local engines', () => {
     const exited = new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
     child.kill('SIGTERM');
     expect(await exited).toBe('SIGTERM');
-    // The signal hook kills the JVM group before re-raising; well before the reaper's poll.
-    await waitUntilGone(jvmPid, 400);
+    // The signal hook kills the JVM group before re-raising the signal.
+    await waitUntilGone(jvmPid, 1_500);
     expect(isProcessAlive(jvmPid)).toBe(false);
+  });
+
+  it('fail with a clear message, and leave nothing running, when java is missing', async () => {
+    const script =
+      "import { startLocalEngines } from './local/engines.ts';" +
+      'try { const e = await startLocalEngines(); console.log("started"); await e.stop(); } catch (e) { console.log(e.name + ": " + e.message); }';
+    // Node is started by its absolute path; nothing else is on PATH, so no java.
+    const child = spawnEngineScript(script, { ...process.env, PATH: '/nonexistent', JAVA_HOME: '' });
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(out).toContain('LocalEngineError: DynamoDB Local needs a Java runtime');
+    expect(code).toBe(0); // s3rver was closed too: nothing kept the process alive
   });
 });
