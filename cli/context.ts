@@ -85,17 +85,6 @@ export interface CreateContextOptions {
   overrides?: ContextOverrides;
 }
 
-/** The adapter module is being written alongside the CLI; load it by URL so a missing file is a clear error. */
-const CONNECTION_REPOSITORY_MODULE = new URL(
-  '../lambdas/adapters/dynamo-connection-repository.ts',
-  import.meta.url,
-).href;
-
-type ConnectionRepositoryClass = new (
-  documentClient: AwsClients['dynamo'],
-  tableName: string,
-) => ConnectionRepository;
-
 export function createCliContext(options: CreateContextOptions): CliContext {
   const { settings, overrides = {} } = options;
   const env = options.env ?? process.env;
@@ -146,11 +135,10 @@ export function createCliContext(options: CreateContextOptions): CliContext {
         (async () => {
           const tableName = ctx.requireSetting('connectionsTable');
           const { dynamo } = await ctx.awsClients();
-          const Repository = await loadExport<ConnectionRepositoryClass>(
-            CONNECTION_REPOSITORY_MODULE,
-            'DynamoConnectionRepository',
+          const { DynamoConnectionRepository } = await import(
+            '../lambdas/adapters/dynamo-connection-repository.ts'
           );
-          return new Repository(dynamo, tableName);
+          return new DynamoConnectionRepository(dynamo, tableName);
         })
       )();
       return connections;
@@ -183,19 +171,4 @@ function trackUse(lazy: AwsClients, used: Set<{ destroy(): void }>): AwsClients 
       return lazy.eventBridge;
     },
   };
-}
-
-async function loadExport<T>(moduleUrl: string, exportName: string): Promise<T> {
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(moduleUrl)) as Record<string, unknown>;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
-      throw new CliError(`adapter ${new URL(moduleUrl).pathname} is not available in this build`);
-    }
-    throw error;
-  }
-  const value = mod[exportName];
-  if (value === undefined) throw new CliError(`adapter ${exportName} is not available in this build`);
-  return value as T;
 }
