@@ -13,6 +13,7 @@ import { DynamoStagingLedger } from './adapters/dynamo-staging-ledger.ts';
 import { S3StagingStore } from './adapters/s3-staging-store.ts';
 import type { RuntimeConfig } from './config.ts';
 import type { Connection } from './domain/connection.ts';
+import { diagnose } from './domain/diagnosis.ts';
 import type { Clock, ConnectionDiagnosis, ExportSink, JobQueue } from './ports/index.ts';
 import type { DispatchDeps } from './usecases/dispatch-tick.ts';
 import type { ExportDeps, ExportNotifier } from './usecases/export-window.ts';
@@ -76,7 +77,15 @@ export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runti
       jobs: parts.jobs,
       notifier: parts.notifier,
       preflight: parts.preflight,
-      diagnose: parts.diagnose,
+      diagnose:
+        parts.diagnose ??
+        ((error, connection) =>
+          diagnose(error, {
+            connection,
+            exporterRoleArn: config.exporterRoleArn,
+            at: parts.clock.now(),
+            operation: 'S3_PUT',
+          })),
       settings: {
         leaseMs: 5 * 60_000,
         partSizeBytes: config.partSizeBytes,
