@@ -215,6 +215,7 @@ export class DynamoExportStateStore implements ExportStateStore {
     return state;
   }
 
+  /** As the port says; also undefined when the state row was never initialized. */
   async acquireLease(
     connectionId: string,
     owner: string,
