@@ -36,7 +36,10 @@ const connectionName = z
     error: 'connectionName must not contain "/" (it is one folder of the object key)',
   })
   .refine((s) => !CONTROL_CHARS.test(s), { error: 'connectionName must not contain control characters' })
-  .refine((s) => s.trim() === s, { error: 'connectionName must not start or end with white space' });
+  .refine((s) => s.trim() === s, { error: 'connectionName must not start or end with white space' })
+  .refine((s) => s !== '.' && s !== '..', {
+    error: 'connectionName must not be "." or ".." (it is a folder of the object key)',
+  });
 
 const bucketName = z
   .string({ error: 'bucketName is required: the name of the customer S3 bucket' })
@@ -69,6 +72,9 @@ const folderPath = z
     error: 'folderPath must not start or end with "/", e.g. my_folder/sub_folder',
   })
   .refine((s) => !s.includes('//'), { error: 'folderPath must not contain "//"' })
+  .refine((s) => !s.split('/').some((segment) => segment === '.' || segment === '..'), {
+    error: 'folderPath must not contain "." or ".." segments',
+  })
   .refine((s) => !CONTROL_CHARS.test(s), { error: 'folderPath must not contain control characters' });
 
 const eventName = z

@@ -87,6 +87,13 @@ const badCases: BadCase[] = [
     says: 'IP address',
   },
   { what: 'bucketName with ".."', patch: { bucketName: 'a..b' }, field: 'bucketName', says: '".."' },
+  { what: 'connectionName ".."', patch: { connectionName: '..' }, field: 'connectionName', says: '".."' },
+  {
+    what: 'folderPath with a ".." segment',
+    patch: { folderPath: 'a/../b' },
+    field: 'folderPath',
+    says: '".."',
+  },
   {
     what: 'region that is a name',
     patch: { bucketRegion: 'Mumbai' },
@@ -282,7 +289,9 @@ describe('connection validation (SPEC §2)', () => {
 const segmentChar = fc.constantFrom(
   ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.'.split(''),
 );
-const segment = fc.string({ unit: segmentChar, minLength: 1, maxLength: 12 });
+const segment = fc
+  .string({ unit: segmentChar, minLength: 1, maxLength: 12 })
+  .filter((s) => s !== '.' && s !== '..');
 const bucketChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789'.split(''));
 
 const validRow = fc.record(
@@ -295,7 +304,7 @@ const validRow = fc.record(
       .string({ minLength: 1, maxLength: 100 })
       // biome-ignore lint/suspicious/noControlCharactersInRegex: generating names without control characters
       .map((s) => s.replace(/[/\u0000-\u001f\u007f]/g, '_').trim())
-      .filter((s) => s.length > 0),
+      .filter((s) => s.length > 0 && s !== '.' && s !== '..'),
     bucketName: fc
       .array(fc.string({ unit: bucketChar, minLength: 1, maxLength: 10 }), { minLength: 1, maxLength: 4 })
       .map((parts) => parts.join('-'))
