@@ -94,13 +94,12 @@ export class LocalDriver {
   async resumeSequence(shardId = DEFAULT_SHARD): Promise<void> {
     if (this.nextSequence.has(shardId)) return;
     const checkpoint = await this.runtime.ledger.getCheckpoint(shardId);
-    const seen = [checkpoint.stagedThrough, checkpoint.pending?.lastSequence]
-      .filter((s): s is string => s !== undefined)
-      .map((s) => BigInt(s));
-    this.nextSequence.set(
-      shardId,
-      seen.reduce((a, b) => (a > b ? a : b), SEQUENCE_BASE),
-    );
+    let highest = SEQUENCE_BASE;
+    for (const sequence of [checkpoint.stagedThrough, checkpoint.pending?.lastSequence]) {
+      // BigInt: Math.max does not apply.
+      if (sequence !== undefined && BigInt(sequence) > highest) highest = BigInt(sequence);
+    }
+    this.nextSequence.set(shardId, highest);
   }
 
   /** What the schedule does at `scheduledTime`: dispatch, then drain the queue through the exporter. */
