@@ -84,6 +84,7 @@ interface StateRow {
   watermark?: string;
   sequence?: number;
   pendingWindowEnd?: string;
+  pendingConnection?: Record<string, unknown>;
   leaseOwner?: string;
   leaseExpiresAt?: string;
   cursor?: ExportCursor;
@@ -96,6 +97,7 @@ function stateOfRow(row: StateRow): StoredExportState {
   const state: StoredExportState = { connectionId: row.connectionId, sequence: Number(row.sequence ?? 0) };
   if (row.watermark) state.watermark = new Date(row.watermark);
   if (row.pendingWindowEnd) state.pendingWindowEnd = new Date(row.pendingWindowEnd);
+  if (row.pendingConnection) state.pendingConnection = row.pendingConnection;
   if (row.leaseOwner && row.leaseExpiresAt)
     state.lease = { owner: row.leaseOwner, expiresAt: new Date(row.leaseExpiresAt) };
   if (row.cursor) state.cursor = row.cursor;
@@ -115,6 +117,7 @@ const NAMES = {
   '#watermark': 'watermark',
   '#sequence': 'sequence',
   '#pending': 'pendingWindowEnd',
+  '#pendingConnection': 'pendingConnection',
   '#leaseOwner': 'leaseOwner',
   '#leaseExpiresAt': 'leaseExpiresAt',
   '#cursor': 'cursor',
@@ -222,19 +225,26 @@ export class DynamoExportStateStore implements ExportStateStore {
     now: Date,
     leaseMs: number,
     windowEnd: Date,
+    connectionSnapshot?: Record<string, unknown>,
   ): Promise<ExportState | undefined> {
-    const values = {
+    const values: Record<string, unknown> = {
       ':owner': owner,
       ':now': now.toISOString(),
       ':leaseExpiresAt': new Date(now.getTime() + leaseMs).toISOString(),
       ':windowEnd': windowEnd.toISOString(),
     };
     const takeLease = 'SET #leaseOwner = :owner, #leaseExpiresAt = :leaseExpiresAt';
+    let pin = `${takeLease}, #pending = if_not_exists(#pending, :windowEnd)`;
+    if (connectionSnapshot) {
+      // The snapshot goes with the window end: only when no window is pinned yet.
+      pin += ', #pendingConnection = if_not_exists(#pendingConnection, :snapshot)';
+      values[':snapshot'] = connectionSnapshot;
+    }
     // Pin the window end unless one is pinned; never pin an end at or before the watermark
     // (a racing exporter may have committed that window meanwhile).
     const pinned = await this.update(
       connectionId,
-      `${takeLease}, #pending = if_not_exists(#pending, :windowEnd)`,
+      pin,
       `attribute_exists(#watermark) AND ${LEASE_IS_FREE_OR_OURS} AND (attribute_exists(#pending) OR #watermark < :windowEnd)`,
       values,
     );
@@ -279,7 +289,7 @@ export class DynamoExportStateStore implements ExportStateStore {
 
     const stateUpdate =
       'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey ' +
-      'REMOVE #pending, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
+      'REMOVE #pending, #pendingConnection, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
     const stateCondition = '#watermark = :expected AND #leaseOwner = :owner';
     const usageUpdate =
       'SET #connectionId = :id, #month = :month ADD #events :events, #files :files, #bytes :bytes';

@@ -118,6 +118,12 @@ export interface ExportState {
   sequence: number;
   /** The window end pinned by the first attempt on the current watermark; retries reuse it. */
   pendingWindowEnd?: Date;
+  /**
+   * The connection row as it was when the window was pinned: the window is finished with these
+   * settings (keys, PGP, KMS, selection) even if the row is edited meanwhile — edits take effect
+   * from the next window.
+   */
+  pendingConnection?: Record<string, unknown>;
   lease?: ExportLease;
   cursor?: ExportCursor;
   lastError?: ConnectionDiagnosis;
@@ -145,8 +151,9 @@ export interface ExportStateStore {
   initialize(connectionId: string, watermark: Date): Promise<ExportState>;
   /**
    * Take the lease when it is free, expired (`expiresAt <= now`) or already ours, and pin
-   * `pendingWindowEnd` to `windowEnd` unless one is pinned already. Returns the state after
-   * the write, or undefined when another owner holds an unexpired lease.
+   * `pendingWindowEnd` to `windowEnd` (and `pendingConnection` to `connectionSnapshot`) unless a
+   * window is pinned already. Returns the state after the write, or undefined when another owner
+   * holds an unexpired lease.
    */
   acquireLease(
     connectionId: string,
@@ -154,14 +161,15 @@ export interface ExportStateStore {
     now: Date,
     leaseMs: number,
     windowEnd: Date,
+    connectionSnapshot?: Record<string, unknown>,
   ): Promise<ExportState | undefined>;
   /** Extend our lease; false when it is no longer ours. */
   renewLease(connectionId: string, owner: string, now: Date, leaseMs: number): Promise<boolean>;
   /** Record progress of a multi-invocation window; false when the lease is no longer ours. */
   saveCursor(connectionId: string, owner: string, cursor: ExportCursor): Promise<boolean>;
   /**
-   * Atomically: watermark := windowEnd, sequence := commit.sequence, clear pending window,
-   * cursor, lease and lastError; add the window's history row and usage counters. Only when the
+   * Atomically: watermark := windowEnd, sequence := commit.sequence, clear pending window (and
+   * its connection snapshot), cursor, lease and lastError; add the window's history row and usage counters. Only when the
    * watermark still equals expectedWatermark and the lease is ours; false otherwise (nothing written).
    */
   commitWindow(connectionId: string, commit: CommitWindow): Promise<boolean>;

@@ -159,6 +159,25 @@ function genericDiagnosis(error: unknown): ConnectionDiagnosis {
 
 class LostLease extends Error {}
 
+async function refuse(
+  connectionId: string,
+  problem: ConnectionProblem,
+  now: Date,
+  deps: ExportDeps,
+): Promise<ExportOutcome> {
+  const diagnosis = { code: problem.code, message: problem.message, at: now.toISOString() };
+  await deps.state.recordError(connectionId, diagnosis);
+  return { status: 'refused', diagnosis };
+}
+
+/** The connection settings of the pinned window, or the current row when the pin predates snapshots. */
+function pinnedConnection(state: ExportState, current: Connection): Connection {
+  if (!state.pendingConnection) return current;
+  const pinned = validateConnection(state.pendingConnection);
+  // Status (pause/disable) always comes from the current row: it was checked before the lease.
+  return pinned.ok ? { ...pinned.connection, status: current.status } : current;
+}
+
 export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promise<ExportOutcome> {
   const now = deps.clock.now();
   const raw = await deps.connections.getRaw(job.connectionId);
@@ -180,10 +199,8 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
   const connection = validation.connection;
   if (connection.status !== 'ACTIVE') return { status: 'inactive', connectionStatus: connection.status };
 
-  let encrypt: Encryptor | undefined;
   let state: ExportState;
   try {
-    encrypt = (await deps.preflight?.(connection, now))?.encrypt;
     state =
       (await deps.state.get(connection.connectionId)) ??
       (await deps.state.initialize(
@@ -192,9 +209,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       ));
   } catch (error) {
     if (!(error instanceof ConnectionProblem)) throw error;
-    const diagnosis = { code: error.code, message: error.message, at: now.toISOString() };
-    await deps.state.recordError(connection.connectionId, diagnosis);
-    return { status: 'refused', diagnosis };
+    return refuse(connection.connectionId, error, now, deps);
   }
 
   const owner = deps.owner ?? randomUUID();
@@ -208,13 +223,24 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       deps.clock.now(),
       deps.settings.leaseMs,
       job.windowEnd,
+      connection as unknown as Record<string, unknown>,
     );
     if (!leased)
       return committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
     state = leased;
     const windowEnd = state.pendingWindowEnd ?? job.windowEnd;
+    // A pinned window is finished with the settings it was pinned with; edits apply to the next one.
+    const windowConnection = pinnedConnection(state, connection);
+    let encrypt: Encryptor | undefined;
     try {
-      const outcome = await exportPinnedWindow(connection, state, windowEnd, owner, encrypt, deps);
+      encrypt = (await deps.preflight?.(windowConnection, deps.clock.now()))?.encrypt;
+    } catch (error) {
+      if (!(error instanceof ConnectionProblem)) throw error;
+      await deps.state.releaseLease(connection.connectionId, owner);
+      return refuse(connection.connectionId, error, now, deps);
+    }
+    try {
+      const outcome = await exportPinnedWindow(windowConnection, state, windowEnd, owner, encrypt, deps);
       if (outcome.status === 'continued')
         return { status: 'continued', windows: committed, cursor: outcome.cursor };
       committed.push(outcome.window);
@@ -231,7 +257,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
     } catch (error) {
       if (error instanceof LostLease) return { status: 'lost-race', windows: committed };
       const diagnosis = {
-        ...(deps.diagnose ?? genericDiagnosis)(error, connection),
+        ...(deps.diagnose ?? genericDiagnosis)(error, windowConnection),
         windowEnd: windowEnd.toISOString(),
       };
       await deps.state.recordError(connection.connectionId, diagnosis).catch(() => undefined);
@@ -269,9 +295,9 @@ async function exportPinnedWindow(
 
   const write = compileRecordWriter(connection, recordFrame(connection, windowEnd));
   let leaseRenewedAt = deps.clock.now().getTime();
-  const keepLease = async () => {
+  const keepLease = async (force = false) => {
     const now = deps.clock.now();
-    if (now.getTime() - leaseRenewedAt < deps.settings.leaseMs / 3) return;
+    if (!force && now.getTime() - leaseRenewedAt < deps.settings.leaseMs / 3) return;
     if (!(await deps.state.renewLease(connection.connectionId, owner, now, deps.settings.leaseMs)))
       throw new LostLease();
     leaseRenewedAt = now.getTime();
@@ -316,6 +342,8 @@ async function exportPinnedWindow(
     parts: cursor.parts,
   });
   const manifestKey = manifestObjectKey(connection, windowEnd);
+  // An exporter whose lease expired must not overwrite the manifest of the one that took over.
+  await keepLease(true);
   await deps.sink.putObject(
     target,
     manifestKey,
