@@ -1,0 +1,52 @@
+/**
+ * The custom CloudWatch metrics of the product, named once: the Lambdas emit
+ * exactly these (Powertools Metrics, EMF — no IAM needed) and the stack's alarms
+ * and dashboard watch exactly these. Pure: no SDK or CDK import.
+ *
+ * Powertools adds the dimension `service` (= the function's service name) to
+ * every metric, so an alarm must name it too: `metricDimensions(...)`.
+ */
+import type { Frequency } from '../definitions.ts';
+
+export { METRIC_NAMESPACE } from '../definitions.ts';
+
+/** Powertools service names, one per function (also `POWERTOOLS_SERVICE_NAME`). */
+export const SERVICE_NAMES = {
+  stager: 'stager',
+  dispatcher: 'dispatcher',
+  exporter: 'exporter',
+  connectionTest: 'connection-test',
+} as const;
+export type ServiceName = (typeof SERVICE_NAMES)[keyof typeof SERVICE_NAMES];
+
+export const DIMENSIONS = {
+  /** Added by Powertools to every metric. */
+  service: 'service',
+  /** Dispatcher metrics are per schedule frequency. */
+  frequency: 'Frequency',
+} as const;
+
+export const METRICS = {
+  // stager (dimensions: service)
+  eventsStaged: 'EventsStaged',
+  recordsQuarantined: 'RecordsQuarantined',
+  // dispatcher (dimensions: service, Frequency)
+  exportJobsEnqueued: 'ExportJobsEnqueued',
+  invalidConnections: 'InvalidConnections',
+  /** Largest lag (watermark → latest boundary) over the frequency's active connections, seconds. */
+  exportLagSeconds: 'ExportLagSeconds',
+  // exporter (dimensions: service)
+  eventsExported: 'EventsExported',
+  filesExported: 'FilesExported',
+  bytesExported: 'BytesExported',
+  connectionsRefused: 'ConnectionsRefused',
+  exportFailures: 'ExportFailures',
+} as const;
+export type MetricName = (typeof METRICS)[keyof typeof METRICS];
+
+/** The dimensions a metric of `service` carries (with `Frequency` for the dispatcher's per-frequency metrics). */
+export function metricDimensions(service: ServiceName, frequency?: Frequency): Record<string, string> {
+  return frequency
+    ? { [DIMENSIONS.service]: service, [DIMENSIONS.frequency]: frequency }
+    : { [DIMENSIONS.service]: service };
+}
