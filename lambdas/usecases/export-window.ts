@@ -228,6 +228,12 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
     if (!leased)
       return committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
     state = leased;
+    if (!state.pendingWindowEnd && state.watermark.getTime() >= job.windowEnd.getTime()) {
+      // A rival committed this window (or a later one) between our read and our lease: exporting
+      // [watermark, job end) now would re-commit it empty, or move the watermark back.
+      await deps.state.releaseLease(connection.connectionId, owner);
+      break;
+    }
     const windowEnd = state.pendingWindowEnd ?? job.windowEnd;
     // A pinned window is finished with the settings it was pinned with; edits apply to the next one.
     const windowConnection = pinnedConnection(state, connection);
