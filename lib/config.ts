@@ -1,0 +1,211 @@
+/**
+ * Deployment configuration, read from CDK context (`cdk.json` or `-c key=value`)
+ * with documented defaults (docs/operations.md "Configuration"). Context given on
+ * the command line arrives as strings, so every value is parsed here once;
+ * errors name the context key and the valid form.
+ */
+import {
+  DEFAULT_SETTLE_DELAY_MINUTES,
+  DEFAULT_STAGING_RETENTION_DAYS,
+  STAGER_TIMEOUT_SECONDS,
+} from '../lambdas/definitions.ts';
+import { parseKmsKeyAllowlist } from '../lambdas/domain/kms-allowlist.ts';
+import { MAX_SETTLE_DELAY_MINUTES, MIN_SETTLE_DELAY_MINUTES } from '../lambdas/domain/schedules.ts';
+
+export interface MemorySizes {
+  stager: number;
+  dispatcher: number;
+  exporter: number;
+  connectionTest: number;
+}
+
+export interface ExportStackConfig {
+  /** Minutes after a window boundary at which its schedule fires. */
+  settleDelayMinutes: number;
+  /** Days staged data is kept (staging bucket lifecycle); the data-at-risk alarm fires at half. */
+  stagingRetentionDays: number;
+  /** Full ARNs of the customer KMS keys the exporter role may use (via S3 only). Empty: none. */
+  kmsKeyAllowlist: string[];
+  /** Where alarm notifications are e-mailed (SNS subscription to confirm); none when undefined. */
+  alarmEmail: string | undefined;
+  memorySizes: MemorySizes;
+  /** The exporter's timeout; a window that needs longer continues in the next invocation. */
+  exporterTimeoutMinutes: number;
+  /** Visibility timeout of the job queue; at least the exporter's timeout. */
+  jobVisibilityTimeoutMinutes: number;
+  /** Deliveries of one export job before it moves to the dead-letter queue. */
+  jobMaxReceiveCount: number;
+  /** Upper bound of concurrent exporter invocations (SQS event source maximum concurrency, 2-1000). */
+  exporterMaxConcurrency: number;
+  /** IAM resource pattern of customer roles the exporter role may assume (assume-role mode); '' disables it. */
+  assumeRoleArnPattern: string;
+  /** The fixed name of the exporter role that customers name in their bucket and key policies. */
+  exporterRoleName: string;
+  /** Days Lambda logs are kept. */
+  logRetentionDays: number;
+  /** Hours the Kinesis stream keeps records (24-8760); also the stager's maximum record age. */
+  streamRetentionHours: number;
+}
+
+export const DEFAULT_CONFIG: ExportStackConfig = {
+  settleDelayMinutes: DEFAULT_SETTLE_DELAY_MINUTES,
+  stagingRetentionDays: DEFAULT_STAGING_RETENTION_DAYS,
+  kmsKeyAllowlist: [],
+  alarmEmail: undefined,
+  memorySizes: { stager: 512, dispatcher: 256, exporter: 2048, connectionTest: 512 },
+  exporterTimeoutMinutes: 15,
+  jobVisibilityTimeoutMinutes: 20,
+  jobMaxReceiveCount: 5,
+  exporterMaxConcurrency: 20,
+  assumeRoleArnPattern: 'arn:aws:iam::*:role/*',
+  exporterRoleName: 's3-event-export-exporter',
+  logRetentionDays: 90,
+  streamRetentionHours: 24,
+};
+
+/** CloudWatch Logs' allowed retention periods (days). */
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+/** The smallest retention that still holds a weekly window when its export runs, with the data-at-risk alarm at half. */
+export const MIN_STAGING_RETENTION_DAYS = 14;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Lookup = (key: string) => unknown;
+
+function integer(lookup: Lookup, key: string, fallback: number, min: number, max: number): number {
+  const raw = lookup(key);
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      `context ${key} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+function text(lookup: Lookup, key: string, fallback: string): string {
+  const raw = lookup(key);
+  if (raw === undefined || raw === null) return fallback;
+  if (typeof raw !== 'string')
+    throw new ConfigError(`context ${key} must be a string, got ${JSON.stringify(raw)}`);
+  return raw.trim();
+}
+
+/** A JSON array, or a comma-separated string (the form `-c key=a,b` gives). */
+function list(lookup: Lookup, key: string): string[] {
+  const raw = lookup(key);
+  if (raw === undefined || raw === null || raw === '') return [];
+  if (Array.isArray(raw) && raw.every((v) => typeof v === 'string')) return raw;
+  if (typeof raw === 'string') {
+    const trimmed = raw.trim();
+    if (trimmed.startsWith('[')) {
+      try {
+        return list(() => JSON.parse(trimmed) as unknown, key);
+      } catch (error) {
+        if (error instanceof ConfigError) throw error;
+      }
+    } else {
+      return trimmed.split(',').map((s) => s.trim());
+    }
+  }
+  throw new ConfigError(
+    `context ${key} must be a list of strings (JSON array or comma-separated), got ${JSON.stringify(raw)}`,
+  );
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::(\d{12}|\*):role\/[\w+=,.@*/-]+$/;
+
+/** Parse the deployment's context; `lookup` is `(key) => app.node.tryGetContext(key)`. */
+export function configFromContext(lookup: Lookup): ExportStackConfig {
+  const d = DEFAULT_CONFIG;
+  const settleDelayMinutes = integer(
+    lookup,
+    'settleDelayMinutes',
+    d.settleDelayMinutes,
+    Math.max(MIN_SETTLE_DELAY_MINUTES, Math.ceil(STAGER_TIMEOUT_SECONDS / 60) + 1),
+    MAX_SETTLE_DELAY_MINUTES,
+  );
+  const stagingRetentionDays = integer(
+    lookup,
+    'stagingRetentionDays',
+    d.stagingRetentionDays,
+    MIN_STAGING_RETENTION_DAYS,
+    3650,
+  );
+
+  let kmsKeyAllowlist: string[];
+  try {
+    kmsKeyAllowlist = parseKmsKeyAllowlist(list(lookup, 'kmsKeyAllowlist').join(','));
+  } catch (error) {
+    throw new ConfigError(`context kmsKeyAllowlist: ${(error as Error).message}`);
+  }
+
+  const alarmEmail = text(lookup, 'alarmEmail', '') || undefined;
+  if (alarmEmail && !EMAIL.test(alarmEmail)) {
+    throw new ConfigError(`context alarmEmail must be an e-mail address, got ${JSON.stringify(alarmEmail)}`);
+  }
+
+  const memory = (key: string, fallback: number) => integer(lookup, key, fallback, 128, 10240);
+  const exporterTimeoutMinutes = integer(lookup, 'exporterTimeoutMinutes', d.exporterTimeoutMinutes, 5, 15);
+  const jobVisibilityTimeoutMinutes = integer(
+    lookup,
+    'jobVisibilityTimeoutMinutes',
+    Math.max(d.jobVisibilityTimeoutMinutes, exporterTimeoutMinutes),
+    1,
+    12 * 60,
+  );
+  if (jobVisibilityTimeoutMinutes < exporterTimeoutMinutes) {
+    throw new ConfigError(
+      `context jobVisibilityTimeoutMinutes (${jobVisibilityTimeoutMinutes}) must be at least exporterTimeoutMinutes (${exporterTimeoutMinutes}), or a running job is delivered twice`,
+    );
+  }
+
+  const assumeRoleArnPattern = text(lookup, 'assumeRoleArnPattern', d.assumeRoleArnPattern);
+  if (assumeRoleArnPattern && !ROLE_ARN_PATTERN.test(assumeRoleArnPattern)) {
+    throw new ConfigError(
+      `context assumeRoleArnPattern must be an IAM role ARN pattern such as arn:aws:iam::*:role/s3-export-*, or '' to disable assume-role mode, got ${JSON.stringify(assumeRoleArnPattern)}`,
+    );
+  }
+  const exporterRoleName = text(lookup, 'exporterRoleName', d.exporterRoleName);
+  if (!ROLE_NAME.test(exporterRoleName)) {
+    throw new ConfigError(
+      `context exporterRoleName must be an IAM role name (1-64 of letters, digits, +=,.@_-), got ${JSON.stringify(exporterRoleName)}`,
+    );
+  }
+
+  const logRetentionDays = integer(lookup, 'logRetentionDays', d.logRetentionDays, 1, 3653);
+  if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) {
+    throw new ConfigError(
+      `context logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}, got ${logRetentionDays}`,
+    );
+  }
+
+  return {
+    settleDelayMinutes,
+    stagingRetentionDays,
+    kmsKeyAllowlist,
+    alarmEmail,
+    memorySizes: {
+      stager: memory('stagerMemoryMb', d.memorySizes.stager),
+      dispatcher: memory('dispatcherMemoryMb', d.memorySizes.dispatcher),
+      exporter: memory('exporterMemoryMb', d.memorySizes.exporter),
+      connectionTest: memory('connectionTestMemoryMb', d.memorySizes.connectionTest),
+    },
+    exporterTimeoutMinutes,
+    jobVisibilityTimeoutMinutes,
+    jobMaxReceiveCount: integer(lookup, 'jobMaxReceiveCount', d.jobMaxReceiveCount, 1, 1000),
+    exporterMaxConcurrency: integer(lookup, 'exporterMaxConcurrency', d.exporterMaxConcurrency, 2, 1000),
+    assumeRoleArnPattern,
+    exporterRoleName,
+    logRetentionDays,
+    streamRetentionHours: integer(lookup, 'streamRetentionHours', d.streamRetentionHours, 24, 8760),
+  };
+}

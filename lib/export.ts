@@ -1,0 +1,389 @@
+/**
+ * Export: the three schedules, the dispatcher they invoke, the job queue (+ DLQ),
+ * the exporter consuming it, the stable exporter role customers grant, and the
+ * connection-test function.
+ *
+ * Every write into a customer bucket is made by a session of the exporter role,
+ * tagged with the connection id (lambdas/adapters/s3-client-provider.ts); the
+ * functions' own roles can only assume it, and only with that tag.
+ */
+import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { CONNECTION_SESSION_TAG, ENV, type Frequency } from '../lambdas/definitions.ts';
+import { SERVICE_NAMES } from '../lambdas/domain/metrics.ts';
+import { scheduleDefinitions } from '../lambdas/domain/schedules.ts';
+import { ExportFunction } from './function.ts';
+import { STAGED_EVENTS, type StagingStorage } from './staging.ts';
+import type { ExportTables } from './tables.ts';
+
+export interface ExportProps {
+  tables: ExportTables;
+  staging: StagingStorage;
+  /** The key of the staging bucket (the exporter decrypts staged objects). */
+  dataKey: kms.IKey;
+  /** Environment shared by every function (tables, bucket, timing). */
+  environment: Record<string, string>;
+  settleDelayMinutes: number;
+  kmsKeyAllowlist: string[];
+  /** Customer roles the exporter role may assume (assume-role mode); '' for none. */
+  assumeRoleArnPattern: string;
+  exporterRoleName: string;
+  memorySizes: { dispatcher: number; exporter: number; connectionTest: number };
+  exporterTimeout: Duration;
+  jobVisibilityTimeout: Duration;
+  jobMaxReceiveCount: number;
+  exporterMaxConcurrency: number;
+  logRetentionDays: number;
+  /** Scheduler retries of a failed dispatcher invocation before the tick goes to the schedule DLQ. Default 5. */
+  scheduleRetryAttempts?: number;
+}
+
+export class Export extends Construct {
+  readonly jobQueue: sqs.Queue;
+  readonly jobDeadLetterQueue: sqs.Queue;
+  readonly scheduleDeadLetterQueue: sqs.Queue;
+  /** The stable, named role customers allow in their bucket (and key) policies. */
+  readonly exporterRole: iam.Role;
+  readonly exporter: ExportFunction;
+  readonly dispatcher: ExportFunction;
+  readonly connectionTest: ExportFunction;
+  readonly schedules: Record<Frequency, scheduler.Schedule>;
+
+  constructor(scope: Construct, id: string, props: ExportProps) {
+    super(scope, id);
+    const { tables, staging } = props;
+    const partition = Stack.of(this).partition;
+
+    // ------------------------------------------------------------ job queue
+    // Jobs carry a connection id and a window end, never event data: SQS-managed encryption
+    // is enough and leaves no key policy to keep in step.
+    this.jobDeadLetterQueue = new sqs.Queue(this, 'JobDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.jobDeadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the dead-letter queue of the job queue; it is alarmed when not empty.',
+    });
+    this.jobQueue = new sqs.Queue(this, 'JobQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: props.jobVisibilityTimeout,
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.jobDeadLetterQueue, maxReceiveCount: props.jobMaxReceiveCount },
+    });
+
+    // ------------------------------------------------------------ functions
+    const withJobs = { ...props.environment, [ENV.jobQueueUrl]: this.jobQueue.queueUrl };
+
+    this.exporter = new ExportFunction(this, 'Exporter', {
+      entry: 'exporter/handler.ts',
+      serviceName: SERVICE_NAMES.exporter,
+      description: "Exports one connection's window into the customer's bucket (SQS job)",
+      memorySize: props.memorySizes.exporter,
+      timeout: props.exporterTimeout,
+      environment: withJobs, // + exporter role and allowlist, below
+      logRetentionDays: props.logRetentionDays,
+    });
+    this.connectionTest = new ExportFunction(this, 'ConnectionTest', {
+      entry: 'connection-test/handler.ts',
+      serviceName: SERVICE_NAMES.connectionTest,
+      description: "Tests a connection: writes a probe with the connection's exact settings",
+      memorySize: props.memorySizes.connectionTest,
+      timeout: Duration.minutes(1),
+      environment: props.environment,
+      logRetentionDays: props.logRetentionDays,
+    });
+    this.dispatcher = new ExportFunction(this, 'Dispatcher', {
+      entry: 'dispatcher/handler.ts',
+      serviceName: SERVICE_NAMES.dispatcher,
+      description: 'Schedule tick: enqueues one export job per active connection of the frequency',
+      memorySize: props.memorySizes.dispatcher,
+      timeout: Duration.minutes(5),
+      environment: withJobs,
+      logRetentionDays: props.logRetentionDays,
+    });
+
+    // ------------------------------------------------------------ exporter role
+    const assumers = [this.exporter.role, this.connectionTest.role];
+    this.exporterRole = new iam.Role(this, 'ExporterRole', {
+      roleName: props.exporterRoleName,
+      description:
+        'Writes export files into customer buckets. Customers allow this role in their bucket policy; every session is tagged with one connection id.',
+      maxSessionDuration: Duration.hours(1),
+      assumedBy: new iam.CompositePrincipal(...assumers.map((r) => new iam.ArnPrincipal(r.roleArn))),
+    });
+    // Replace the generated trust statement by one that also allows sts:TagSession and makes
+    // every session carry the connection tag (and only it): customers' policies pin that tag.
+    const taggedSessionsOnly = {
+      StringLike: { [`aws:RequestTag/${CONNECTION_SESSION_TAG}`]: 'conn_*' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [CONNECTION_SESSION_TAG] },
+    };
+    const cfnRole = this.exporterRole.node.defaultChild as iam.CfnRole;
+    cfnRole.assumeRolePolicyDocument = {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'TaggedSessionsOfExportFunctions',
+          Effect: 'Allow',
+          Principal: { AWS: assumers.map((r) => r.roleArn) },
+          Action: ['sts:AssumeRole', 'sts:TagSession'],
+          Condition: taggedSessionsOnly,
+        },
+      ],
+    };
+
+    this.exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteIntoCustomerBuckets',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        resources: [`arn:${partition}:s3:::*/*`],
+      }),
+    );
+    this.exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverOurOwnBuckets',
+        effect: iam.Effect.DENY,
+        // Same-account writes need no bucket policy: a connection naming our staging or log
+        // bucket must not be able to write into it.
+        actions: ['s3:*'],
+        resources: [
+          staging.bucket.bucketArn,
+          staging.bucket.arnForObjects('*'),
+          staging.accessLogBucket.bucketArn,
+          staging.accessLogBucket.arnForObjects('*'),
+        ],
+      }),
+    );
+    if (props.kmsKeyAllowlist.length > 0) {
+      this.exporterRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'UseAllowlistedKeysViaS3',
+          // Decrypt: S3 decrypts the data key to complete a multipart upload (docs/security.md).
+          actions: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'],
+          resources: props.kmsKeyAllowlist,
+          conditions: { StringLike: { 'kms:ViaService': 's3.*.amazonaws.com' } },
+        }),
+      );
+      this.exporterRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'DescribeAllowlistedKeys',
+          // Direct, not via S3: "test connection" reads the key's state and region for a precise
+          // diagnosis. Metadata only; the customer's key policy decides whether it is allowed.
+          actions: ['kms:DescribeKey'],
+          resources: props.kmsKeyAllowlist,
+        }),
+      );
+    }
+    if (props.assumeRoleArnPattern) {
+      this.exporterRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'AssumeCustomerRoles',
+          // Assume-role mode: the customer's trust policy checks the external id and the connection tag.
+          actions: ['sts:AssumeRole'],
+          resources: [props.assumeRoleArnPattern],
+        }),
+      );
+    }
+    const exporterPolicy = this.exporterRole.node.findChild('DefaultPolicy');
+    Validations.of(exporterPolicy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::*/*]`,
+      reason:
+        "Customer buckets are arbitrary and added at run time as connection rows; each customer's bucket policy (scoped to the connection's prefix and pinned to the connection id session tag) is what grants the write. Only PutObject/multipart actions, never read, list or delete; our own buckets are denied.",
+    });
+    if (props.assumeRoleArnPattern.includes('*')) {
+      Validations.of(exporterPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${props.assumeRoleArnPattern}]`,
+        reason:
+          "Assume-role mode: customer roles live in customers' accounts, added at run time. The operator narrows the pattern with the assumeRoleArnPattern context; each customer's trust policy requires the connection's external id and session tag.",
+      });
+    }
+
+    const assumeExporterRole = new iam.PolicyStatement({
+      sid: 'AssumeExporterRoleTagged',
+      actions: ['sts:AssumeRole', 'sts:TagSession'],
+      resources: [this.exporterRole.roleArn],
+    });
+    const exporterEnvironment = {
+      [ENV.exporterRoleArn]: this.exporterRole.roleArn,
+      [ENV.kmsKeyAllowlist]: props.kmsKeyAllowlist.join(','),
+    };
+    for (const fn of [this.exporter, this.connectionTest]) {
+      for (const [name, value] of Object.entries(exporterEnvironment))
+        fn.function.addEnvironment(name, value);
+      fn.role.addToPrincipalPolicy(assumeExporterRole);
+    }
+
+    // ------------------------------------------------------------ exporter permissions
+    const exporterRole = this.exporter.role;
+    exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadConnection',
+        actions: ['dynamodb:GetItem'],
+        resources: [tables.connections.tableArn],
+      }),
+    );
+    exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ExportState',
+        // Get/Update the watermark row; the commit transaction also Puts the window history row.
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'],
+        resources: [tables.exportState.tableArn],
+      }),
+    );
+    exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadStagedEvents',
+        actions: ['s3:GetObject'],
+        resources: [staging.bucket.arnForObjects(STAGED_EVENTS)],
+      }),
+    );
+    Validations.of(exporterRole.node.findChild('DefaultPolicy')).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${staging.nagObjectsFinding(STAGED_EVENTS)}]`,
+      reason:
+        'Staged object keys are made at run time (app, hour, stage time, shard, sequence); the exporter may only read the events/ prefix of the one staging bucket (not the quarantine).',
+    });
+    exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListStagedEvents',
+        actions: ['s3:ListBucket'],
+        resources: [staging.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': STAGED_EVENTS } },
+      }),
+    );
+    exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DecryptStagedEvents',
+        actions: ['kms:Decrypt'],
+        resources: [props.dataKey.keyArn],
+      }),
+    );
+    exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'EnqueueContinuations',
+        actions: ['sqs:SendMessage'],
+        resources: [this.jobQueue.queueArn],
+      }),
+    );
+    exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishExportOutcomes',
+        actions: ['events:PutEvents'],
+        resources: [
+          Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
+        ],
+      }),
+    );
+    this.exporter.function.addEventSource(
+      new sources.SqsEventSource(this.jobQueue, {
+        // One job per invocation: a slow window never holds other connections' jobs.
+        batchSize: 1,
+        reportBatchItemFailures: true,
+        maxConcurrency: props.exporterMaxConcurrency,
+      }),
+    );
+
+    // ------------------------------------------------------------ connection-test permissions
+    this.connectionTest.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadConnection',
+        actions: ['dynamodb:GetItem'],
+        resources: [tables.connections.tableArn],
+      }),
+    );
+    this.connectionTest.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RecordDiagnosis',
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [tables.exportState.tableArn],
+      }),
+    );
+
+    // ------------------------------------------------------------ dispatcher permissions
+    this.dispatcher.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'QueryConnectionsByFrequency',
+        actions: ['dynamodb:Query'],
+        resources: [tables.connectionsIndexArn('byFrequency')],
+      }),
+    );
+    this.dispatcher.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadStateRecordInvalidRows',
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [tables.exportState.tableArn],
+      }),
+    );
+    this.dispatcher.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'EnqueueExportJobs',
+        actions: ['sqs:SendMessage'],
+        resources: [this.jobQueue.queueArn],
+      }),
+    );
+
+    // ------------------------------------------------------------ schedules
+    this.scheduleDeadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.scheduleDeadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is the dead-letter queue of the three schedules (ticks the dispatcher could not take); it is alarmed when not empty.',
+    });
+    // Our own role for the schedules (instead of CDK's generated one at stack level), trusted by
+    // EventBridge Scheduler only for schedules of this account's default group (confused deputy).
+    const stack = Stack.of(this);
+    const scheduleRole = new iam.Role(this, 'ScheduleRole', {
+      description: 'EventBridge Scheduler: invoke the s3-event-export dispatcher',
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: {
+          StringEquals: {
+            'aws:SourceAccount': stack.account,
+            'aws:SourceArn': stack.formatArn({
+              service: 'scheduler',
+              resource: 'schedule-group',
+              resourceName: 'default',
+            }),
+          },
+        },
+      }),
+    });
+    const schedules: Partial<Record<Frequency, scheduler.Schedule>> = {};
+    for (const definition of scheduleDefinitions(props.settleDelayMinutes)) {
+      schedules[definition.frequency] = new scheduler.Schedule(this, `Schedule-${definition.frequency}`, {
+        description: `s3-event-export ${definition.frequency} tick, ${props.settleDelayMinutes} min after each window boundary (UTC)`,
+        schedule: scheduler.ScheduleExpression.expression(
+          definition.expression,
+          TimeZone.of(definition.timeZone),
+        ),
+        // The window end is the floor of the *scheduled* time: a flexible window would only delay exports.
+        timeWindow: scheduler.TimeWindow.off(),
+        target: new targets.LambdaInvoke(this.dispatcher.function, {
+          role: scheduleRole,
+          input: scheduler.ScheduleTargetInput.fromObject(definition.input),
+          retryAttempts: props.scheduleRetryAttempts ?? 5,
+          // A late tick still stands for the same window (its scheduled time is fixed).
+          maxEventAge: Duration.hours(1),
+          deadLetterQueue: this.scheduleDeadLetterQueue,
+        }),
+      });
+    }
+    this.schedules = schedules as Record<Frequency, scheduler.Schedule>;
+    Validations.of(scheduleRole.node.findChild('DefaultPolicy')).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.dispatcher.function.node.defaultChild as lambda.CfnFunction)}.Arn>:*]`,
+      reason:
+        'Generated by the Scheduler Lambda target: invoke the dispatcher function and its versions/aliases (`<function ARN>:*`); one function, one action.',
+    });
+  }
+}

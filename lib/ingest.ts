@@ -1,0 +1,139 @@
+/**
+ * Ingest: the Kinesis stream producers write to, and the stager that stages its
+ * records into the staging bucket (lambdas/stager/handler.ts).
+ */
+import { Duration, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { STAGER_TIMEOUT_SECONDS } from '../lambdas/definitions.ts';
+import { SERVICE_NAMES } from '../lambdas/domain/metrics.ts';
+import { ExportFunction } from './function.ts';
+import { QUARANTINE, STAGED_EVENTS, type StagingStorage } from './staging.ts';
+
+export interface IngestProps {
+  /** The staging bucket's key (the stager encrypts the objects it stages). */
+  stagingKey: kms.IKey;
+  staging: StagingStorage;
+  stagingLedger: dynamodb.ITable;
+  environment: Record<string, string>;
+  memorySize: number;
+  logRetentionDays: number;
+  /** Hours the stream keeps records; also how old a record may get before the stager gives up on it. */
+  streamRetentionHours: number;
+  /** Records per stager invocation. Default 1000. */
+  batchSize?: number;
+  /** How long Lambda gathers records before invoking the stager. Default 5 s. */
+  maxBatchingWindow?: Duration;
+  /** Retries of a failing batch before its sequence range goes to the failure queue. Default 20. */
+  retryAttempts?: number;
+}
+
+export class Ingest extends Construct {
+  readonly stream: kinesis.Stream;
+  readonly stager: ExportFunction;
+  /** Where Lambda records (shard, sequence range) of batches the stager gave up on. */
+  readonly failureQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: IngestProps) {
+    super(scope, id);
+
+    // Encrypted with the AWS managed key (aws/kinesis): records stay at most the stream retention,
+    // producers need no key-policy grant, and KMS costs do not scale with producers and consumers
+    // (cdk-nag KDS3). The long-lived copy, the staging bucket, is under the stack's own key.
+    this.stream = new kinesis.Stream(this, 'Stream', {
+      streamMode: kinesis.StreamMode.ON_DEMAND,
+      encryption: kinesis.StreamEncryption.MANAGED,
+      retentionPeriod: Duration.hours(props.streamRetentionHours),
+    });
+
+    this.stager = new ExportFunction(this, 'Stager', {
+      entry: 'stager/handler.ts',
+      serviceName: SERVICE_NAMES.stager,
+      description: 'Stages Kinesis records into the staging bucket, each batch exactly once',
+      memorySize: props.memorySize,
+      timeout: Duration.seconds(STAGER_TIMEOUT_SECONDS),
+      environment: props.environment,
+      logRetentionDays: props.logRetentionDays,
+    });
+
+    const { bucket } = props.staging;
+    this.stager.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'StageObjects',
+        // GetObject: the stager HEADs an object to learn whether an earlier attempt created it.
+        actions: ['s3:PutObject', 's3:GetObject'],
+        resources: [
+          props.staging.bucket.arnForObjects(STAGED_EVENTS),
+          props.staging.bucket.arnForObjects(QUARANTINE),
+        ],
+      }),
+    );
+    this.stager.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'HeadMissingObjectsAs404',
+        // Without ListBucket, S3 answers HEAD of a missing key with 403 instead of 404.
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+      }),
+    );
+    this.stager.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'EncryptStagedObjects',
+        actions: ['kms:GenerateDataKey'],
+        resources: [props.stagingKey.keyArn],
+      }),
+    );
+    this.stager.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ShardCheckpoints',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        resources: [props.stagingLedger.tableArn],
+      }),
+    );
+
+    Validations.of(this.stager.role.node.findChild('DefaultPolicy')).acknowledge(
+      ...[STAGED_EVENTS, QUARANTINE].map((keyPattern) => ({
+        id: `AwsSolutions-IAM5[Resource::${props.staging.nagObjectsFinding(keyPattern)}]`,
+        reason:
+          'Staged object keys are made at run time (app, hour, stage time, shard, sequence); the grant is limited to the two prefixes the stager writes (events/, quarantine/) of the one staging bucket.',
+      })),
+    );
+
+    this.failureQueue = new sqs.Queue(this, 'FailureQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.failureQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "This queue is the stager event source's on-failure destination (a dead-letter queue); it holds shard ids and sequence ranges for a replay and is alarmed when not empty.",
+    });
+
+    this.stager.function.addEventSource(
+      new sources.KinesisEventSource(this.stream, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: props.batchSize ?? 1000,
+        maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(5),
+        // One batch per shard at a time: the stager's checkpoint is one row per shard, in order.
+        parallelizationFactor: 1,
+        // No bisecting: the stager's idempotency fixes a batch's identity (and stage time) by its
+        // shard and FIRST sequence number. A retried batch must start at the same record so the
+        // retry finds its checkpoint and re-creates the same object instead of staging the
+        // records again under a new key; halving would start retries at other records.
+        bisectBatchOnError: false,
+        // The stager reports a failed batch's FIRST record, so the retry is the same batch again.
+        reportBatchItemFailures: true,
+        retryAttempts: props.retryAttempts ?? 20,
+        maxRecordAge: Duration.hours(Math.min(props.streamRetentionHours, 7 * 24)),
+        onFailure: new sources.SqsDlq(this.failureQueue),
+      }),
+    );
+  }
+}

@@ -1,0 +1,329 @@
+/**
+ * Monitoring: the alarm topic, the alarms (each described in docs/operations.md,
+ * "Alarms and what to do") and the dashboard. Custom metrics are the ones the
+ * Lambdas emit (lambdas/domain/metrics.ts), with the same dimensions.
+ */
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { FREQUENCIES, type Frequency } from '../lambdas/definitions.ts';
+import {
+  METRIC_NAMESPACE,
+  METRICS,
+  type MetricName,
+  metricDimensions,
+  SERVICE_NAMES,
+  type ServiceName,
+} from '../lambdas/domain/metrics.ts';
+import { periodMs } from '../lambdas/domain/windows.ts';
+
+export type FunctionRole = 'stager' | 'dispatcher' | 'exporter' | 'connectionTest';
+
+export interface MonitoringProps {
+  functions: Record<FunctionRole, lambda.IFunction>;
+  /** Dead-letter queues by a short name (used in the alarm's id): any message means work was given up. */
+  deadLetterQueues: Record<string, sqs.IQueue>;
+  settleDelayMinutes: number;
+  stagingRetentionDays: number;
+  /** E-mail subscribed to the alarm topic (the recipient confirms the subscription). */
+  alarmEmail?: string | undefined;
+}
+
+const FIVE_MINUTES = Duration.minutes(5);
+const FIFTEEN_MINUTES = Duration.minutes(15);
+
+/** The alarm period of a per-frequency metric: one datapoint per tick, at most a day (CloudWatch's limit). */
+export function frequencyAlarmPeriod(frequency: Frequency): Duration {
+  return Duration.seconds(Math.min(periodMs(frequency), 86_400_000) / 1000);
+}
+
+/** Export lag above which a connection is more than one window behind: one period plus the settle delay. */
+export function exportLagThresholdSeconds(frequency: Frequency, settleDelayMinutes: number): number {
+  return periodMs(frequency) / 1000 + settleDelayMinutes * 60;
+}
+
+/** Export lag at which staged data approaches its expiry: half the staging retention. */
+export function dataAtRiskThresholdSeconds(stagingRetentionDays: number): number {
+  return (stagingRetentionDays * 86_400) / 2;
+}
+
+export class Monitoring extends Construct {
+  readonly topic: sns.Topic;
+  readonly dashboard: cloudwatch.Dashboard;
+  readonly alarms: Record<string, cloudwatch.Alarm> = {};
+
+  private readonly action: actions.SnsAction;
+  private readonly prefix: string;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    this.prefix = Stack.of(this).stackName;
+
+    // Its own key: CloudWatch must be allowed to use it, and it should not be able to use the data key.
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      description: 's3-event-export alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 's3-event-export alarms',
+      masterKey: key,
+      enforceSSL: true,
+    });
+    if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    this.action = new actions.SnsAction(this.topic);
+
+    const fnLabels: Record<FunctionRole, string> = {
+      stager: 'Stager',
+      dispatcher: 'Dispatcher',
+      exporter: 'Exporter',
+      connectionTest: 'ConnectionTest',
+    };
+    for (const [role, fn] of Object.entries(props.functions) as [FunctionRole, lambda.IFunction][]) {
+      const label = fnLabels[role];
+      this.alarm(`${label}Errors`, {
+        metric: fn.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+        threshold: 0,
+        description: `The ${label} function failed (threw or timed out).`,
+      });
+      this.alarm(`${label}Throttles`, {
+        metric: fn.metricThrottles({ period: FIVE_MINUTES, statistic: 'Sum' }),
+        threshold: 0,
+        description: `The ${label} function was throttled (account or reserved concurrency exhausted).`,
+      });
+    }
+
+    for (const [name, queue] of Object.entries(props.deadLetterQueues)) {
+      this.alarm(`${name}NotEmpty`, {
+        metric: queue.metricApproximateNumberOfMessagesVisible({
+          period: FIVE_MINUTES,
+          statistic: 'Maximum',
+        }),
+        threshold: 0,
+        description: `${name} has messages: work was given up after its retries.`,
+      });
+    }
+
+    this.alarm('StagerIteratorAge', {
+      metric: props.functions.stager.metric('IteratorAge', {
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      threshold: props.settleDelayMinutes * 60_000,
+      evaluationPeriods: 3,
+      description: `The stager is more than the settle delay (${props.settleDelayMinutes} min) behind the stream: events land in later windows than they were received in, and may expire from the stream.`,
+    });
+
+    this.alarm('ExportFailures', {
+      metric: this.custom(METRICS.exportFailures, SERVICE_NAMES.exporter, undefined, FIFTEEN_MINUTES, 'Sum'),
+      threshold: 0,
+      evaluationPeriods: 2,
+      description: 'Export jobs keep failing with unexpected errors (two 15-minute periods in a row).',
+    });
+
+    const dataAtRisk = dataAtRiskThresholdSeconds(props.stagingRetentionDays);
+    for (const frequency of FREQUENCIES) {
+      const period = frequencyAlarmPeriod(frequency);
+      const lag = this.custom(
+        METRICS.exportLagSeconds,
+        SERVICE_NAMES.dispatcher,
+        frequency,
+        period,
+        'Maximum',
+      );
+      // Datapoints come once per tick: keep the state between ticks (IGNORE) rather than flap to OK.
+      this.alarm(`ExportLag-${frequency}`, {
+        metric: lag,
+        threshold: exportLagThresholdSeconds(frequency, props.settleDelayMinutes),
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+        description: `A ${frequency} connection is more than one period (plus the settle delay) behind.`,
+      });
+      this.alarm(`DataAtRisk-${frequency}`, {
+        metric: lag,
+        threshold: dataAtRisk,
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+        description: `A ${frequency} connection is behind by more than half the staging retention (${props.stagingRetentionDays} days): its unexported events expire at the full retention.`,
+      });
+      this.alarm(`InvalidConnections-${frequency}`, {
+        metric: this.custom(
+          METRICS.invalidConnections,
+          SERVICE_NAMES.dispatcher,
+          frequency,
+          period,
+          'Maximum',
+        ),
+        threshold: 0,
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+        description: `${frequency} connection rows fail validation and are not exported until fixed.`,
+      });
+    }
+
+    this.dashboard = this.buildDashboard(props);
+  }
+
+  private custom(
+    metricName: MetricName,
+    service: ServiceName,
+    frequency: Frequency | undefined,
+    period: Duration,
+    statistic: 'Sum' | 'Maximum',
+  ): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName,
+      dimensionsMap: metricDimensions(service, frequency),
+      period,
+      statistic,
+    });
+  }
+
+  private alarm(
+    id: string,
+    options: {
+      metric: cloudwatch.IMetric;
+      threshold: number;
+      description: string;
+      evaluationPeriods?: number;
+      treatMissingData?: cloudwatch.TreatMissingData;
+    },
+  ): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      alarmName: `${this.prefix}-${id}`,
+      alarmDescription: `${options.description} Runbook: docs/operations.md, alarm ${id.replace(/-.*$/, '')}.`,
+      metric: options.metric,
+      threshold: options.threshold,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: options.evaluationPeriods ?? 1,
+      treatMissingData: options.treatMissingData ?? cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(this.action);
+    alarm.addOkAction(this.action);
+    this.alarms[id] = alarm;
+    return alarm;
+  }
+
+  private buildDashboard(props: MonitoringProps): cloudwatch.Dashboard {
+    const sum = (name: MetricName, service: ServiceName, label: string) =>
+      new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: name,
+        dimensionsMap: metricDimensions(service),
+        period: FIFTEEN_MINUTES,
+        statistic: 'Sum',
+        label,
+      });
+    const perFrequency = (name: MetricName) =>
+      FREQUENCIES.map((f) =>
+        this.custom(name, SERVICE_NAMES.dispatcher, f, FIFTEEN_MINUTES, 'Maximum').with({ label: f }),
+      );
+    const fns = Object.entries(props.functions) as [FunctionRole, lambda.IFunction][];
+
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `${this.prefix}-operations`,
+      defaultInterval: Duration.days(1),
+    });
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Events staged / exported / quarantined',
+        left: [
+          sum(METRICS.eventsStaged, SERVICE_NAMES.stager, 'staged'),
+          sum(METRICS.eventsExported, SERVICE_NAMES.exporter, 'exported'),
+          sum(METRICS.recordsQuarantined, SERVICE_NAMES.stager, 'quarantined'),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Bytes exported',
+        left: [sum(METRICS.bytesExported, SERVICE_NAMES.exporter, 'bytes')],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Files exported / connections refused',
+        left: [
+          sum(METRICS.filesExported, SERVICE_NAMES.exporter, 'files'),
+          sum(METRICS.connectionsRefused, SERVICE_NAMES.exporter, 'refused'),
+        ],
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Export lag (s, max per frequency)',
+        left: perFrequency(METRICS.exportLagSeconds),
+        leftAnnotations: [
+          {
+            value: dataAtRiskThresholdSeconds(props.stagingRetentionDays),
+            label: 'data at risk',
+            color: cloudwatch.Color.RED,
+          },
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Jobs enqueued / invalid connection rows',
+        left: perFrequency(METRICS.exportJobsEnqueued),
+        right: perFrequency(METRICS.invalidConnections),
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Stager iterator age (ms)',
+        left: [
+          props.functions.stager.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }),
+        ],
+        leftAnnotations: [{ value: props.settleDelayMinutes * 60_000, label: 'settle delay' }],
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Errors per function',
+        left: fns.map(([role, fn]) =>
+          fn.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum', label: role }),
+        ),
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Throttles / export failures',
+        left: fns.map(([role, fn]) =>
+          fn.metricThrottles({ period: FIVE_MINUTES, statistic: 'Sum', label: role }),
+        ),
+        right: [sum(METRICS.exportFailures, SERVICE_NAMES.exporter, 'export failures')],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Dead-letter queues (visible messages)',
+        left: Object.entries(props.deadLetterQueues).map(([name, q]) =>
+          q.metricApproximateNumberOfMessagesVisible({
+            period: FIVE_MINUTES,
+            statistic: 'Maximum',
+            label: name,
+          }),
+        ),
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: Object.values(this.alarms),
+        width: 24,
+      }),
+    );
+    return dashboard;
+  }
+}

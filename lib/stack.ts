@@ -1,0 +1,139 @@
+/**
+ * The production stack (SPEC §6): everything `cdk deploy` creates, assembled
+ * from one construct per concern.
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type { Construct } from 'constructs';
+import { ENV } from '../lambdas/definitions.ts';
+import { DEFAULT_CONFIG, type ExportStackConfig } from './config.ts';
+import { Export } from './export.ts';
+import { Ingest } from './ingest.ts';
+import { Monitoring } from './monitoring.ts';
+import { StagingStorage } from './staging.ts';
+import { ExportTables } from './tables.ts';
+
+export interface S3EventExportStackProps extends StackProps {
+  /** Deployment configuration (lib/config.ts); defaults to DEFAULT_CONFIG. */
+  config?: ExportStackConfig;
+}
+
+export class S3EventExportStack extends Stack {
+  readonly config: ExportStackConfig;
+  /** Encrypts the staging bucket: the event data kept for the staging retention. */
+  readonly dataKey: kms.Key;
+  readonly tables: ExportTables;
+  readonly staging: StagingStorage;
+  readonly ingest: Ingest;
+  readonly export: Export;
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: S3EventExportStackProps = {}) {
+    super(scope, id, props);
+    const config = props.config ?? DEFAULT_CONFIG;
+    this.config = config;
+
+    this.dataKey = new kms.Key(this, 'DataKey', {
+      description: 's3-event-export: staging bucket',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.tables = new ExportTables(this, 'Tables');
+    this.staging = new StagingStorage(this, 'Staging', {
+      key: this.dataKey,
+      retentionDays: config.stagingRetentionDays,
+    });
+
+    const environment: Record<string, string> = {
+      [ENV.connectionsTable]: this.tables.connections.tableName,
+      [ENV.exportStateTable]: this.tables.exportState.tableName,
+      [ENV.stagingLedgerTable]: this.tables.stagingLedger.tableName,
+      [ENV.stagingBucket]: this.staging.bucket.bucketName,
+      [ENV.settleDelayMinutes]: String(config.settleDelayMinutes),
+      [ENV.stagingRetentionDays]: String(config.stagingRetentionDays),
+    };
+
+    this.ingest = new Ingest(this, 'Ingest', {
+      stagingKey: this.dataKey,
+      staging: this.staging,
+      stagingLedger: this.tables.stagingLedger,
+      environment,
+      memorySize: config.memorySizes.stager,
+      logRetentionDays: config.logRetentionDays,
+      streamRetentionHours: config.streamRetentionHours,
+    });
+
+    this.export = new Export(this, 'Export', {
+      tables: this.tables,
+      staging: this.staging,
+      dataKey: this.dataKey,
+      environment,
+      settleDelayMinutes: config.settleDelayMinutes,
+      kmsKeyAllowlist: config.kmsKeyAllowlist,
+      assumeRoleArnPattern: config.assumeRoleArnPattern,
+      exporterRoleName: config.exporterRoleName,
+      memorySizes: config.memorySizes,
+      exporterTimeout: Duration.minutes(config.exporterTimeoutMinutes),
+      jobVisibilityTimeout: Duration.minutes(config.jobVisibilityTimeoutMinutes),
+      jobMaxReceiveCount: config.jobMaxReceiveCount,
+      exporterMaxConcurrency: config.exporterMaxConcurrency,
+      logRetentionDays: config.logRetentionDays,
+    });
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      functions: {
+        stager: this.ingest.stager.function,
+        dispatcher: this.export.dispatcher.function,
+        exporter: this.export.exporter.function,
+        connectionTest: this.export.connectionTest.function,
+      },
+      deadLetterQueues: {
+        JobDeadLetterQueue: this.export.jobDeadLetterQueue,
+        StagerFailureQueue: this.ingest.failureQueue,
+        ScheduleDeadLetterQueue: this.export.scheduleDeadLetterQueue,
+      },
+      settleDelayMinutes: config.settleDelayMinutes,
+      stagingRetentionDays: config.stagingRetentionDays,
+      alarmEmail: config.alarmEmail,
+    });
+
+    const outputs: Record<string, [string, string]> = {
+      ExporterRoleArn: [
+        this.export.exporterRole.roleArn,
+        "The role customers allow in their bucket policy (and KMS key policy); the CLI prints a connection's ready-to-paste policies",
+      ],
+      StreamName: [this.ingest.stream.streamName, 'Kinesis stream producers PutRecords into'],
+      StreamArn: [this.ingest.stream.streamArn, 'Kinesis stream ARN (grant producers kinesis:PutRecords)'],
+      DataKeyArn: [this.dataKey.keyArn, 'KMS key of the staging bucket'],
+      ConnectionsTableName: [this.tables.connections.tableName, 'DynamoDB table of connection rows'],
+      ExportStateTableName: [
+        this.tables.exportState.tableName,
+        'DynamoDB table of watermarks, history, usage',
+      ],
+      StagingLedgerTableName: [
+        this.tables.stagingLedger.tableName,
+        "DynamoDB table of the stager's checkpoints",
+      ],
+      StagingBucketName: [
+        this.staging.bucket.bucketName,
+        'Staged events (expire after the staging retention)',
+      ],
+      AccessLogBucketName: [
+        this.staging.accessLogBucket.bucketName,
+        'Server access logs of the staging bucket',
+      ],
+      JobQueueUrl: [this.export.jobQueue.queueUrl, 'SQS queue of export jobs'],
+      JobDeadLetterQueueUrl: [this.export.jobDeadLetterQueue.queueUrl, 'Export jobs given up after retries'],
+      DispatcherFunctionName: [this.export.dispatcher.function.functionName, 'Invoke for a manual tick'],
+      ConnectionTestFunctionName: [
+        this.export.connectionTest.function.functionName,
+        'Invoke with {"connectionId": "conn_..."} to test a connection',
+      ],
+      AlarmTopicArn: [this.monitoring.topic.topicArn, 'SNS topic of every alarm'],
+    };
+    for (const [name, [value, description]] of Object.entries(outputs)) {
+      new CfnOutput(this, name, { value, description });
+    }
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The staging bucket (our account) holding staged events until their retention
+ * ends, and the bucket receiving its server access logs.
+ *
+ * - Encryption: SSE-KMS with the stack's data key and an S3 Bucket Key. Staged
+ *   objects are customers' event data; with KMS, reading them takes `kms:Decrypt`
+ *   on our key as well as `s3:GetObject` (a stray S3 grant is not enough), and
+ *   every use of the key is in CloudTrail. The Bucket Key keeps KMS requests (and
+ *   their cost) per bucket, not per object.
+ * - Versioning off: staged objects are created once (`If-None-Match: *`) and
+ *   never overwritten, so versions would protect nothing; and with versioning the
+ *   lifecycle expiration would leave non-current copies behind, while SPEC §5 says
+ *   staged data is gone after its retention.
+ * - Lifecycle: objects expire after the staging retention; incomplete multipart
+ *   uploads are aborted after a day.
+ * - Never public (block public access), TLS only, no auto-delete: deleting the
+ *   stack leaves the data (and its expiry rule) in place.
+ * - Access logs go to a second bucket with SSE-S3 (S3 log delivery cannot write
+ *   to SSE-KMS buckets), also private, TLS-only and expiring.
+ */
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/** Object patterns of the staging layout (lambdas/domain/staging-layout.ts). */
+export const STAGED_EVENTS = 'events/*';
+export const QUARANTINE = 'quarantine/*';
+
+export interface StagingStorageProps {
+  /** Encrypts staged objects (SSE-KMS with a Bucket Key). */
+  key: kms.IKey;
+  retentionDays: number;
+  /** Days server access logs are kept. Default 365. */
+  accessLogRetentionDays?: number;
+}
+
+export class StagingStorage extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly accessLogBucket: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: StagingStorageProps) {
+    super(scope, id);
+
+    this.accessLogBucket = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      removalPolicy: RemovalPolicy.RETAIN,
+      autoDeleteObjects: false,
+      lifecycleRules: [
+        { id: 'expire-access-logs', expiration: Duration.days(props.accessLogRetentionDays ?? 365) },
+      ],
+    });
+    Validations.of(this.accessLogBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'This is the server access log bucket of the staging bucket; logging it into itself (or a third bucket) adds nothing.',
+    });
+
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: props.key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      removalPolicy: RemovalPolicy.RETAIN,
+      autoDeleteObjects: false,
+      serverAccessLogsBucket: this.accessLogBucket,
+      serverAccessLogsPrefix: 'staging/',
+      lifecycleRules: [
+        {
+          id: 'expire-staged-data',
+          expiration: Duration.days(props.retentionDays),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+    });
+  }
+
+  /** How cdk-nag names an object pattern of the staging bucket in an IAM5 finding. */
+  nagObjectsFinding(keyPattern: string): string {
+    const logicalId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket);
+    return `<${logicalId}.Arn>/${keyPattern}`;
+  }
+}
