@@ -9,6 +9,7 @@ import {
   ENV,
   horizonGuardMs,
 } from './definitions.ts';
+import { InvalidKmsKeyAllowlistError, parseKmsKeyAllowlist } from './domain/kms-allowlist.ts';
 import { DEFAULT_PART_SIZE_BYTES } from './usecases/export-window.ts';
 
 export interface RuntimeConfig {
@@ -44,6 +45,16 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
   return value;
 }
 
+/** Full key ARNs only: an alias would name a different key over time, and IAM cannot grant by alias. */
+function kmsKeyAllowlist(env: NodeJS.ProcessEnv): string[] {
+  try {
+    return parseKmsKeyAllowlist(env[ENV.kmsKeyAllowlist]);
+  } catch (error) {
+    if (error instanceof InvalidKmsKeyAllowlistError) throw new ConfigurationError(error.message);
+    throw error;
+  }
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
   const settleDelayMinutes = positiveNumber(env, ENV.settleDelayMinutes, DEFAULT_SETTLE_DELAY_MINUTES);
   return {
@@ -57,10 +68,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     jobQueueUrl: env[ENV.jobQueueUrl] || undefined,
     settleDelayMinutes,
     stagingRetentionDays: positiveNumber(env, ENV.stagingRetentionDays, DEFAULT_STAGING_RETENTION_DAYS),
-    kmsKeyAllowlist: (env[ENV.kmsKeyAllowlist] ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    kmsKeyAllowlist: kmsKeyAllowlist(env),
     exporterRoleArn: env[ENV.exporterRoleArn] || undefined,
     partSizeBytes: positiveNumber(env, ENV.partSizeBytes, DEFAULT_PART_SIZE_BYTES),
     horizonGuardMs: horizonGuardMs(settleDelayMinutes),

@@ -12,6 +12,7 @@ import { type DiagnosisCode, explain } from '../domain/diagnosis.ts';
 import { checkKmsKey } from '../domain/kms-allowlist.ts';
 import { probeObjectKey } from '../domain/object-keys.ts';
 import type { Clock, ExportSink, SinkTarget } from '../ports/index.ts';
+import { sinkTargetOf } from './export-window.ts';
 
 export type CheckName = 'connection' | 'pgpPublicKey' | 'kmsKeyAllowlist' | 'kmsKey' | 'write';
 
@@ -63,18 +64,6 @@ export interface TestConnectionDeps<K = unknown> {
   clock: Clock;
   /** The stable exporter role, for the policy statements printed in fixes. */
   exporterRoleArn?: string | undefined;
-}
-
-export function sinkTargetOf(connection: Connection): SinkTarget {
-  return {
-    connectionId: connection.connectionId,
-    bucketName: connection.bucketName,
-    bucketRegion: connection.bucketRegion,
-    bucketOwnerAccountId: connection.bucketOwnerAccountId,
-    kmsKeyArn: connection.kmsKeyArn,
-    assumeRoleArn: connection.assumeRoleArn,
-    externalId: connection.externalId,
-  };
 }
 
 function probeBody(connectionId: string, at: Date): Buffer {
