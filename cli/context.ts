@@ -9,7 +9,7 @@
  * so tests can hand in an in-memory one.
  */
 import { ENV } from '../lambdas/definitions.ts';
-import type { Clock, ConnectionRepository } from '../lambdas/ports/index.ts';
+import type { Clock, ConnectionRepository, ExportStateStore } from '../lambdas/ports/index.ts';
 import { systemClock } from '../lambdas/ports/index.ts';
 import { CliError } from './command.ts';
 
@@ -55,6 +55,7 @@ export const processIo: CliIo = {
 export interface ContextOverrides {
   awsClients?: () => Promise<AwsClients>;
   connectionRepository?: () => Promise<ConnectionRepository>;
+  exportStateStore?: () => Promise<ExportStateStore>;
 }
 
 export interface CliContext {
@@ -73,6 +74,8 @@ export interface CliContext {
   awsClients(): Promise<AwsClients>;
   /** The Connections table. */
   connectionRepository(): Promise<ConnectionRepository>;
+  /** The ExportState table (watermarks, last errors, history). */
+  exportStateStore(): Promise<ExportStateStore>;
   /** Release what was built (SDK sockets), so the process can exit. */
   dispose(): void;
 }
@@ -92,6 +95,7 @@ export function createCliContext(options: CreateContextOptions): CliContext {
   const clock = options.clock ?? systemClock;
   let clients: Promise<AwsClients> | undefined;
   let connections: Promise<ConnectionRepository> | undefined;
+  let exportState: Promise<ExportStateStore> | undefined;
   const used = new Set<{ destroy(): void }>();
 
   const ctx: CliContext = {
@@ -142,6 +146,18 @@ export function createCliContext(options: CreateContextOptions): CliContext {
         })
       )();
       return connections;
+    },
+    exportStateStore() {
+      exportState ??= (
+        overrides.exportStateStore ??
+        (async () => {
+          const tableName = ctx.requireSetting('stateTable');
+          const { dynamo } = await ctx.awsClients();
+          const { DynamoExportStateStore } = await import('../lambdas/adapters/dynamo-export-state-store.ts');
+          return new DynamoExportStateStore(dynamo, tableName);
+        })
+      )();
+      return exportState;
     },
     dispose() {
       for (const client of used) client.destroy();
