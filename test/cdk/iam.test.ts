@@ -4,6 +4,7 @@
  * template fails on any wildcard action, `Resource: *`, or wildcard resource not
  * on the reviewed list.
  */
+import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTION_SESSION_TAG } from '../../lambdas/definitions.ts';
 import {
@@ -30,7 +31,7 @@ beforeAll(() => {
   });
 });
 
-const logs = (x: Synthesized, group: import('constructs').IConstruct): Statement => ({
+const logs = (x: Synthesized, group: IConstruct): Statement => ({
   Sid: 'WriteOwnLogs',
   Effect: 'Allow',
   Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],

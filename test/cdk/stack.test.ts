@@ -1,4 +1,5 @@
 import { Match } from 'aws-cdk-lib/assertions';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CONNECTIONS_TABLE,
@@ -60,7 +61,7 @@ describe('what cdk deploy creates (SPEC §6)', () => {
 describe('tables, from lambdas/definitions.ts', () => {
   const table = (logicalName: string) => {
     const tables = s.stack.tables;
-    const byName = {
+    const byName: Record<string, Table> = {
       [CONNECTIONS_TABLE.logicalName]: tables.connections,
       [EXPORT_STATE_TABLE.logicalName]: tables.exportState,
       [STAGING_LEDGER_TABLE.logicalName]: tables.stagingLedger,

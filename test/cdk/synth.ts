@@ -5,8 +5,9 @@
  * is the one place that really runs esbuild.
  */
 import { readFileSync } from 'node:fs';
-import { App, type CfnElement, type IConstruct } from 'aws-cdk-lib';
+import { App, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
 import { configFromContext } from '../../lib/config.ts';
 import { PROJECT_ROOT } from '../../lib/function.ts';
 import { S3EventExportStack } from '../../lib/stack.ts';
