@@ -7,8 +7,10 @@ import { connectionsDelete } from './commands/connections-delete.ts';
 import { connectionsGet } from './commands/connections-get.ts';
 import { connectionsList } from './commands/connections-list.ts';
 import { connectionsNew } from './commands/connections-new.ts';
+import { connectionsPolicy } from './commands/connections-policy.ts';
 import { connectionsPut } from './commands/connections-put.ts';
 import { connectionsPause, connectionsResume } from './commands/connections-status.ts';
+import { connectionsTest } from './commands/connections-test.ts';
 import { connectionsValidate } from './commands/connections-validate.ts';
 import { demo } from './commands/demo.ts';
 
@@ -21,6 +23,8 @@ export const COMMANDS: readonly CliCommand[] = [
   connectionsPause,
   connectionsResume,
   connectionsDelete,
+  connectionsTest,
+  connectionsPolicy,
   demo,
 ];
 

@@ -10,9 +10,10 @@ import { type EncryptionKey, encryptStream, loadEncryptionKey } from '../adapter
 import { createS3ClientProvider } from '../adapters/s3-client-provider.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger } from '../observability.ts';
-import type { ConnectionDiagnosis, ConnectionRepository, ExportStateStore } from '../ports/index.ts';
+import type { ConnectionRepository, ExportStateStore } from '../ports/index.ts';
 import {
   type ConnectionTestReport,
+  diagnosisOf,
   type TestConnectionDeps,
   testConnection,
 } from '../usecases/test-connection.ts';
@@ -29,16 +30,8 @@ export interface ConnectionTestHandlerDeps<K = unknown> {
   test: TestConnectionDeps<K>;
 }
 
-/** The diagnosis stored for a failing report: its first failed check, with the fix. */
-export function diagnosisOf(report: ConnectionTestReport): ConnectionDiagnosis | undefined {
-  const failed = report.checks.find((c) => !c.ok && !c.skipped);
-  if (!failed) return undefined;
-  return {
-    code: failed.code ?? 'UNKNOWN',
-    message: `test connection: ${failed.message}${failed.fix ? `: ${failed.fix}` : ''}`,
-    at: report.testedAt,
-  };
-}
+// Defined with the use case so the CLI shares it without loading this handler (and its logger).
+export { diagnosisOf };
 
 export async function runConnectionTest<K>(
   event: ConnectionTestEvent,

@@ -11,7 +11,7 @@ import { type Connection, validateConnection } from '../domain/connection.ts';
 import { type DiagnosisCode, explain } from '../domain/diagnosis.ts';
 import { checkKmsKey } from '../domain/kms-allowlist.ts';
 import { probeObjectKey } from '../domain/object-keys.ts';
-import type { Clock, ExportSink, SinkTarget } from '../ports/index.ts';
+import type { Clock, ConnectionDiagnosis, ExportSink, SinkTarget } from '../ports/index.ts';
 import { sinkTargetOf } from './export-window.ts';
 
 export type CheckName = 'connection' | 'pgpPublicKey' | 'kmsKeyAllowlist' | 'kmsKey' | 'write';
@@ -64,6 +64,17 @@ export interface TestConnectionDeps<K = unknown> {
   clock: Clock;
   /** The stable exporter role, for the policy statements printed in fixes. */
   exporterRoleArn?: string | undefined;
+}
+
+/** The diagnosis stored on the connection's state for a failing report: its first failed check, with the fix. */
+export function diagnosisOf(report: ConnectionTestReport): ConnectionDiagnosis | undefined {
+  const failed = report.checks.find((c) => !c.ok && !c.skipped);
+  if (!failed) return undefined;
+  return {
+    code: failed.code ?? 'UNKNOWN',
+    message: `test connection: ${failed.message}${failed.fix ? `: ${failed.fix}` : ''}`,
+    at: report.testedAt,
+  };
 }
 
 function probeBody(connectionId: string, at: Date): Buffer {
