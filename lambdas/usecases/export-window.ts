@@ -13,7 +13,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import type { Connection } from '../domain/connection.ts';
 import { validateConnection } from '../domain/connection.ts';
 import { recordFrame } from '../domain/export-record.ts';
@@ -33,7 +32,13 @@ import type {
   StagingStore,
   WrittenPart,
 } from '../ports/index.ts';
-import { compileRecordWriter, objectRecords, type RecordWriterStats } from './window-records.ts';
+import {
+  compileRecordBytesWriter,
+  createMultiMemberGzip,
+  objectRecordBytes,
+  type RecordBytesWriter,
+  type RecordWriterStats,
+} from './window-records.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;
 /** Parts are split when their uncompressed output passes this size (SPEC §3 part naming). */
@@ -299,7 +304,7 @@ async function exportPinnedWindow(
     ? { ...state.cursor, parts: [...state.cursor.parts] }
     : { nextObjectIndex: 0, nextPartNumber: 1, parts: [] };
 
-  const write = compileRecordWriter(connection, recordFrame(connection, windowEnd));
+  const write = compileRecordBytesWriter(connection, recordFrame(connection, windowEnd));
   let leaseRenewedAt = deps.clock.now().getTime();
   const keepLease = async (force = false) => {
     const now = deps.clock.now();
@@ -392,40 +397,41 @@ async function writePart(
   windowEnd: Date,
   objects: StagedObjectRef[],
   cursor: ExportCursor,
-  write: ReturnType<typeof compileRecordWriter>,
+  write: RecordBytesWriter,
   encrypt: Encryptor | undefined,
   keepLease: () => Promise<void>,
   deps: ExportDeps,
 ): Promise<{ written: WrittenPart; nextObjectIndex: number } | undefined> {
   const stats: RecordWriterStats = { records: 0 };
   let index = cursor.nextObjectIndex;
-  let chars = 0;
+  let bytes = 0;
   const partSize = deps.settings.partSizeBytes;
 
-  async function* partText(): AsyncGenerator<string> {
-    while (index < objects.length && !(chars >= partSize && stats.records > 0)) {
+  async function* partRecords(): AsyncGenerator<Buffer> {
+    while (index < objects.length && !(bytes >= partSize && stats.records > 0)) {
       const ref = objects[index]!;
       await keepLease();
       const body = await deps.staging.openObject(ref.key);
-      for await (const text of objectRecords(ref.key, body, write, stats)) {
-        chars += text.length;
-        yield text;
+      for await (const chunk of objectRecordBytes(ref.key, body, write, stats)) {
+        bytes += chunk.length;
+        yield chunk;
       }
       index += 1;
     }
   }
 
   // Only start an upload once the part is known to hold a record.
-  const text = partText();
-  const first = await text.next();
+  const records = partRecords();
+  const first = await records.next();
   if (first.done) {
     return undefined;
   }
-  async function* withFirst(): AsyncGenerator<string> {
-    yield first.value as string;
-    yield* text;
+  async function* withFirst(): AsyncGenerator<Buffer> {
+    yield first.value as Buffer;
+    yield* records;
   }
-  const gzipped = createGzip({ level: deps.settings.gzipLevel });
+  // Independent blocks compressed on several cores, written in order as gzip members (RFC 1952 §2.2).
+  const gzipped = createMultiMemberGzip({ level: deps.settings.gzipLevel });
   // pipeline destroys the gzip stream with any upstream error (S3 read, corrupt line), failing the upload.
   pipeline(Readable.from(withFirst()), gzipped, () => undefined);
   const body = encrypt ? encrypt(gzipped) : gzipped;

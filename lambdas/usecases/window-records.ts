@@ -3,10 +3,13 @@
  * (pass-through | parse → select → project → serialize) → record lines.
  * Output is produced as large string chunks; nothing holds a whole object.
  */
-import type { Readable } from 'node:stream';
+import { availableParallelism } from 'node:os';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gzip } from 'node:zlib';
 import {
+  ALWAYS_KEPT_DEVICE_ATTRIBUTE,
+  ALWAYS_KEPT_USER_ATTRIBUTE,
   CorruptStagedLineError,
   compileShaper,
   eventDefect,
@@ -97,4 +100,496 @@ export async function* objectRecords(
     }
   }
   if (buffer.length > 0) yield buffer;
+}
+
+// ---------------------------------------------------------------- byte-level records (the exporter's hot path)
+//
+// The exporter works on the staged bytes: no UTF-8 decoding, no strings, and no JSON.parse of a
+// line in the stager's canonical form (its own JSON.stringify output). One pass over the line
+// finds the top-level keys the selection needs; the attribute objects are rewritten in place.
+// A line that shows it is not canonical (whitespace between tokens, an escape JSON.stringify
+// does not write, a raw control character, unbalanced brackets, a duplicated key among those
+// acted on, a missing or mistyped event_uuid / event_name / event_time) takes the parse path of
+// compileRecordWriter, so its record or its CorruptStagedLineError is exactly that path's.
+// What is not checked, like pass-through does not check it: the grammar of values copied
+// verbatim (numbers, literals, commas) and duplicated keys inside them — the stager never
+// writes those, and a copied value is copied as staged.
+
+/** Output chunks are handed on at about this many bytes. */
+const CHUNK_BYTES = 256 * 1024;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const NINE = 0x39;
+const NEWLINE = 0x0a;
+
+/** Growable output of whole records; `take()` hands the bytes written so far on. */
+export class RecordBytes {
+  private buffer: Buffer;
+  /** Bytes written into `buffer`. */
+  length = 0;
+
+  constructor(private readonly chunkBytes = CHUNK_BYTES) {
+    this.buffer = Buffer.allocUnsafe(chunkBytes);
+  }
+
+  /** Make room for `n` more bytes (the chunk handed on by `take` never splits a record). */
+  reserve(n: number): void {
+    if (this.length + n <= this.buffer.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.chunkBytes, this.length + n));
+    this.buffer.copy(next, 0, 0, this.length);
+    this.buffer = next;
+  }
+
+  /** Copy bytes [start, end) of `source`; room must have been reserved. */
+  put(source: Uint8Array, start: number, end: number): void {
+    this.buffer.set(source.subarray(start, end), this.length);
+    this.length += end - start;
+  }
+
+  putAll(source: Uint8Array): void {
+    this.buffer.set(source, this.length);
+    this.length += source.length;
+  }
+
+  putByte(byte: number): void {
+    this.buffer[this.length++] = byte;
+  }
+
+  /** Write `text` as UTF-8; room for its byte length must have been reserved. */
+  putString(text: string): void {
+    this.length += this.buffer.write(text, this.length, 'utf8');
+  }
+
+  /** The bytes written so far (a fresh buffer is used from now on). */
+  take(): Buffer {
+    const out = this.buffer.subarray(0, this.length);
+    this.buffer = Buffer.allocUnsafe(this.chunkBytes);
+    this.length = 0;
+    return out;
+  }
+}
+
+/**
+ * Appends the record of one staged line (bytes [start, end) of `line`, without its newline) to `out`.
+ * Returns 1 when a record was written, 0 when the event is not selected; throws CorruptStagedLineError.
+ */
+export type RecordBytesWriter = (
+  out: RecordBytes,
+  stagedKey: string,
+  lineNumber: number,
+  line: Buffer,
+  start: number,
+  end: number,
+) => 0 | 1;
+
+/**
+ * End of the JSON string whose opening quote is at `i` (the index after its closing quote), or -1
+ * when it is unterminated, holds a raw control character or an escape JSON.stringify never writes.
+ */
+function scanString(b: Uint8Array, i: number, end: number): number {
+  for (let j = i + 1; j < end; j++) {
+    const c = b[j]!;
+    if (c === QUOTE) return j + 1;
+    if (c < 0x20) return -1;
+    if (c === BACKSLASH) {
+      const n = b[j + 1];
+      // JSON.stringify's short escapes: \" \\ \b \f \n \r \t
+      if (
+        n === QUOTE ||
+        n === BACKSLASH ||
+        n === 0x62 ||
+        n === 0x66 ||
+        n === 0x6e ||
+        n === 0x72 ||
+        n === 0x74
+      ) {
+        j++;
+        continue;
+      }
+      // \u00xx (lowercase hex) for the other control characters; anything else (\/, \u0041, a lone
+      // surrogate) is left to the parse path.
+      if (n === 0x75 && b[j + 2] === ZERO && b[j + 3] === ZERO && (b[j + 4] === ZERO || b[j + 4] === 0x31)) {
+        const low = b[j + 5]!;
+        const digit = low >= ZERO && low <= NINE ? low - ZERO : low >= 0x61 && low <= 0x66 ? low - 0x57 : -1;
+        const code = (b[j + 4] === ZERO ? 0 : 16) + digit;
+        if (digit >= 0 && code !== 8 && code !== 9 && code !== 10 && code !== 12 && code !== 13) {
+          j += 5;
+          continue;
+        }
+      }
+      return -1;
+    }
+  }
+  return -1;
+}
+
+/** JSON-encoded strings (with their quotes, as JSON.stringify writes them), looked up by byte length. */
+class EncodedNames {
+  private readonly byLength = new Map<number, Uint8Array[]>();
+  constructor(names: Iterable<string>) {
+    for (const name of names) {
+      const encoded = Buffer.from(JSON.stringify(name), 'utf8');
+      const list = this.byLength.get(encoded.length) ?? [];
+      list.push(encoded);
+      this.byLength.set(encoded.length, list);
+    }
+  }
+
+  /** The encoded name equal to bytes [start, end) of `b`, or undefined. */
+  find(b: Uint8Array, start: number, end: number): Uint8Array | undefined {
+    const candidates = this.byLength.get(end - start);
+    if (!candidates) return undefined;
+    for (const candidate of candidates) if (bytesEqual(b, start, candidate)) return candidate;
+    return undefined;
+  }
+}
+
+function bytesEqual(b: Uint8Array, start: number, expected: Uint8Array): boolean {
+  for (let k = 0; k < expected.length; k++) if (b[start + k] !== expected[k]) return false;
+  return true;
+}
+
+const KEY_EVENT_NAME = Buffer.from('"event_name"');
+const KEY_EVENT_CODE = Buffer.from('"event_code"');
+const KEY_EVENT_UUID = Buffer.from('"event_uuid"');
+const KEY_EVENT_TIME = Buffer.from('"event_time"');
+const KEY_USER_ATTRIBUTES = Buffer.from('"user_attributes"');
+const KEY_DEVICE_ATTRIBUTES = Buffer.from('"device_attributes"');
+const KEY_PROTO = Buffer.from('"__proto__"');
+
+const FALLBACK = -1;
+const SKIP = 0;
+const WRITTEN = 1;
+
+/**
+ * Write the kept members of the attribute value [start, end) (scanned already); a value that is not
+ * an object is kept as it is, like projectAttributes does. FALLBACK (with `out` to be rolled back)
+ * on a kept key seen twice or a kept `__proto__`, which JSON.parse + assignment would not keep.
+ */
+function putProjected(
+  out: RecordBytes,
+  b: Uint8Array,
+  start: number,
+  end: number,
+  keep: EncodedNames,
+): number {
+  if (b[start] !== LBRACE) {
+    out.put(b, start, end);
+    return WRITTEN;
+  }
+  out.putByte(LBRACE);
+  let kept: Uint8Array[] | undefined;
+  let memberStart = -1;
+  let depth = 0;
+  for (let j = start; j < end; j++) {
+    const c = b[j]!;
+    if (c === QUOTE) {
+      const stringEnd = scanString(b, j, end);
+      if (depth === 1 && b[stringEnd] === COLON) {
+        const name = keep.find(b, j, stringEnd);
+        if (name) {
+          if (kept?.includes(name) || (name.length === KEY_PROTO.length && bytesEqual(name, 0, KEY_PROTO)))
+            return FALLBACK;
+          if (kept) out.putByte(COMMA);
+          else kept = [];
+          kept.push(name);
+          memberStart = j;
+        }
+      }
+      j = stringEnd - 1;
+    } else if (c === LBRACE || c === LBRACKET) {
+      depth++;
+    } else if (depth === 1 && (c === COMMA || c === RBRACE)) {
+      // The end of a member (or of the object).
+      if (memberStart >= 0) out.put(b, memberStart, j);
+      memberStart = -1;
+      if (c === RBRACE) depth--;
+    } else if (c === RBRACE || c === RBRACKET) {
+      depth--;
+    }
+  }
+  out.putByte(RBRACE);
+  return WRITTEN;
+}
+
+/**
+ * The byte-level counterpart of compileRecordWriter: the same record bytes for every stager-written
+ * line (and, through the parse path, for every line that shows it is not canonical).
+ */
+export function compileRecordBytesWriter(selection: Selection, frame: RecordFrame): RecordBytesWriter {
+  const head = Buffer.from(frame.head, 'utf8');
+  const tail = Buffer.from(`${frame.tail}\n`, 'utf8');
+  const frameBytes = head.length + tail.length;
+  if (isPassThrough(selection)) {
+    // Staged lines are our own JSON.stringify output of validated events: copy them verbatim.
+    return (out, _key, _line, line, start, end) => {
+      out.reserve(frameBytes + end - start);
+      out.putAll(head);
+      out.put(line, start, end);
+      out.putAll(tail);
+      return WRITTEN;
+    };
+  }
+
+  const parsePath = compileRecordWriter(selection, frame);
+  const names = selection.events.mode === 'SELECTED' ? new EncodedNames(selection.events.names) : undefined;
+  const keepOf = (keep: 'ALL' | readonly string[], alwaysKept: string) =>
+    keep === 'ALL' ? undefined : new EncodedNames(new Set([...keep, alwaysKept]));
+  const keepUser = keepOf(selection.userAttributes, ALWAYS_KEPT_USER_ATTRIBUTE);
+  const keepDevice = keepOf(selection.deviceAttributes, ALWAYS_KEPT_DEVICE_ATTRIBUTE);
+
+  /** SKIP, WRITTEN, or FALLBACK (nothing left in `out`). */
+  const fastPath = (out: RecordBytes, b: Buffer, start: number, end: number): number => {
+    if (b[start] !== LBRACE || b[end - 1] !== RBRACE) return FALLBACK;
+    let nameStart = -1;
+    let nameEnd = -1;
+    let codeStart = -1;
+    let codeEnd = -1;
+    let userStart = -1;
+    let userEnd = -1;
+    let deviceStart = -1;
+    let deviceEnd = -1;
+    let uuid = false;
+    let time = false;
+    /** Which attribute value is open until the next top-level comma: 1 user, 2 device. */
+    let open = 0;
+    let depth = 0;
+    for (let j = start; j < end; j++) {
+      const c = b[j]!;
+      if (c === QUOTE) {
+        const stringEnd = scanString(b, j, end);
+        if (stringEnd < 0) return FALLBACK;
+        if (depth === 1 && b[stringEnd] === COLON) {
+          // A top-level key; its value starts after the colon.
+          const value = stringEnd + 1;
+          const keyLength = stringEnd - j;
+          if (keyLength === 12) {
+            if (bytesEqual(b, j, KEY_EVENT_NAME)) {
+              if (nameStart >= 0 || b[value] !== QUOTE) return FALLBACK;
+              nameStart = value;
+              nameEnd = scanString(b, value, end);
+              if (nameEnd < value + 3) return FALLBACK; // empty (or not canonical)
+            } else if (bytesEqual(b, j, KEY_EVENT_CODE)) {
+              if (codeStart >= 0) return FALLBACK;
+              codeStart = value;
+              codeEnd = b[value] === QUOTE ? scanString(b, value, end) : -1;
+            } else if (bytesEqual(b, j, KEY_EVENT_UUID)) {
+              if (uuid || b[value] !== QUOTE || b[value + 1] === QUOTE) return FALLBACK;
+              uuid = true;
+            } else if (bytesEqual(b, j, KEY_EVENT_TIME)) {
+              const first = b[value]!;
+              if (time || !(first === MINUS || (first >= ZERO && first <= NINE))) return FALLBACK;
+              time = true;
+            }
+          } else if (keyLength === 17 && bytesEqual(b, j, KEY_USER_ATTRIBUTES)) {
+            if (userStart >= 0) return FALLBACK;
+            userStart = value;
+            open = 1;
+          } else if (keyLength === 19 && bytesEqual(b, j, KEY_DEVICE_ATTRIBUTES)) {
+            if (deviceStart >= 0) return FALLBACK;
+            deviceStart = value;
+            open = 2;
+          }
+        }
+        j = stringEnd - 1;
+      } else if (c === LBRACE || c === LBRACKET) {
+        depth++;
+      } else if (c === RBRACE || c === RBRACKET || c === COMMA) {
+        if (depth === 1 && open !== 0) {
+          // The end of the open attribute value.
+          if (open === 1) userEnd = j;
+          else deviceEnd = j;
+          open = 0;
+        }
+        if (c !== COMMA) {
+          depth--;
+          if (depth <= 0 && j !== end - 1) return FALLBACK;
+        }
+      } else if (c <= 0x20) {
+        return FALLBACK;
+      }
+    }
+    // A defect is reported by the parse path, in its words.
+    if (depth !== 0 || !uuid || !time || nameStart < 0) return FALLBACK;
+    if (names && !names.find(b, nameStart, nameEnd) && !(codeEnd > 0 && names.find(b, codeStart, codeEnd))) {
+      return SKIP;
+    }
+
+    out.reserve(frameBytes + end - start);
+    const mark = out.length;
+    out.putAll(head);
+    let from = start;
+    const userFirst = userStart < deviceStart;
+    for (let k = 0; k < 2; k++) {
+      const user = userFirst === (k === 0);
+      const keep = user ? keepUser : keepDevice;
+      const spanStart = user ? userStart : deviceStart;
+      if (spanStart < 0 || !keep) continue;
+      out.put(b, from, spanStart);
+      if (putProjected(out, b, spanStart, user ? userEnd : deviceEnd, keep) === FALLBACK) {
+        out.length = mark;
+        return FALLBACK;
+      }
+      from = user ? userEnd : deviceEnd;
+    }
+    out.put(b, from, end);
+    out.putAll(tail);
+    return WRITTEN;
+  };
+
+  return (out, stagedKey, lineNumber, line, start, end) => {
+    const fast = fastPath(out, line, start, end);
+    if (fast !== FALLBACK) return fast as 0 | 1;
+    const { text, records } = parsePath(stagedKey, lineNumber, [line.toString('utf8', start, end)]);
+    if (records === 0) return 0;
+    out.reserve(Buffer.byteLength(text, 'utf8'));
+    out.putString(text);
+    return 1;
+  };
+}
+
+/** Yields the records of one staged object as byte chunks of about CHUNK_BYTES, whole records only. */
+export async function* objectRecordBytes(
+  stagedKey: string,
+  gzipped: Readable,
+  write: RecordBytesWriter,
+  stats: RecordWriterStats,
+): AsyncGenerator<Buffer> {
+  const gunzip = gzipped.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }));
+  gzipped.on('error', (err) => gunzip.destroy(err));
+  const out = new RecordBytes();
+  // The start of a line that continues in the next chunk.
+  let carry: Buffer[] = [];
+  let lineNumber = 1;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      let pos = 0;
+      if (carry.length > 0) {
+        const newline = chunk.indexOf(NEWLINE);
+        if (newline < 0) {
+          carry.push(chunk);
+          continue;
+        }
+        carry.push(chunk.subarray(0, newline));
+        const line = Buffer.concat(carry);
+        carry = [];
+        if (line.length > 0) stats.records += write(out, stagedKey, lineNumber++, line, 0, line.length);
+        pos = newline + 1;
+      }
+      for (;;) {
+        const newline = chunk.indexOf(NEWLINE, pos);
+        if (newline < 0) break;
+        if (newline > pos) stats.records += write(out, stagedKey, lineNumber++, chunk, pos, newline);
+        pos = newline + 1;
+      }
+      if (pos < chunk.length) carry.push(chunk.subarray(pos));
+      if (out.length >= CHUNK_BYTES) yield out.take();
+    }
+    if (carry.length > 0) {
+      const line = Buffer.concat(carry);
+      stats.records += write(out, stagedKey, lineNumber, line, 0, line.length);
+    }
+    if (out.length > 0) yield out.take();
+  } finally {
+    // Stopped early (a failure downstream): release the staged object's connection.
+    if (!gzipped.readableEnded) gzipped.destroy();
+  }
+}
+
+// ---------------------------------------------------------------- parallel gzip
+
+/** gunzip output chunk size: fewer, larger hand-offs from the zlib thread than the default 16 KiB. */
+const GUNZIP_CHUNK_BYTES = 64 * 1024;
+
+export interface MultiMemberGzipOptions {
+  level: number;
+  /** Uncompressed bytes per gzip member (default 1 MiB). */
+  blockBytes?: number;
+  /** Members compressed at the same time on libuv's threadpool (default: available cores, at least 2). */
+  concurrency?: number;
+}
+
+export const DEFAULT_GZIP_BLOCK_BYTES = 1024 * 1024;
+
+/**
+ * gzip that compresses independent blocks of the input on several threads and writes them, in input
+ * order, as consecutive gzip members: a valid RFC 1952 file (§2.2: "a series of members") that
+ * gunzip, zcat, Python's gzip, Java's GZIPInputStream and Node's zlib read as one stream.
+ * Blocks are cut at fixed input offsets, so the same input gives the same bytes (a retried part
+ * rewrites the same object). Memory: about (concurrency + 1) blocks.
+ */
+export function createMultiMemberGzip(options: MultiMemberGzipOptions): Transform {
+  return new MultiMemberGzip(options);
+}
+
+function gzipBlock(block: Buffer, level: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    gzip(block, { level }, (error, member) => (error ? reject(error) : resolve(member)));
+  });
+}
+
+class MultiMemberGzip extends Transform {
+  private readonly level: number;
+  private readonly blockBytes: number;
+  private readonly concurrency: number;
+  private block: Buffer;
+  private filled = 0;
+  private members = 0;
+  /** Members being compressed, oldest first. */
+  private readonly inFlight: Promise<Buffer>[] = [];
+
+  constructor(options: MultiMemberGzipOptions) {
+    super();
+    this.level = options.level;
+    this.blockBytes = options.blockBytes ?? DEFAULT_GZIP_BLOCK_BYTES;
+    this.concurrency = Math.max(1, options.concurrency ?? Math.max(2, availableParallelism()));
+    this.block = Buffer.allocUnsafe(this.blockBytes);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      const n = Math.min(chunk.length - pos, this.blockBytes - this.filled);
+      chunk.copy(this.block, this.filled, pos, pos + n);
+      this.filled += n;
+      pos += n;
+      if (this.filled === this.blockBytes) this.launch();
+    }
+    this.drainTo(this.concurrency - 1).then(() => callback(), callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    // An empty input still gives a valid (empty) gzip file.
+    if (this.filled > 0 || this.members === 0) this.launch();
+    this.drainTo(0).then(() => callback(), callback);
+  }
+
+  private launch(): void {
+    const block = this.filled === this.blockBytes ? this.block : this.block.subarray(0, this.filled);
+    const member = gzipBlock(block, this.level);
+    // Awaited in order by drainTo; a failure while an earlier member is awaited is not unhandled.
+    member.catch(() => undefined);
+    this.inFlight.push(member);
+    this.members += 1;
+    this.block = Buffer.allocUnsafe(this.blockBytes);
+    this.filled = 0;
+  }
+
+  /** Push finished members, in order, until at most `limit` are still being compressed. */
+  private async drainTo(limit: number): Promise<void> {
+    while (this.inFlight.length > limit) {
+      const member = await this.inFlight[0]!;
+      this.inFlight.shift();
+      this.push(member);
+    }
+  }
 }

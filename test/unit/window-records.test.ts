@@ -1,0 +1,308 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  CorruptStagedLineError,
+  type RecordFrame,
+  recordFrame,
+  type Selection,
+} from '../../lambdas/domain/export-record.ts';
+import {
+  compileRecordBytesWriter,
+  compileRecordWriter,
+  createMultiMemberGzip,
+  objectRecordBytes,
+  objectRecords,
+  RecordBytes,
+} from '../../lambdas/usecases/window-records.ts';
+import { createEventGenerator } from '../../local/events.ts';
+
+const frame: RecordFrame = recordFrame(
+  { appName: 'App "Name"', dbName: 'MoEngage ✓' },
+  new Date('2026-11-02T10:15:00Z'),
+);
+
+const SELECTIONS: Record<string, Selection> = {
+  passThrough: { events: { mode: 'ALL' }, userAttributes: 'ALL', deviceAttributes: 'ALL' },
+  selectedNames: {
+    events: {
+      mode: 'SELECTED',
+      names: ['VIEW_RADAR', 'Email Sent', 'NOTIFICATION_CLICKED_MOE', 'é"\\', 'a'],
+    },
+    userAttributes: 'ALL',
+    deviceAttributes: 'ALL',
+  },
+  projected: {
+    events: { mode: 'ALL' },
+    userAttributes: ['first_name', 'city', '__proto__', 'a', ''],
+    deviceAttributes: ['os'],
+  },
+  selectedAndProjected: {
+    events: { mode: 'SELECTED', names: ['PURCHASE', 'MOE_EMAIL_OPEN', 'a'] },
+    userAttributes: ['plan', 'b'],
+    deviceAttributes: 'ALL',
+  },
+};
+
+/** What the parse path gives for one line: its record text, or the error. */
+function viaParse(selection: Selection, line: string): string | Error {
+  try {
+    return compileRecordWriter(selection, frame)('k', 7, [line]).text;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+function viaBytes(selection: Selection, line: string): string | Error {
+  const out = new RecordBytes(64);
+  const bytes = Buffer.from(`xx${line}yy`, 'utf8');
+  try {
+    compileRecordBytesWriter(selection, frame)(out, 'k', 7, bytes, 2, bytes.length - 2);
+  } catch (error) {
+    return error as Error;
+  }
+  return out.take().toString('utf8');
+}
+
+function expectSameRecord(selection: Selection, line: string): void {
+  const expected = viaParse(selection, line);
+  const actual = viaBytes(selection, line);
+  if (expected instanceof Error) {
+    expect(actual).toBeInstanceOf(CorruptStagedLineError);
+    expect((actual as Error).message).toBe(expected.message);
+  } else {
+    expect(actual).toBe(expected);
+  }
+}
+
+const attributes = fc.dictionary(
+  fc.oneof(fc.string(), fc.constantFrom('first_name', 'city', 'plan', 'os', '__proto__', 'moengage_user_id')),
+  fc.jsonValue({ maxDepth: 2 }),
+  { maxKeys: 6 },
+);
+const event = fc.record(
+  {
+    uid: fc.string(),
+    event_code: fc.oneof(fc.constantFrom('PURCHASE', 'VIEW_RADAR', 'a'), fc.jsonValue({ maxDepth: 1 })),
+    event_name: fc.oneof(
+      fc.constantFrom('VIEW_RADAR', 'Email Sent', 'é"\\', 'a'),
+      fc.string({ minLength: 1 }),
+    ),
+    user_attributes: fc.oneof(attributes, fc.jsonValue({ maxDepth: 1 })),
+    event_attributes: fc.jsonValue({ maxDepth: 4 }),
+    event_uuid: fc.string({ minLength: 1 }),
+    event_time: fc.oneof(
+      fc.integer({ min: 0, max: 2 ** 40 }),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+    ),
+    device_attributes: attributes,
+  },
+  { requiredKeys: ['event_uuid', 'event_name', 'event_time'] },
+);
+
+describe('the byte-level record writer', () => {
+  for (const [name, selection] of Object.entries(SELECTIONS)) {
+    it(`writes the same record as the parse path for stager-written lines (${name})`, () => {
+      const generate = createEventGenerator({ appId: 'a', seed: 3, offlineShare: 0.2 });
+      for (let i = 0; i < 300; i++)
+        expectSameRecord(selection, JSON.stringify(generate(new Date(1.7e12)).event));
+      fc.assert(
+        fc.property(event, (e) => expectSameRecord(selection, JSON.stringify(e))),
+        { numRuns: 400 },
+      );
+    });
+  }
+
+  const base =
+    '{"event_name":"a","event_code":"PURCHASE","user_attributes":{"first_name":"x","plan":1,"a":2},' +
+    '"device_attributes":{"os":"iOS","moengage_device_id":"d"},"event_uuid":"u","event_time":1}';
+
+  it('gives the parse path’s record or error for a line that shows it is not the stager’s', () => {
+    const variants = [
+      base,
+      base.replace('{"event_name"', '{ "event_name"'),
+      base.replace('"plan":1', '"plan" : 1'),
+      `${base}\r`,
+      base.replace('"x"', '"\\u0041\\/"'),
+      base.replace('"x"', '"\\ud83d"'),
+      base.replace('"x"', '"a\tb"'),
+      base.replace('"a":2', '"__proto__":{"b":1}'),
+      base.replace('"event_name":"a"', '"event_name":"a","event_name":"b"'),
+      base.replace('"event_time":1', '"event_time":"1"'),
+      base.replace('"event_uuid":"u",', ''),
+      base.replace('"event_name":"a"', '"event_name":""'),
+      base.replace('"event_name":"a"', '"event_name":7'),
+      base.replace('"user_attributes"', '"user_attributes":{},"user_attributes"'),
+      base.slice(0, -1),
+      `${base} `,
+      `${base}x`,
+      `${base}}`,
+      `{${base.slice(1, -1)}]`,
+      '[]',
+      'null',
+      '{}',
+      'not json',
+      '{"event_name":"a"',
+    ];
+    for (const selection of Object.values(SELECTIONS)) {
+      for (const line of variants) expectSameRecord(selection, line);
+    }
+  });
+
+  it('copies a value it does not act on as staged, as pass-through does', () => {
+    // Forms JSON.stringify never writes, inside values that are copied: the record means the same.
+    const variants = [
+      base.replace('"plan":1', '"plan":1.0'),
+      base.replace('"plan":1', '"plan":1e2'),
+      base.replace('"plan":1', '"plan":-0'),
+      base.replace('"a":2', '"a":{"b":1,"b":2}'),
+      // A duplicated attribute: only where the selection keeps it does the line take the parse path.
+      base.replace('"a":2', '"a":2,"a":3'),
+    ];
+    const meaning = (text: string) => JSON.stringify(JSON.parse(text));
+    for (const selection of Object.values(SELECTIONS)) {
+      for (const line of variants) {
+        const expected = viaParse(selection, line) as string;
+        const actual = viaBytes(selection, line) as string;
+        expect(typeof actual).toBe('string');
+        expect(meaning(actual)).toBe(meaning(expected));
+      }
+    }
+  });
+
+  it('numbers the lines of a staged object like the parse path, across chunk boundaries', async () => {
+    const generate = createEventGenerator({ appId: 'a', seed: 5 });
+    const lines = Array.from({ length: 3000 }, () => JSON.stringify(generate(new Date(1.7e12)).event));
+    lines.splice(2500, 0, '', '{"broken":');
+    const staged = gzipSync(`${lines.join('\n')}\n`);
+    for (const selection of [SELECTIONS.projected!, SELECTIONS.selectedNames!]) {
+      const byText = async () => {
+        for await (const _ of objectRecords(
+          'k',
+          Readable.from([staged]),
+          compileRecordWriter(selection, frame),
+          {
+            records: 0,
+          },
+        ));
+      };
+      const byBytes = async () => {
+        const writer = compileRecordBytesWriter(selection, frame);
+        for await (const _ of objectRecordBytes('k', Readable.from([staged]), writer, { records: 0 }));
+      };
+      const expected = await byText().catch((e: Error) => e);
+      const actual = await byBytes().catch((e: Error) => e);
+      expect(expected).toBeInstanceOf(CorruptStagedLineError);
+      expect((actual as Error).message).toBe((expected as Error).message);
+    }
+  });
+
+  it('streams a staged object into the same bytes and record count as the text path', async () => {
+    const generate = createEventGenerator({ appId: 'a', seed: 9 });
+    // Lines of up to ~200 KB straddle the 64 KiB gunzip chunks.
+    const lines = Array.from({ length: 4000 }, (_, i) => {
+      const e = generate(new Date(1.7e12)).event;
+      if (i % 500 === 1) (e.event_attributes as Record<string, unknown>).blob = 'x'.repeat(200_000);
+      return JSON.stringify(e);
+    });
+    const staged = gzipSync(`${lines.join('\n')}`); // no final newline
+    for (const selection of Object.values(SELECTIONS)) {
+      const textStats = { records: 0 };
+      let text = '';
+      for await (const t of objectRecords(
+        'k',
+        Readable.from([staged]),
+        compileRecordWriter(selection, frame),
+        textStats,
+      ))
+        text += t;
+      const byteStats = { records: 0 };
+      const chunks: Buffer[] = [];
+      const writer = compileRecordBytesWriter(selection, frame);
+      for await (const c of objectRecordBytes('k', Readable.from([staged]), writer, byteStats))
+        chunks.push(c);
+      expect(byteStats.records).toBe(textStats.records);
+      expect(Buffer.concat(chunks).toString('utf8')).toBe(text);
+      // Chunks hold whole records.
+      for (const c of chunks) expect(c[c.length - 1]).toBe(0x0a);
+    }
+  });
+});
+
+async function multiMember(
+  input: Buffer,
+  options: Parameters<typeof createMultiMemberGzip>[0],
+): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < input.length; i += 7919) pieces.push(input.subarray(i, i + 7919));
+  const chunks: Buffer[] = [];
+  for await (const c of Readable.from(pieces).pipe(createMultiMemberGzip(options))) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('the multi-member gzip writer', () => {
+  const generate = createEventGenerator({ appId: 'a', seed: 11 });
+  const input = Buffer.from(
+    Array.from({ length: 6000 }, () => `${JSON.stringify(generate(new Date(1.7e12)).event)}\n`).join(''),
+  );
+
+  it('gunzips to the input bytes, in order, as several members', async () => {
+    const gz = await multiMember(input, { level: 6, blockBytes: 256 * 1024, concurrency: 3 });
+    expect(gunzipSync(gz).equals(input)).toBe(true);
+    // One member per started block: the gzip magic at each member start.
+    const members = Math.ceil(input.length / (256 * 1024));
+    expect(members).toBeGreaterThan(4);
+    let found = 0;
+    for (
+      let i = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08]));
+      i >= 0;
+      i = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08]), i + 1)
+    )
+      found++;
+    expect(found).toBeGreaterThanOrEqual(members);
+  });
+
+  it('gives the same bytes for the same input whatever the chunking and concurrency', async () => {
+    const a = await multiMember(input, { level: 6, blockBytes: 256 * 1024, concurrency: 1 });
+    const b = await multiMember(input, { level: 6, blockBytes: 256 * 1024, concurrency: 4 });
+    const chunks: Buffer[] = [];
+    for await (const c of Readable.from([input]).pipe(
+      createMultiMemberGzip({ level: 6, blockBytes: 256 * 1024 }),
+    ))
+      chunks.push(c as Buffer);
+    expect(a.equals(b)).toBe(true);
+    expect(Buffer.concat(chunks).equals(a)).toBe(true);
+  });
+
+  it('writes a valid gzip file for an empty input', async () => {
+    const gz = await multiMember(Buffer.alloc(0), { level: 6 });
+    expect(gunzipSync(gz).length).toBe(0);
+  });
+
+  const tools =
+    spawnSync('gzip', ['--version']).status === 0 && spawnSync('python3', ['--version']).status === 0;
+  it.skipIf(!tools)('is read whole by gzip -t, zcat and Python’s gzip module', async () => {
+    const gz = await multiMember(input, { level: 6, blockBytes: 200 * 1024 });
+    const dir = mkdtempSync(join(tmpdir(), 'mmgz-'));
+    try {
+      const file = join(dir, 'part.json.gz');
+      writeFileSync(file, gz);
+      expect(spawnSync('gzip', ['-t', file]).status).toBe(0);
+      const zcat = execFileSync('gzip', ['-dc', file], { maxBuffer: 64 << 20 });
+      expect(zcat.equals(input)).toBe(true);
+      const python = execFileSync(
+        'python3',
+        ['-c', 'import gzip,sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())', file],
+        { maxBuffer: 64 << 20 },
+      );
+      expect(python.equals(input)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
