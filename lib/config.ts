@@ -41,6 +41,12 @@ export interface ExportStackConfig {
   assumeRoleArnPattern: string;
   /** The fixed name of the exporter role that customers name in their bucket and key policies. */
   exporterRoleName: string;
+  /**
+   * IAM roles of operators allowed to take tagged sessions of the exporter role, so that
+   * `s3-event-export connections test --exporter-role-arn` writes its probe exactly as the exporter
+   * does. Empty: only the exporter and connection-test functions may.
+   */
+  operatorRoleArns: string[];
   /** Days Lambda logs are kept. */
   logRetentionDays: number;
   /** Hours the Kinesis stream keeps records (24-8760); also the stager's maximum record age. */
@@ -59,6 +65,7 @@ export const DEFAULT_CONFIG: ExportStackConfig = {
   exporterMaxConcurrency: 20,
   assumeRoleArnPattern: 'arn:aws:iam::*:role/*',
   exporterRoleName: 's3-event-export-exporter',
+  operatorRoleArns: [],
   logRetentionDays: 90,
   streamRetentionHours: 24,
 };
@@ -121,6 +128,7 @@ function list(lookup: Lookup, key: string): string[] {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::(\d{12}|\*):role\/[\w+=,.@*/-]+$/;
 
 /** Parse the deployment's context; `lookup` is `(key) => app.node.tryGetContext(key)`. */
@@ -181,6 +189,14 @@ export function configFromContext(lookup: Lookup): ExportStackConfig {
     );
   }
 
+  const operatorRoleArns = [...new Set(list(lookup, 'operatorRoleArns').filter((arn) => arn !== ''))];
+  const invalidRoles = operatorRoleArns.filter((arn) => !ROLE_ARN.test(arn));
+  if (invalidRoles.length) {
+    throw new ConfigError(
+      `context operatorRoleArns must list IAM role ARNs (arn:aws:iam::<account>:role/<name>, no wildcards), got ${invalidRoles.map((a) => JSON.stringify(a)).join(', ')}`,
+    );
+  }
+
   const logRetentionDays = integer(lookup, 'logRetentionDays', d.logRetentionDays, 1, 3653);
   if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) {
     throw new ConfigError(
@@ -205,6 +221,7 @@ export function configFromContext(lookup: Lookup): ExportStackConfig {
     exporterMaxConcurrency: integer(lookup, 'exporterMaxConcurrency', d.exporterMaxConcurrency, 2, 1000),
     assumeRoleArnPattern,
     exporterRoleName,
+    operatorRoleArns,
     logRetentionDays,
     streamRetentionHours: integer(lookup, 'streamRetentionHours', d.streamRetentionHours, 24, 8760),
   };

@@ -35,6 +35,8 @@ export interface ExportProps {
   /** Customer roles the exporter role may assume (assume-role mode); '' for none. */
   assumeRoleArnPattern: string;
   exporterRoleName: string;
+  /** Operators' roles that may also take tagged exporter sessions (the CLI's connection test). */
+  operatorRoleArns?: string[];
   memorySizes: { dispatcher: number; exporter: number; connectionTest: number };
   exporterTimeout: Duration;
   jobVisibilityTimeout: Duration;
@@ -134,7 +136,7 @@ export class Export extends Construct {
         {
           Sid: 'TaggedSessionsOfExportFunctions',
           Effect: 'Allow',
-          Principal: { AWS: assumers.map((r) => r.roleArn) },
+          Principal: { AWS: [...assumers.map((r) => r.roleArn), ...(props.operatorRoleArns ?? [])] },
           Action: ['sts:AssumeRole', 'sts:TagSession'],
           Condition: taggedSessionsOnly,
         },

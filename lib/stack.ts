@@ -73,6 +73,7 @@ export class S3EventExportStack extends Stack {
       kmsKeyAllowlist: config.kmsKeyAllowlist,
       assumeRoleArnPattern: config.assumeRoleArnPattern,
       exporterRoleName: config.exporterRoleName,
+      operatorRoleArns: config.operatorRoleArns,
       memorySizes: config.memorySizes,
       exporterTimeout: Duration.minutes(config.exporterTimeoutMinutes),
       jobVisibilityTimeout: Duration.minutes(config.jobVisibilityTimeoutMinutes),

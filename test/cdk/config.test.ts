@@ -47,6 +47,7 @@ describe('deployment configuration from CDK context', () => {
     ],
     [{ assumeRoleArnPattern: 'arn:aws:s3:::bucket' }, /assumeRoleArnPattern must be an IAM role ARN pattern/],
     [{ exporterRoleName: 'has spaces' }, /exporterRoleName must be an IAM role name/],
+    [{ operatorRoleArns: 'arn:aws:iam::*:role/*' }, /operatorRoleArns must list IAM role ARNs/],
     [{ logRetentionDays: '10' }, /logRetentionDays must be one of 1, 3, 5, 7, 14, 30/],
   ])('refuses %j, naming the key and the valid form', (context, message) => {
     expect(() => from(context)).toThrow(ConfigError);

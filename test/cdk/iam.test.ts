@@ -67,6 +67,18 @@ describe('the exporter role customers grant', () => {
     });
   });
 
+  it('operatorRoleArns from context join the trusted principals, under the same tag condition', () => {
+    const operator = 'arn:aws:iam::111122223333:role/platform-operator';
+    const x = synthesize({ operatorRoleArns: operator });
+    const [statement] = role(x).Properties.AssumeRolePolicyDocument.Statement;
+    expect(statement.Principal.AWS).toEqual([
+      x.arnOf(x.stack.export.exporter.role),
+      x.arnOf(x.stack.export.connectionTest.role),
+      operator,
+    ]);
+    expect(statement.Condition).toEqual(role(s).Properties.AssumeRolePolicyDocument.Statement[0].Condition);
+  });
+
   const writeCustomerBuckets: Statement = {
     Sid: 'WriteIntoCustomerBuckets',
     Effect: 'Allow',
