@@ -16,7 +16,7 @@ import { pipeline, Readable } from 'node:stream';
 import type { Connection } from '../domain/connection.ts';
 import { validateConnection } from '../domain/connection.ts';
 import { recordFrame } from '../domain/export-record.ts';
-import { buildManifest, serializeManifest } from '../domain/manifest.ts';
+import { buildManifest, serializeManifest, type WindowManifest } from '../domain/manifest.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
 import type {
   Clock,
@@ -304,7 +304,7 @@ async function exportPinnedWindow(
     ? { ...state.cursor, parts: [...state.cursor.parts] }
     : { nextObjectIndex: 0, nextPartNumber: 1, parts: [] };
 
-  const write = compileRecordBytesWriter(connection, recordFrame(connection, windowEnd));
+  const write = windowRecordWriter(connection, windowEnd);
   let leaseRenewedAt = deps.clock.now().getTime();
   const keepLease = async (force = false) => {
     const now = deps.clock.now();
@@ -325,7 +325,7 @@ async function exportPinnedWindow(
       await deps.state.releaseLease(connection.connectionId, owner);
       return { status: 'continued', cursor };
     }
-    const part = await writePart(
+    const part = await writeWindowPart(
       connection,
       target,
       windowEnd,
@@ -345,21 +345,13 @@ async function exportPinnedWindow(
   }
 
   const sequence = state.sequence + 1;
-  const manifest = buildManifest({
-    connectionId: connection.connectionId,
-    sequence,
-    windowStart,
-    windowEnd,
-    parts: cursor.parts,
-  });
-  const manifestKey = manifestObjectKey(connection, windowEnd);
   // An exporter whose lease expired must not overwrite the manifest of the one that took over.
   await keepLease(true);
-  await deps.sink.putObject(
+  const { manifestKey, manifest } = await writeWindowManifest(
+    connection,
     target,
-    manifestKey,
-    Readable.from([serializeManifest(manifest)]),
-    'application/json',
+    { sequence, windowStart, windowEnd, parts: cursor.parts },
+    deps.sink,
   );
 
   const ok = await deps.state.commitWindow(connection.connectionId, {
@@ -386,21 +378,49 @@ async function exportPinnedWindow(
   };
 }
 
+/** What writing a window's parts and manifest needs (the exporter's deps, or a rerun's). */
+export interface WindowWriterDeps {
+  staging: StagingStore;
+  sink: ExportSink;
+  settings: Pick<ExportSettings, 'partSizeBytes' | 'gzipLevel'>;
+}
+
+/** The writer of a window's records: every part of the window is written with it. */
+export function windowRecordWriter(connection: Connection, windowEnd: Date): RecordBytesWriter {
+  return compileRecordBytesWriter(connection, recordFrame(connection, windowEnd));
+}
+
+/**
+ * Write a window's manifest (SPEC §3), last, beside its parts. Shared by the exporter and by a
+ * rerun of a committed window, which rewrites it with the same sequence and window start.
+ */
+export async function writeWindowManifest(
+  connection: Connection,
+  target: SinkTarget,
+  window: { sequence: number; windowStart: Date; windowEnd: Date; parts: WrittenPart[] },
+  sink: ExportSink,
+): Promise<{ manifestKey: string; manifest: WindowManifest }> {
+  const manifest = buildManifest({ connectionId: connection.connectionId, ...window });
+  const manifestKey = manifestObjectKey(connection, window.windowEnd);
+  await sink.putObject(target, manifestKey, Readable.from([serializeManifest(manifest)]), 'application/json');
+  return { manifestKey, manifest };
+}
+
 /**
  * Write the next data part: staged objects from the cursor until the part's uncompressed size
  * passes the part size (only at object boundaries, so part layout is the same on every attempt).
  * Returns undefined when no remaining object holds a selected record.
  */
-async function writePart(
+export async function writeWindowPart(
   connection: Connection,
   target: SinkTarget,
   windowEnd: Date,
   objects: StagedObjectRef[],
-  cursor: ExportCursor,
+  cursor: Pick<ExportCursor, 'nextObjectIndex' | 'nextPartNumber'>,
   write: RecordBytesWriter,
   encrypt: Encryptor | undefined,
   keepLease: () => Promise<void>,
-  deps: ExportDeps,
+  deps: WindowWriterDeps,
 ): Promise<{ written: WrittenPart; nextObjectIndex: number } | undefined> {
   const stats: RecordWriterStats = { records: 0 };
   let index = cursor.nextObjectIndex;
