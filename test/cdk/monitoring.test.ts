@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FREQUENCIES } from '../../lambdas/definitions.ts';
+import { DIMENSIONS, METRICS, SERVICE_NAMES } from '../../lambdas/domain/metrics.ts';
+import { PROJECT_ROOT } from '../../lib/function.ts';
 import { type Synthesized, synthesize } from './synth.ts';
 
 let s: Synthesized;
@@ -237,5 +240,32 @@ describe('dashboard', () => {
     for (const fn of [s.stack.ingest.stager, s.stack.export.exporter, s.stack.export.dispatcher]) {
       expect(body).toContain(s.logicalId(fn.function));
     }
+  });
+});
+
+describe('the functions emit what the alarms watch (lambdas/domain/metrics.ts)', () => {
+  const source = (fn: string) => readFileSync(`${PROJECT_ROOT}lambdas/${fn}/handler.ts`, 'utf8');
+  const emits = (code: string, key: keyof typeof METRICS) =>
+    code.includes(`'${METRICS[key]}'`) || code.includes(`METRICS.${key}`);
+
+  it.each([
+    ['stager', ['eventsStaged', 'recordsQuarantined']],
+    ['dispatcher', ['exportJobsEnqueued', 'invalidConnections', 'exportLagSeconds']],
+    [
+      'exporter',
+      ['eventsExported', 'filesExported', 'bytesExported', 'connectionsRefused', 'exportFailures'],
+    ],
+  ] as const)('%s handler emits %j under its service name', (fn, keys) => {
+    const code = source(fn);
+    for (const key of keys) expect(emits(code, key), `${fn}: ${METRICS[key]}`).toBe(true);
+    const service = SERVICE_NAMES[fn];
+    expect(code.includes(`createMetrics('${service}')`) || code.includes(`SERVICE_NAMES.${fn}`)).toBe(true);
+  });
+
+  it('the dispatcher adds the Frequency dimension', () => {
+    const code = source('dispatcher');
+    expect(
+      code.includes(`addDimension('${DIMENSIONS.frequency}'`) || code.includes('DIMENSIONS.frequency'),
+    ).toBe(true);
   });
 });
