@@ -137,22 +137,32 @@ export class RecordBytes {
   /** Bytes written into `buffer`. */
   length = 0;
 
+  /** `chunkBytes`: about how much is taken at a time; room for twice that is kept so growing is rare. */
   constructor(private readonly chunkBytes = CHUNK_BYTES) {
-    this.buffer = Buffer.allocUnsafe(chunkBytes);
+    this.buffer = Buffer.allocUnsafe(2 * chunkBytes);
   }
 
   /** Make room for `n` more bytes (the chunk handed on by `take` never splits a record). */
   reserve(n: number): void {
     if (this.length + n <= this.buffer.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.chunkBytes, this.length + n));
+    // Doubling: a chunk that is taken late costs one copy, not one per record.
+    const next = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.length + n));
     this.buffer.copy(next, 0, 0, this.length);
     this.buffer = next;
   }
 
   /** Copy bytes [start, end) of `source`; room must have been reserved. */
   put(source: Uint8Array, start: number, end: number): void {
-    this.buffer.set(source.subarray(start, end), this.length);
-    this.length += end - start;
+    const n = end - start;
+    if (n < 64) {
+      // Keys and small values: a loop is cheaper than a subarray view per copy.
+      const buffer = this.buffer;
+      const at = this.length - start;
+      for (let i = start; i < end; i++) buffer[at + i] = source[i]!;
+    } else {
+      this.buffer.set(source.subarray(start, end), this.length);
+    }
+    this.length += n;
   }
 
   putAll(source: Uint8Array): void {
@@ -172,7 +182,7 @@ export class RecordBytes {
   /** The bytes written so far (a fresh buffer is used from now on). */
   take(): Buffer {
     const out = this.buffer.subarray(0, this.length);
-    this.buffer = Buffer.allocUnsafe(this.chunkBytes);
+    this.buffer = Buffer.allocUnsafe(2 * this.chunkBytes);
     this.length = 0;
     return out;
   }
