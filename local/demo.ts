@@ -15,7 +15,7 @@ import type { Frequency } from '../lambdas/definitions.ts';
 import type { Connection, ConnectionInput } from '../lambdas/domain/connection.ts';
 import { parseConnection } from '../lambdas/domain/connection.ts';
 import type { ReceivedEvent } from '../lambdas/domain/export-record.ts';
-import { boundariesBetween } from '../lambdas/domain/windows.ts';
+import { boundariesBetween, boundaryAtOrBefore } from '../lambdas/domain/windows.ts';
 import { ManualClock } from './clock.ts';
 import { startLocalEngines } from './engines.ts';
 import { createEventGenerator, seededRandom } from './events.ts';
@@ -148,6 +148,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     let next = 0;
     let redelivered = false;
     let changed = false;
+    const refusals = new Set<string>();
     const horizon = new Date(dayEnd.getTime() + settleMs);
     for (let t = dayStart.getTime(); t <= horizon.getTime(); t += MINUTE) {
       clock.set(new Date(t));
@@ -190,6 +191,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
             print(
               `${tick.at.toISOString()} ${x.job.connectionId}: export failed: ${(x.error as Error).message}`,
             );
+          } else if (x.outcome?.status === 'refused') {
+            const { code, message } = x.outcome.diagnosis;
+            // Once per connection and reason: a refused connection is refused at every tick.
+            if (!refusals.has(`${x.job.connectionId} ${code}`)) {
+              refusals.add(`${x.job.connectionId} ${code}`);
+              print(`${tick.at.toISOString()} ${x.job.connectionId}: refused (${code}): ${message}`);
+            }
           }
         }
         const committed = run.exports.filter((x) => x.outcome?.status === 'committed').length;
@@ -217,9 +225,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     const verifications: ConnectionVerification[] = [];
     for (const connection of connections.values()) {
-      const state = await driver.runtime.state.get(connection.connectionId);
-      const watermark = state?.watermark ?? dayStart;
-      const expected = expectedUuids(connection, staged, dayStart, watermark);
+      // Everything up to the last window end the day's ticks of its frequency stand for; not up
+      // to its watermark, or a connection that exported nothing (refused) would verify as complete.
+      const lastWindowEnd = boundaryAtOrBefore(connection.frequency, dayEnd);
+      const due = lastWindowEnd.getTime() > dayStart.getTime() ? lastWindowEnd : dayStart;
+      const expected = expectedUuids(connection, staged, dayStart, due);
       verifications.push(await verifyConnection(s3, connection, expected, options.decrypt ?? gpgDecrypt));
     }
 

@@ -1,13 +1,39 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { runDemo } from '../../local/demo.ts';
-import { type CliCommand, UsageError } from '../command.ts';
+import { type CliCommand, CliError, UsageError } from '../command.ts';
+import type { CliContext } from '../context.ts';
 
 function positiveInteger(value: unknown, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number`);
   return n;
+}
+
+/** `YYYY-MM-DD` of the first Sunday on or after `at` (UTC): a demo day whose weekly export runs. */
+function sundayOnOrAfter(at: Date): string {
+  const day = new Date(Math.floor(at.getTime() / 86_400_000) * 86_400_000);
+  day.setUTCDate(day.getUTCDate() + ((7 - day.getUTCDay()) % 7));
+  return day.toISOString().slice(0, 10);
+}
+
+/**
+ * The exporter validates the key as of the simulated clock, so a key made after the demo day
+ * would be refused at every tick: say so before starting, with a day that works.
+ */
+async function checkDemoKey(armored: string, file: string, day: Date, ctx: CliContext): Promise<void> {
+  const { InvalidPgpKeyError, loadEncryptionKey } = await import('../../lambdas/adapters/pgp.ts');
+  try {
+    await loadEncryptionKey(armored, day);
+  } catch (error) {
+    if (!(error instanceof InvalidPgpKeyError)) throw error;
+    const hint =
+      error.reason === 'NOT_YET_VALID'
+        ? `; the demo simulates ${day.toISOString().slice(0, 10)}, before the key was made: pass e.g. --day ${sundayOnOrAfter(ctx.clock.now())}`
+        : '';
+    throw new CliError(`--pgp-public-key ${file}: ${error.message}${hint}`);
+  }
 }
 
 export const demo: CliCommand = {
@@ -21,7 +47,9 @@ export const demo: CliCommand = {
     '(offline events days old, malformed records, a re-delivered Kinesis batch), runs every\n' +
     'schedule tick, copies the customer buckets into DIR and verifies the files against what was\n' +
     'staged. With --pgp-public-key the all-events connection is PGP-encrypted; its files are\n' +
-    'verified with `gpg --decrypt` when the secret key is in your keyring. Exit 1 unless\n' +
+    'verified with `gpg --decrypt` using your keyring (GNUPGHOME or ~/.gnupg); a file it cannot\n' +
+    'decrypt is reported and counted as missing. The key must be valid on the simulated day\n' +
+    '(made before it: use --day for a key made after the default day). Exit 1 unless\n' +
     '0 duplicates and 0 missing.',
   options: {
     out: {
@@ -46,12 +74,14 @@ export const demo: CliCommand = {
     const day = new Date(`${(args.values.day as string | undefined) ?? '2026-11-22'}T00:00:00Z`);
     if (Number.isNaN(day.getTime())) throw new UsageError('--day must be a date YYYY-MM-DD');
     const keyFile = args.values['pgp-public-key'] as string | undefined;
+    const pgpPublicKey = keyFile ? await readFile(keyFile, 'utf8') : undefined;
+    if (keyFile && pgpPublicKey !== undefined) await checkDemoKey(pgpPublicKey, keyFile, day, ctx);
     const result = await runDemo({
       outDir: resolve((args.values.out as string | undefined) ?? 'demo-out'),
       events: positiveInteger(args.values.events, '--events', 5000),
       seed: positiveInteger(args.values.seed, '--seed', 1),
       day,
-      pgpPublicKey: keyFile ? await readFile(keyFile, 'utf8') : undefined,
+      pgpPublicKey,
       print: (line) => ctx.print(line),
     });
     return result.duplicates === 0 && result.missing === 0 ? 0 : 1;
