@@ -13,6 +13,7 @@ import { connectionsPause, connectionsResume } from './commands/connections-stat
 import { connectionsTest } from './commands/connections-test.ts';
 import { connectionsValidate } from './commands/connections-validate.ts';
 import { demo } from './commands/demo.ts';
+import { sim } from './commands/sim.ts';
 
 export const COMMANDS: readonly CliCommand[] = [
   connectionsValidate,
@@ -26,6 +27,7 @@ export const COMMANDS: readonly CliCommand[] = [
   connectionsTest,
   connectionsPolicy,
   demo,
+  sim,
 ];
 
 /** The command whose name is the longest prefix of `words`, and the words left over. */
