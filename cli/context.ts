@@ -9,12 +9,28 @@
  * so tests can hand in an in-memory one.
  */
 import { ENV } from '../lambdas/definitions.ts';
-import type { Clock, ConnectionRepository, ExportStateStore } from '../lambdas/ports/index.ts';
+import type {
+  Clock,
+  ConnectionRepository,
+  ExportSink,
+  ExportStateStore,
+  JobQueue,
+  StagingLedger,
+  StagingStore,
+} from '../lambdas/ports/index.ts';
 import { systemClock } from '../lambdas/ports/index.ts';
 import { CliError } from './command.ts';
 
 // Type-only: erased at run time, so the SDK is loaded only when a command asks for clients.
 type AwsClients = import('../lambdas/adapters/aws-clients.ts').AwsClients;
+type DynamoExportStateStore =
+  import('../lambdas/adapters/dynamo-export-state-store.ts').DynamoExportStateStore;
+
+/** The operator's reads of the ExportState table beyond the port: every state row, history, usage. */
+export type ExportStateQueries = Pick<
+  DynamoExportStateStore,
+  'listStates' | 'listHistory' | 'getUsage' | 'listUsage'
+>;
 
 export interface CliSettings {
   /** From --region, AWS_REGION or AWS_DEFAULT_REGION. */
@@ -56,6 +72,19 @@ export interface ContextOverrides {
   awsClients?: () => Promise<AwsClients>;
   connectionRepository?: () => Promise<ConnectionRepository>;
   exportStateStore?: () => Promise<ExportStateStore>;
+  exportStateQueries?: () => Promise<ExportStateQueries>;
+  stagingStore?: () => Promise<StagingStore>;
+  stagingLedger?: () => Promise<StagingLedger>;
+  exportSink?: (options: ExportSinkOptions) => Promise<ExportSink>;
+  jobQueue?: () => Promise<JobQueue>;
+}
+
+export interface ExportSinkOptions {
+  /**
+   * Write as the stack's exporter role (a session tagged with the connection id, exactly as the
+   * exporter writes); absent: with the operator's own credentials (and always locally).
+   */
+  exporterRoleArn?: string | undefined;
 }
 
 export interface CliContext {
@@ -76,6 +105,16 @@ export interface CliContext {
   connectionRepository(): Promise<ConnectionRepository>;
   /** The ExportState table (watermarks, last errors, history). */
   exportStateStore(): Promise<ExportStateStore>;
+  /** The ExportState table's operator reads: every state row, window history, monthly usage. */
+  exportStateQueries(): Promise<ExportStateQueries>;
+  /** The staging bucket (staged events, quarantine). */
+  stagingStore(): Promise<StagingStore>;
+  /** The StagingLedger table (the stager's per-shard checkpoints). */
+  stagingLedger(): Promise<StagingLedger>;
+  /** Writes into customers' buckets (S3 endpoint override applies; the first call's options win). */
+  exportSink(options?: ExportSinkOptions): Promise<ExportSink>;
+  /** The SQS export job queue (--queue-url). */
+  jobQueue(): Promise<JobQueue>;
   /** Release what was built (SDK sockets), so the process can exit. */
   dispose(): void;
 }
@@ -96,6 +135,11 @@ export function createCliContext(options: CreateContextOptions): CliContext {
   let clients: Promise<AwsClients> | undefined;
   let connections: Promise<ConnectionRepository> | undefined;
   let exportState: Promise<ExportStateStore> | undefined;
+  let exportStateQueries: Promise<ExportStateQueries> | undefined;
+  let stagingStore: Promise<StagingStore> | undefined;
+  let stagingLedger: Promise<StagingLedger> | undefined;
+  let exportSink: Promise<ExportSink> | undefined;
+  let jobQueue: Promise<JobQueue> | undefined;
   const used = new Set<{ destroy(): void }>();
 
   const ctx: CliContext = {
@@ -158,6 +202,77 @@ export function createCliContext(options: CreateContextOptions): CliContext {
         })
       )();
       return exportState;
+    },
+    exportStateQueries() {
+      exportStateQueries ??= (
+        overrides.exportStateQueries ??
+        (async () => {
+          const tableName = ctx.requireSetting('stateTable');
+          const { dynamo } = await ctx.awsClients();
+          const { DynamoExportStateStore } = await import('../lambdas/adapters/dynamo-export-state-store.ts');
+          return new DynamoExportStateStore(dynamo, tableName);
+        })
+      )();
+      return exportStateQueries;
+    },
+    stagingStore() {
+      stagingStore ??= (
+        overrides.stagingStore ??
+        (async () => {
+          const bucket = ctx.requireSetting('stagingBucket');
+          const { s3 } = await ctx.awsClients();
+          const { S3StagingStore } = await import('../lambdas/adapters/s3-staging-store.ts');
+          return new S3StagingStore(s3, bucket);
+        })
+      )();
+      return stagingStore;
+    },
+    stagingLedger() {
+      stagingLedger ??= (
+        overrides.stagingLedger ??
+        (async () => {
+          const tableName = ctx.requireSetting('ledgerTable');
+          const { dynamo } = await ctx.awsClients();
+          const { DynamoStagingLedger } = await import('../lambdas/adapters/dynamo-staging-ledger.ts');
+          return new DynamoStagingLedger(dynamo, tableName, { clock });
+        })
+      )();
+      return stagingLedger;
+    },
+    exportSink(options = {}) {
+      exportSink ??= overrides.exportSink
+        ? overrides.exportSink(options)
+        : (async () => {
+            const [{ endpointFromEnv }, { createS3ClientProvider }, { S3ExportSink }] = await Promise.all([
+              import('../lambdas/adapters/aws-clients.ts'),
+              import('../lambdas/adapters/s3-client-provider.ts'),
+              import('../lambdas/adapters/s3-export-sink.ts'),
+            ]);
+            const provider = createS3ClientProvider({
+              region: ctx.requireRegion(),
+              exporterRoleArn: options.exporterRoleArn,
+              endpoint: settings.endpointUrl ?? endpointFromEnv('S3', env),
+              clock,
+            });
+            return new S3ExportSink(async (target) => {
+              const client = await provider.clientFor(target);
+              used.add(client);
+              return client;
+            });
+          })();
+      return exportSink;
+    },
+    jobQueue() {
+      jobQueue ??= (
+        overrides.jobQueue ??
+        (async () => {
+          const queueUrl = ctx.requireSetting('queueUrl');
+          const { sqs } = await ctx.awsClients();
+          const { SqsJobQueue } = await import('../lambdas/adapters/sqs-job-queue.ts');
+          return new SqsJobQueue(sqs, queueUrl);
+        })
+      )();
+      return jobQueue;
     },
     dispose() {
       for (const client of used) client.destroy();

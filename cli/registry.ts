@@ -13,7 +13,14 @@ import { connectionsPause, connectionsResume } from './commands/connections-stat
 import { connectionsTest } from './commands/connections-test.ts';
 import { connectionsValidate } from './commands/connections-validate.ts';
 import { demo } from './commands/demo.ts';
+import { exportCommand } from './commands/export.ts';
+import { history } from './commands/history.ts';
+import { rerun } from './commands/rerun.ts';
 import { sim } from './commands/sim.ts';
+import { stage } from './commands/stage.ts';
+import { status } from './commands/status.ts';
+import { tick } from './commands/tick.ts';
+import { usage } from './commands/usage.ts';
 
 export const COMMANDS: readonly CliCommand[] = [
   connectionsValidate,
@@ -26,6 +33,13 @@ export const COMMANDS: readonly CliCommand[] = [
   connectionsDelete,
   connectionsTest,
   connectionsPolicy,
+  stage,
+  tick,
+  exportCommand,
+  status,
+  history,
+  rerun,
+  usage,
   demo,
   sim,
 ];

@@ -1,0 +1,59 @@
+import { validateConnection } from '../../lambdas/domain/connection.ts';
+import { windowEndForTick } from '../../lambdas/domain/windows.ts';
+import { type CliCommand, CliError, noPositionals, stringOption } from '../command.ts';
+import {
+  exportDepsOf,
+  jobFailed,
+  jobReportLines,
+  parseInstant,
+  requiredOption,
+  runExportJob,
+} from '../operations.ts';
+import { EXPORTER_ROLE_OPTION, exporterRoleArnOf } from './connections-policy.ts';
+
+export const exportCommand: CliCommand = {
+  name: 'export',
+  summary: 'Export one connection now, up to the window end of its frequency at an instant',
+  usage: '--connection ID [--at ISO] [--exporter-role-arn ARN]',
+  description:
+    'Runs the exporter for one connection, as an export job of its own schedule would: the window\n' +
+    "end is --at (default now) floored to the connection's frequency boundary, and everything from\n" +
+    'its watermark up to that end is exported exactly once (a pinned window of an earlier attempt is\n' +
+    'finished first). Exit 1 when the export fails or the connection is refused.',
+  options: {
+    connection: { type: 'string', valueName: 'ID', description: 'the connection id (conn_...)' },
+    at: {
+      type: 'string',
+      valueName: 'ISO',
+      description: 'instant whose window end is exported (default now)',
+    },
+    'exporter-role-arn': EXPORTER_ROLE_OPTION,
+  },
+  async run(args, ctx) {
+    noPositionals(args);
+    const connectionId = requiredOption(args, 'connection', 'ID');
+    const atOption = stringOption(args, 'at');
+    const at = atOption === undefined ? ctx.clock.now() : parseInstant(atOption, '--at');
+    const exporterRoleArn = exporterRoleArnOf(args, ctx);
+
+    const raw = await (await ctx.connectionRepository()).getRaw(connectionId);
+    if (!raw) throw new CliError(`connection ${connectionId} not found`);
+    const validation = validateConnection(raw);
+    if (!validation.ok) {
+      throw new CliError(
+        `connection ${connectionId} is invalid and is not exported until fixed: ${validation.errors
+          .map((e) => `${e.field}: ${e.message}`)
+          .join('; ')}`,
+      );
+    }
+    const windowEnd = windowEndForTick(validation.connection.frequency, at);
+    const [deps, { exportWindow }] = await Promise.all([
+      exportDepsOf(ctx, { exporterRoleArn }),
+      import('../../lambdas/usecases/export-window.ts'),
+    ]);
+    const report = await runExportJob(deps, connectionId, windowEnd, exportWindow);
+    if (ctx.settings.json) ctx.print(JSON.stringify(report, null, 2));
+    else for (const line of jobReportLines(report)) ctx.print(line);
+    return jobFailed(report) ? 1 : 0;
+  },
+};

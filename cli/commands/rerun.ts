@@ -1,0 +1,100 @@
+import { type CliCommand, CliError, noPositionals } from '../command.ts';
+import { operationSettings, parseInstant, requiredOption } from '../operations.ts';
+import { EXPORTER_ROLE_OPTION, exporterRoleArnOf } from './connections-policy.ts';
+
+export const rerun: CliCommand = {
+  name: 'rerun',
+  summary: 'Re-export a past committed window from staging into the same keys, with the same manifest',
+  usage: '--connection ID --window-end ISO [--exporter-role-arn ARN]',
+  description:
+    'For a customer who lost or damaged a window\'s files: the window (as "history" lists it) is\n' +
+    'written again from the staged events into the same data keys, and its manifest again with the\n' +
+    'same sequence number and window start. The watermark, sequence, history and usage are not\n' +
+    'touched. Refused when the window is not in the history, is no longer committed, starts before\n' +
+    "the staging retention, or when the connection's keys changed since (name, folder, PGP).\n" +
+    "Exit 1 when refused, or when the rewritten window differs from the history's record of it.",
+  options: {
+    connection: { type: 'string', valueName: 'ID', description: 'the connection id (conn_...)' },
+    'window-end': { type: 'string', valueName: 'ISO', description: 'end of the committed window to rewrite' },
+    'exporter-role-arn': EXPORTER_ROLE_OPTION,
+  },
+  async run(args, ctx) {
+    noPositionals(args);
+    const connectionId = requiredOption(args, 'connection', 'ID');
+    const windowEnd = parseInstant(requiredOption(args, 'window-end', 'ISO'), '--window-end');
+    const exporterRoleArn = exporterRoleArnOf(args, ctx);
+    const settings = operationSettings(ctx);
+    const [
+      connections,
+      state,
+      history,
+      staging,
+      sink,
+      { createPreflight },
+      { DEFAULT_GZIP_LEVEL },
+      rerunModule,
+    ] = await Promise.all([
+      ctx.connectionRepository(),
+      ctx.exportStateStore(),
+      ctx.exportStateQueries(),
+      ctx.stagingStore(),
+      ctx.exportSink({ exporterRoleArn }),
+      import('../../lambdas/usecases/preflight.ts'),
+      import('../../lambdas/runtime.ts'),
+      import('../../lambdas/usecases/rerun-window.ts'),
+    ]);
+    let result: Awaited<ReturnType<typeof rerunModule.rerunWindow>>;
+    try {
+      result = await rerunModule.rerunWindow(
+        { connectionId, windowEnd },
+        {
+          connections,
+          state,
+          history,
+          staging,
+          sink,
+          clock: ctx.clock,
+          preflight: createPreflight(settings.kmsKeyAllowlist),
+          settings: {
+            partSizeBytes: settings.partSizeBytes,
+            gzipLevel: DEFAULT_GZIP_LEVEL,
+            stagingRetentionDays: settings.stagingRetentionDays,
+          },
+        },
+      );
+    } catch (error) {
+      if (error instanceof rerunModule.RerunRefused)
+        throw new CliError(`rerun refused (${error.code}): ${error.message}`);
+      throw error;
+    }
+    if (ctx.settings.json) {
+      ctx.print(
+        JSON.stringify(
+          {
+            connectionId,
+            windowStart: result.windowStart.toISOString(),
+            windowEnd: result.windowEnd.toISOString(),
+            sequence: result.sequence,
+            records: result.records,
+            parts: result.parts,
+            manifestKey: result.manifestKey,
+            differences: result.differences,
+          },
+          null,
+          2,
+        ),
+      );
+    } else {
+      ctx.print(
+        `rewrote window [${result.windowStart.toISOString()}, ${result.windowEnd.toISOString()}) of ${connectionId}: ` +
+          `sequence ${result.sequence}, ${result.parts.length} file(s), ${result.records} record(s)`,
+      );
+      for (const part of result.parts)
+        ctx.print(`  ${part.key}  ${part.records} record(s)  ${part.bytes} bytes`);
+      ctx.print(`  ${result.manifestKey}`);
+      for (const difference of result.differences)
+        ctx.warn(`differs from the committed window: ${difference}`);
+    }
+    return result.differences.length > 0 ? 1 : 0;
+  },
+};

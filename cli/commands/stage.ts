@@ -1,0 +1,166 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { horizonGuardMs } from '../../lambdas/definitions.ts';
+import type { StagingLedger } from '../../lambdas/ports/index.ts';
+import type { IncomingRecord, StageBatchResult } from '../../lambdas/usecases/stage-batch.ts';
+import { type CliCommand, CliError, onePositional, stringOption, UsageError } from '../command.ts';
+import { operationSettings, positiveInteger } from '../operations.ts';
+
+/**
+ * The CLI stages as its own "shard", never as one of the stream's: its sequence numbers continue
+ * after its own checkpoint, and a real shard's checkpoint moved past the stream's numbers would
+ * make the stager drop that shard's next records as already staged.
+ */
+export const CLI_SHARD = 'cli-stage';
+/** Kinesis-like 56-digit sequence numbers (as the local driver's). */
+const SEQUENCE_BASE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898n;
+/** Kinesis hands a stager at most this many records per batch. */
+const MAX_BATCH = 10_000;
+
+/** Like Kinesis, never reuse a shard's sequence numbers: continue after what its checkpoint has seen. */
+export async function lastSequenceOf(ledger: StagingLedger, shardId: string): Promise<bigint> {
+  const checkpoint = await ledger.getCheckpoint(shardId);
+  let highest = SEQUENCE_BASE;
+  for (const sequence of [checkpoint.stagedThrough, checkpoint.pending?.lastSequence]) {
+    if (sequence !== undefined && /^\d+$/.test(sequence) && BigInt(sequence) > highest)
+      highest = BigInt(sequence);
+  }
+  return highest;
+}
+
+/** The lines of a file (or stdin) as bytes, without their line ends; blank lines are skipped. */
+async function* lines(path: string): AsyncGenerator<Buffer> {
+  const input = path === '-' ? process.stdin : createReadStream(path);
+  let rest = Buffer.alloc(0);
+  const line = (bytes: Buffer) => (bytes.at(-1) === 0x0d ? bytes.subarray(0, -1) : bytes);
+  for await (const chunk of input) {
+    let buffer = rest.length ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+    for (let newline = buffer.indexOf(0x0a); newline >= 0; newline = buffer.indexOf(0x0a)) {
+      const bytes = line(buffer.subarray(0, newline));
+      if (bytes.toString('utf8').trim() !== '') yield bytes;
+      buffer = buffer.subarray(newline + 1);
+    }
+    rest = Buffer.from(buffer);
+  }
+  const last = line(rest);
+  if (last.toString('utf8').trim() !== '') yield last;
+}
+
+export interface StageTotals {
+  shardId: string;
+  records: number;
+  batches: number;
+  stagedEvents: number;
+  quarantinedRecords: number;
+  alreadyStagedRecords: number;
+  objectsCreated: string[];
+  firstSequence?: string;
+  lastSequence?: string;
+}
+
+export const stage: CliCommand = {
+  name: 'stage',
+  summary: 'Stage an NDJSON file of events into the staging bucket, as the stager does with Kinesis batches',
+  usage: 'FILE.ndjson [--shard ID] [--batch-size N]',
+  description:
+    'Each line is one record as a producer puts it on the stream: {"app_id": "...", "event": {...}}\n' +
+    '("-" reads stdin). Lines become Kinesis-shaped records whose sequence numbers continue after\n' +
+    "the shard's checkpoint in the StagingLedger, and each batch is staged by the stager's use case\n" +
+    '(exactly-once checkpoint, stage time = now). Malformed lines are quarantined with the reason,\n' +
+    `as the stager does. The default shard is "${CLI_SHARD}": never stage as a real shard of the stream.`,
+  options: {
+    shard: {
+      type: 'string',
+      valueName: 'ID',
+      description: `shard id of the checkpoint (default ${CLI_SHARD})`,
+    },
+    'batch-size': {
+      type: 'string',
+      valueName: 'N',
+      description: `records per stager invocation (default 500, at most ${MAX_BATCH})`,
+    },
+  },
+  async run(args, ctx) {
+    const path = onePositional(
+      args,
+      'FILE.ndjson (one {"app_id": ..., "event": {...}} per line; - for stdin)',
+    );
+    const shardId = stringOption(args, 'shard') ?? CLI_SHARD;
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(shardId))
+      throw new UsageError('--shard must be 1-128 letters, digits, "_", "." or "-"');
+    const batchSize = positiveInteger(stringOption(args, 'batch-size'), '--batch-size', 500);
+    if (batchSize > MAX_BATCH) throw new UsageError(`--batch-size must be at most ${MAX_BATCH}`);
+    if (path !== '-') {
+      const file = await stat(path).catch(() => undefined);
+      if (!file) throw new CliError(`${path}: no such file`);
+      if (file.isDirectory()) throw new CliError(`${path}: is a directory, expected an NDJSON file`);
+    }
+
+    const settings = operationSettings(ctx);
+    const [ledger, store, { stageBatch }] = await Promise.all([
+      ctx.stagingLedger(),
+      ctx.stagingStore(),
+      import('../../lambdas/usecases/stage-batch.ts'),
+    ]);
+    const deps = {
+      ledger,
+      store,
+      clock: ctx.clock,
+      horizonGuardMs: horizonGuardMs(settings.settleDelayMinutes),
+    };
+    let sequence = await lastSequenceOf(ledger, shardId);
+    const totals: StageTotals = {
+      shardId,
+      records: 0,
+      batches: 0,
+      stagedEvents: 0,
+      quarantinedRecords: 0,
+      alreadyStagedRecords: 0,
+      objectsCreated: [],
+    };
+    const add = (result: StageBatchResult) => {
+      totals.batches += 1;
+      totals.stagedEvents += result.stagedEvents;
+      totals.quarantinedRecords += result.quarantinedRecords;
+      totals.alreadyStagedRecords += result.alreadyStagedRecords;
+      totals.objectsCreated.push(...result.objectsCreated);
+    };
+
+    let batch: IncomingRecord[] = [];
+    for await (const data of lines(path)) {
+      sequence += 1n;
+      totals.firstSequence ??= sequence.toString();
+      totals.lastSequence = sequence.toString();
+      totals.records += 1;
+      batch.push({
+        sequenceNumber: sequence.toString(),
+        data,
+        approximateArrivalTimestamp: ctx.clock.now().getTime() / 1000,
+      });
+      if (batch.length >= batchSize) {
+        add(await stageBatch({ shardId, records: batch }, deps));
+        batch = [];
+      }
+    }
+    if (batch.length > 0) add(await stageBatch({ shardId, records: batch }, deps));
+
+    if (ctx.settings.json) {
+      ctx.print(JSON.stringify(totals, null, 2));
+      return 0;
+    }
+    if (totals.records === 0) {
+      ctx.warn(`${path}: no records`);
+      return 0;
+    }
+    ctx.print(
+      `staged ${totals.stagedEvents} event(s), quarantined ${totals.quarantinedRecords} record(s) ` +
+        `from ${totals.records} line(s) in ${totals.batches} batch(es); ${totals.objectsCreated.length} object(s) created ` +
+        `(shard ${shardId}, sequence ${totals.firstSequence}..${totals.lastSequence})`,
+    );
+    if (totals.alreadyStagedRecords > 0)
+      ctx.print(`${totals.alreadyStagedRecords} record(s) were already staged`);
+    if (totals.quarantinedRecords > 0)
+      ctx.print('quarantined records are kept under quarantine/ in the staging bucket with the reason');
+    return 0;
+  },
+};

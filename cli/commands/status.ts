@@ -1,0 +1,136 @@
+import { FREQUENCIES, type Frequency } from '../../lambdas/definitions.ts';
+import { exportLagMs } from '../../lambdas/domain/windows.ts';
+import { type CliCommand, noPositionals } from '../command.ts';
+import { humanDuration, table } from '../operations.ts';
+
+/** One connection's export status, as `status --json` prints it. */
+export interface ConnectionStatus {
+  connectionId: string;
+  appId?: string;
+  connectionName?: string;
+  frequency?: string;
+  /** The row's status; `MISSING` when only a state row is left (the connection was deleted). */
+  status: string;
+  /** End of the last committed window; absent when only an error was ever recorded. */
+  watermark?: string;
+  lagSeconds?: number;
+  sequence: number;
+  pendingWindowEnd?: string;
+  lease?: { owner: string; expiresAt: string; expired: boolean };
+  /** Parts already written of the pinned window (a window continuing across invocations). */
+  cursorParts?: number;
+  lastCommittedAt?: string;
+  lastFileKey?: string;
+  lastError?: { code: string; message: string; at: string; windowEnd?: string };
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+export const status: CliCommand = {
+  name: 'status',
+  summary:
+    'Export status of every connection: watermark, lag, pending window and lease, last file, last error',
+  usage: '[--json]',
+  description:
+    'One line per connection (rows of the Connections table and state rows of the ExportState table,\n' +
+    'including connections whose state holds only an error, e.g. a row that was invalid from the\n' +
+    'start). LAG is how far the watermark is behind the latest boundary of its frequency now.',
+  async run(args, ctx) {
+    noPositionals(args);
+    const [connections, queries] = await Promise.all([ctx.connectionRepository(), ctx.exportStateQueries()]);
+    const [rows, states] = await Promise.all([connections.listRaw(), queries.listStates()]);
+    const now = ctx.clock.now();
+    const byId = new Map<string, ConnectionStatus>();
+    for (const row of rows) {
+      const id = text(row.connectionId);
+      if (!id) continue;
+      byId.set(id, {
+        connectionId: id,
+        ...(text(row.appId) ? { appId: text(row.appId) } : {}),
+        ...(text(row.connectionName) ? { connectionName: text(row.connectionName) } : {}),
+        ...(text(row.frequency) ? { frequency: text(row.frequency) } : {}),
+        status: text(row.status) ?? 'ACTIVE',
+        sequence: 0,
+      });
+    }
+    for (const state of states) {
+      const entry: ConnectionStatus = byId.get(state.connectionId) ?? {
+        connectionId: state.connectionId,
+        status: 'MISSING',
+        sequence: 0,
+      };
+      entry.sequence = state.sequence;
+      if (state.watermark) {
+        entry.watermark = state.watermark.toISOString();
+        if ((FREQUENCIES as readonly string[]).includes(entry.frequency ?? ''))
+          entry.lagSeconds = Math.round(
+            exportLagMs(entry.frequency as Frequency, state.watermark, now) / 1000,
+          );
+      }
+      if (state.pendingWindowEnd) entry.pendingWindowEnd = state.pendingWindowEnd.toISOString();
+      if (state.lease)
+        entry.lease = {
+          owner: state.lease.owner,
+          expiresAt: state.lease.expiresAt.toISOString(),
+          expired: state.lease.expiresAt.getTime() <= now.getTime(),
+        };
+      if (state.cursor) entry.cursorParts = state.cursor.parts.length;
+      if (state.lastCommittedAt) entry.lastCommittedAt = state.lastCommittedAt.toISOString();
+      if (state.lastFileKey) entry.lastFileKey = state.lastFileKey;
+      if (state.lastError) entry.lastError = { ...state.lastError };
+      byId.set(state.connectionId, entry);
+    }
+    const entries = [...byId.values()].sort(
+      (a, b) =>
+        (a.appId ?? '').localeCompare(b.appId ?? '') ||
+        (a.connectionName ?? '').localeCompare(b.connectionName ?? '') ||
+        a.connectionId.localeCompare(b.connectionId),
+    );
+
+    if (ctx.settings.json) {
+      ctx.print(JSON.stringify(entries, null, 2));
+      return 0;
+    }
+    if (entries.length === 0) {
+      ctx.warn('no connections');
+      return 0;
+    }
+    const header = [
+      'CONNECTION ID',
+      'NAME',
+      'FREQUENCY',
+      'STATUS',
+      'WATERMARK',
+      'LAG',
+      'SEQ',
+      'PENDING',
+      'LAST FILE',
+      'LAST ERROR',
+    ];
+    const lines = entries.map((e) => [
+      e.connectionId,
+      e.connectionName ?? '-',
+      e.frequency ?? '-',
+      e.status,
+      e.watermark ?? '-',
+      e.lagSeconds === undefined ? '-' : humanDuration(e.lagSeconds * 1000),
+      String(e.sequence),
+      pendingText(e),
+      e.lastFileKey ?? '-',
+      e.lastError ? `${e.lastError.code}: ${e.lastError.message}` : '-',
+    ]);
+    ctx.print(table([header, ...lines]));
+    return 0;
+  },
+};
+
+function pendingText(e: ConnectionStatus): string {
+  if (!e.pendingWindowEnd && !e.lease) return '-';
+  const parts = [e.pendingWindowEnd ? `window end ${e.pendingWindowEnd}` : 'no window pinned'];
+  if (e.cursorParts) parts.push(`${e.cursorParts} part(s) written`);
+  if (e.lease)
+    parts.push(`lease ${e.lease.owner} ${e.lease.expired ? 'expired' : 'until'} ${e.lease.expiresAt}`);
+  return parts.join(', ');
+}

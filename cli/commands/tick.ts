@@ -1,0 +1,111 @@
+import type { ExportJob, JobQueue } from '../../lambdas/ports/index.ts';
+import type { TickResult } from '../../lambdas/usecases/dispatch-tick.ts';
+import { type CliCommand, noPositionals, stringOption } from '../command.ts';
+import {
+  exportDepsOf,
+  humanDuration,
+  type JobReport,
+  jobFailed,
+  jobReportLines,
+  operationSettings,
+  parseFrequency,
+  parseInstant,
+  requiredOption,
+  runExportJob,
+} from '../operations.ts';
+import { EXPORTER_ROLE_OPTION, exporterRoleArnOf } from './connections-policy.ts';
+
+function tickSummary(result: TickResult): string {
+  return (
+    `window end ${result.windowEnd.toISOString()}: ${result.jobs.length} job(s), ` +
+    `${result.inactiveConnections} inactive, ${result.invalidConnections.length} invalid, ` +
+    `max lag ${humanDuration(result.maxLagSeconds * 1000)}`
+  );
+}
+
+export const tick: CliCommand = {
+  name: 'tick',
+  summary: "Do what a frequency's schedule does at an instant: dispatch export jobs (and, locally, run them)",
+  usage: '--frequency F [--at ISO] [--queue-url URL]',
+  description:
+    'Dispatches one export job per ACTIVE connection of the frequency for the window end the tick\n' +
+    'stands for (--at floored to the frequency boundary; default now), as the dispatcher does.\n' +
+    'With --queue-url (or JOB_QUEUE_URL) the jobs are sent to the SQS queue for the exporter.\n' +
+    'Without it (local engines) each job runs here and now through the exporter, and its outcome is\n' +
+    'printed: connection, window, files, records. Exit 1 when a job fails or is refused.',
+  options: {
+    frequency: { type: 'string', valueName: 'F', description: 'FIFTEEN_MINUTES, DAILY or WEEKLY' },
+    at: { type: 'string', valueName: 'ISO', description: "the schedule's scheduled time (default now)" },
+    'exporter-role-arn': EXPORTER_ROLE_OPTION,
+  },
+  async run(args, ctx) {
+    noPositionals(args);
+    const frequency = parseFrequency(requiredOption(args, 'frequency', 'F'));
+    const atOption = stringOption(args, 'at');
+    const scheduledTime = atOption === undefined ? ctx.clock.now() : parseInstant(atOption, '--at');
+    const settings = operationSettings(ctx);
+    const queued = ctx.settings.queueUrl !== undefined;
+    const exporterRoleArn = queued ? undefined : exporterRoleArnOf(args, ctx);
+
+    const [connections, state, { dispatchTick }, { InProcessJobQueue }] = await Promise.all([
+      ctx.connectionRepository(),
+      ctx.exportStateStore(),
+      import('../../lambdas/usecases/dispatch-tick.ts'),
+      import('../../lambdas/adapters/in-process-job-queue.ts'),
+    ]);
+    const local = new InProcessJobQueue();
+    const jobs: JobQueue = queued ? await ctx.jobQueue() : local;
+    const result = await dispatchTick(
+      { frequency, scheduledTime },
+      { connections, state, jobs, clock: ctx.clock },
+      settings.settleDelayMinutes * 60_000,
+    );
+
+    const reports: JobReport[] = [];
+    if (!queued && local.size > 0) {
+      const [deps, { exportWindow }] = await Promise.all([
+        exportDepsOf(ctx, { exporterRoleArn }),
+        import('../../lambdas/usecases/export-window.ts'),
+      ]);
+      await local.drain(async (job: ExportJob) => {
+        reports.push(
+          await runExportJob(
+            { ...deps, jobs: local },
+            job.connectionId,
+            new Date(job.windowEnd),
+            exportWindow,
+          ),
+        );
+      });
+    }
+
+    if (ctx.settings.json) {
+      ctx.print(
+        JSON.stringify(
+          {
+            frequency,
+            scheduledTime: scheduledTime.toISOString(),
+            windowEnd: result.windowEnd.toISOString(),
+            jobs: result.jobs,
+            invalidConnections: result.invalidConnections,
+            inactiveConnections: result.inactiveConnections,
+            maxLagSeconds: result.maxLagSeconds,
+            lagging: result.lagging,
+            ...(queued ? { queueUrl: ctx.settings.queueUrl } : { exports: reports }),
+          },
+          null,
+          2,
+        ),
+      );
+    } else {
+      ctx.print(`tick ${frequency} at ${scheduledTime.toISOString()}: ${tickSummary(result)}`);
+      for (const id of result.invalidConnections)
+        ctx.warn(`invalid connection row ${id}: not exported; its error is recorded ("status" shows it)`);
+      for (const lag of result.lagging)
+        ctx.warn(`connection ${lag.connectionId} is ${humanDuration(lag.lagSeconds * 1000)} behind schedule`);
+      if (queued) ctx.print(`${result.jobs.length} job(s) sent to ${ctx.settings.queueUrl}`);
+      for (const report of reports) for (const line of jobReportLines(report)) ctx.print(line);
+    }
+    return reports.some(jobFailed) ? 1 : 0;
+  },
+};
