@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     'rss-scale': { type: 'string', default: '10' },
     'no-rss': { type: 'boolean', default: false },
     levels: { type: 'string', default: '6' },
+    /** Write a V8 CPU profile of every export child into bench/.data/profiles. */
+    'cpu-prof': { type: 'boolean', default: false },
   },
 });
 const EVENTS = Number(args.events ?? (args.quick ? 50_000 : 500_000));
@@ -82,7 +84,13 @@ function runExportChild(env: Record<string, string>, input: Record<string, unkno
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', new URL('./export-child.ts', import.meta.url).pathname, JSON.stringify(input)],
+      [
+        ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', join(DATA_DIR, 'profiles')] : []),
+        '--import',
+        'tsx',
+        new URL('./export-child.ts', import.meta.url).pathname,
+        JSON.stringify(input),
+      ],
       { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';

@@ -558,10 +558,14 @@ class MultiMemberGzip extends Transform {
   private readonly inFlight: Promise<Buffer>[] = [];
 
   constructor(options: MultiMemberGzipOptions) {
-    super();
+    const blockBytes = options.blockBytes ?? DEFAULT_GZIP_BLOCK_BYTES;
+    const concurrency = Math.max(1, options.concurrency ?? Math.max(2, availableParallelism()));
+    // Room for the members of a few blocks: a consumer that pulls one chunk at a time (the PGP
+    // encryptor) must not stall compression between its reads.
+    super({ readableHighWaterMark: concurrency * blockBytes });
     this.level = options.level;
-    this.blockBytes = options.blockBytes ?? DEFAULT_GZIP_BLOCK_BYTES;
-    this.concurrency = Math.max(1, options.concurrency ?? Math.max(2, availableParallelism()));
+    this.blockBytes = blockBytes;
+    this.concurrency = concurrency;
     this.block = Buffer.allocUnsafe(this.blockBytes);
   }
 
