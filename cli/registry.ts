@@ -3,6 +3,7 @@
  * {@link CliCommand} and append it here; help, routing and option parsing follow.
  */
 import type { CliCommand } from './command.ts';
+import { backfill } from './commands/backfill.ts';
 import { connectionsDelete } from './commands/connections-delete.ts';
 import { connectionsGet } from './commands/connections-get.ts';
 import { connectionsList } from './commands/connections-list.ts';
@@ -42,6 +43,7 @@ export const COMMANDS: readonly CliCommand[] = [
   usage,
   demo,
   sim,
+  backfill,
 ];
 
 /** The command whose name is the longest prefix of `words`, and the words left over. */

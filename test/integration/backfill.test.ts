@@ -1,0 +1,192 @@
+/**
+ * Backfill (SPEC §2 startFrom): a paused connection's watermark moves back to --from
+ * and the re-exported range is exported exactly once more; refusals say what to do.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { runCli } from '../../cli/main.ts';
+import { parseConnection } from '../../lambdas/domain/connection.ts';
+import { BackfillRefused, backfill } from '../../lambdas/usecases/backfill.ts';
+import { ManualClock } from '../../local/clock.ts';
+import { createHarness, gzipRecords, isDataKey, isManifestKey, readBucket } from '../../local/harness.ts';
+import { useLocalEngines } from '../support/engines.ts';
+
+const engines = useLocalEngines();
+
+const at = (iso: string) => new Date(`2026-11-${iso}Z`);
+let nextId = 0;
+
+async function setup() {
+  const e = engines();
+  await e.createBucket('customer-backfill');
+  nextId += 1;
+  const n = String(nextId).padStart(4, '0');
+  const clock = new ManualClock(at('02T10:00:00'));
+  const { driver, s3, config } = createHarness(e, { clock });
+  const connection = parseConnection({
+    connectionId: `conn_backfill0000${n}`,
+    appId: `app-backfill-${n}`,
+    appName: 'Backfill',
+    dbName: 'Backfill DB',
+    connectionName: `backfill-${n}`,
+    bucketName: 'customer-backfill',
+    bucketRegion: 'us-east-1',
+    events: { mode: 'ALL' },
+    frequency: 'FIFTEEN_MINUTES',
+    createdAt: at('02T10:00:00').toISOString(),
+  });
+  await driver.runtime.connections.put(connection);
+  const deps = {
+    connections: driver.runtime.connections,
+    state: driver.runtime.state,
+    clock,
+    stagingRetentionDays: config.stagingRetentionDays,
+  };
+  const stage = (prefix: string, count: number) =>
+    driver.stage(
+      Array.from({ length: count }, (_, i) => ({
+        app_id: connection.appId,
+        event: { event_uuid: `${prefix}-${i}`, event_name: 'VIEW_RADAR', event_time: 1_790_000_000 },
+      })),
+    );
+  const setStatus = (status: 'ACTIVE' | 'PAUSED') =>
+    driver.runtime.connections.put(parseConnection({ ...connection, status }));
+  const exported = async () => {
+    const files = await readBucket(s3, 'customer-backfill', `${connection.connectionName}/`);
+    return {
+      uuids: files
+        .filter((f) => isDataKey(f.key))
+        .flatMap((f) =>
+          gzipRecords(f.body).map((r) => String((r.event as { event_uuid: string }).event_uuid)),
+        )
+        .sort(),
+      windows: files
+        .filter((f) => isManifestKey(f.key))
+        .map(
+          (f) =>
+            JSON.parse(f.body.toString('utf8')) as {
+              sequence: number;
+              windowStart: string;
+              windowEnd: string;
+            },
+        )
+        .sort((a, b) => a.sequence - b.sequence)
+        .map((m) => [m.sequence, m.windowStart, m.windowEnd]),
+    };
+  };
+  return { e, clock, driver, connection, deps, stage, setStatus, exported };
+}
+
+describe('backfill', () => {
+  it('re-exports the backfilled range once, in one window starting at --from', async () => {
+    const { clock, driver, connection, deps, stage, setStatus, exported } = await setup();
+    clock.set(at('02T10:05:00'));
+    await stage('early', 3);
+    clock.set(at('02T10:20:00'));
+    await stage('middle', 2);
+    clock.set(at('02T10:35:00'));
+    await driver.tick('FIFTEEN_MINUTES', clock.now()); // one catch-up window [10:00, 10:30)
+
+    clock.set(at('02T10:40:00'));
+    await setStatus('PAUSED');
+    await stage('while-paused', 2);
+    const result = await backfill({ connectionId: connection.connectionId, from: at('02T10:15:00') }, deps);
+    expect(result.previousWatermark).toEqual(at('02T10:30:00'));
+    await setStatus('ACTIVE');
+    clock.set(at('02T10:50:00'));
+    await driver.tick('FIFTEEN_MINUTES', clock.now());
+
+    const { uuids, windows } = await exported();
+    // The backfilled range [10:15, 10:30) appears once more; nothing else is repeated, nothing lost.
+    expect(uuids).toEqual([
+      'early-0',
+      'early-1',
+      'early-2',
+      'middle-0',
+      'middle-0',
+      'middle-1',
+      'middle-1',
+      'while-paused-0',
+      'while-paused-1',
+    ]);
+    expect(windows).toEqual([
+      [1, '2026-11-02T10:00:00.000Z', '2026-11-02T10:30:00.000Z'],
+      [2, '2026-11-02T10:15:00.000Z', '2026-11-02T10:45:00.000Z'],
+    ]);
+  });
+
+  it('refuses an active connection, saying to pause it first', async () => {
+    const { connection, deps } = await setup();
+    await expect(
+      backfill({ connectionId: connection.connectionId, from: at('02T10:00:00') }, deps),
+    ).rejects.toThrow(
+      `connection ${connection.connectionId} is ACTIVE; pause it first (connections pause ${connection.connectionId})`,
+    );
+  });
+
+  it('refuses a start earlier than the staging retention, naming the earliest allowed instant', async () => {
+    const { clock, connection, deps, setStatus } = await setup();
+    clock.set(at('20T12:00:00'));
+    await setStatus('PAUSED');
+    const refusal = backfill({ connectionId: connection.connectionId, from: at('05T00:00:00') }, deps);
+    await expect(refusal).rejects.toBeInstanceOf(BackfillRefused);
+    await expect(refusal).rejects.toThrow(
+      '--from 2026-11-05T00:00:00.000Z is earlier than the staging retention allows (14 days); the earliest allowed instant is 2026-11-06T12:00:00.000Z',
+    );
+  });
+
+  it('refuses while a window is pinned or an exporter holds the lease, and a start after the watermark', async () => {
+    const { clock, driver, connection, deps, setStatus } = await setup();
+    clock.set(at('02T10:20:00'));
+    await driver.runtime.state.initialize(connection.connectionId, at('02T10:00:00'));
+    await driver.runtime.state.acquireLease(
+      connection.connectionId,
+      'exporter-1',
+      clock.now(),
+      300_000,
+      at('02T10:15:00'),
+    );
+    await setStatus('PAUSED');
+    await expect(
+      backfill({ connectionId: connection.connectionId, from: at('02T10:00:00') }, deps),
+    ).rejects.toMatchObject({ code: 'WINDOW_IN_PROGRESS' });
+    await expect(
+      backfill({ connectionId: connection.connectionId, from: at('02T10:10:00') }, deps),
+    ).rejects.toThrow('is after the watermark 2026-11-02T10:00:00.000Z');
+    expect((await driver.runtime.state.get(connection.connectionId))?.watermark).toEqual(at('02T10:00:00'));
+  });
+
+  it('is a CLI command: backfill --connection ID --from ISO', async () => {
+    const { e, clock, driver, connection, stage, setStatus } = await setup();
+    clock.set(at('02T10:05:00'));
+    await stage('cli', 2);
+    clock.set(at('02T10:20:00'));
+    await driver.tick('FIFTEEN_MINUTES', clock.now());
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) };
+    const argv = [
+      'backfill',
+      '--connection',
+      connection.connectionId,
+      '--from',
+      '2026-11-02T10:00:00Z',
+      '--endpoint-url',
+      e.dynamoEndpoint,
+    ];
+    const env = { ...e.env };
+    // The SDK's default credential chain reads the process environment.
+    vi.stubEnv('AWS_ACCESS_KEY_ID', e.credentials.accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', e.credentials.secretAccessKey);
+    clock.set(at('02T10:25:00'));
+
+    expect(await runCli(argv, { env, io, clock })).toBe(1);
+    expect(err.join('')).toContain('pause it first');
+    await setStatus('PAUSED');
+    expect(await runCli(argv, { env, io, clock })).toBe(0);
+    expect(out.join('')).toContain(
+      `connection ${connection.connectionId}: watermark 2026-11-02T10:15:00.000Z -> 2026-11-02T10:00:00.000Z`,
+    );
+    expect((await driver.runtime.state.get(connection.connectionId))?.watermark).toEqual(at('02T10:00:00'));
+    vi.unstubAllEnvs();
+  });
+});
