@@ -56,9 +56,16 @@ async function exported(s3: Parameters<typeof readBucket>[0], prefix: string) {
           windowStart: string;
           windowEnd: string;
           totalRecords: number;
-          files: { key: string }[];
+          files: { key: string; bytes: number; sha256: string }[];
         },
     );
+  // Every manifest matches the stored objects it lists.
+  const bodies = new Map(data.map((f) => [f.key, f.body]));
+  for (const entry of manifests.flatMap((m) => m.files)) {
+    const body = bodies.get(entry.key);
+    expect(body?.length).toBe(entry.bytes);
+    expect(createHash('sha256').update(body!).digest('hex')).toBe(entry.sha256);
+  }
   const uuids = data.flatMap((f) =>
     gzipRecords(f.body).map((r) => (r.event as { event_uuid: string }).event_uuid),
   );
