@@ -8,7 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
 import type { ExportJob } from '../ports/index.ts';
-import { exportWindow } from '../usecases/export-window.ts';
+import { type ExportOutcome, exportWindow } from '../usecases/export-window.ts';
 
 const logger = createLogger('exporter');
 const metrics = createMetrics('exporter');
@@ -24,6 +24,15 @@ export function parseExportJob(body: string): ExportJob {
   if (Number.isNaN(new Date(job.windowEnd).getTime()))
     throw new Error('export job windowEnd is not an ISO instant');
   return { connectionId: job.connectionId, windowEnd: job.windowEnd, reason: job.reason ?? 'schedule' };
+}
+
+/**
+ * Another exporter holds the lease. If it died, its lease expires long before SQS makes the
+ * message visible again, so the job is retried instead of waiting for the next tick (a week for
+ * WEEKLY). If it is alive, the retry finds the window committed and does nothing.
+ */
+export function retryLater(outcome: ExportOutcome): boolean {
+  return outcome.status === 'lease-held';
 }
 
 async function exportJobs(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
@@ -55,6 +64,7 @@ async function exportJobs(event: SQSEvent, context: Context): Promise<SQSBatchRe
         }
       }
       if (outcome.status === 'refused') metrics.addMetric('ConnectionsRefused', MetricUnit.Count, 1);
+      if (retryLater(outcome)) failures.push({ itemIdentifier: message.messageId });
       logger.info('export job done', {
         connectionId: job.connectionId,
         windowEnd: job.windowEnd,

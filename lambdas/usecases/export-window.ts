@@ -250,21 +250,9 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       await deps.state.releaseLease(connection.connectionId, owner);
       return refuse(connection.connectionId, error, now, deps);
     }
+    let outcome: PinnedOutcome;
     try {
-      const outcome = await exportPinnedWindow(windowConnection, state, windowEnd, owner, encrypt, deps);
-      if (outcome.status === 'continued')
-        return { status: 'continued', windows: committed, cursor: outcome.cursor };
-      committed.push(outcome.window);
-      await deps.notifier?.windowCommitted({
-        connectionId: connection.connectionId,
-        windowStart: outcome.window.windowStart,
-        windowEnd: outcome.window.windowEnd,
-        sequence: outcome.window.sequence,
-        records: outcome.window.records,
-        bytes: outcome.window.parts.reduce((n, p) => n + p.bytes, 0),
-        files: outcome.window.parts.length,
-        recovered: hadError && committed.length === 1,
-      });
+      outcome = await exportPinnedWindow(windowConnection, state, windowEnd, owner, encrypt, deps);
     } catch (error) {
       if (error instanceof LostLease) return { status: 'lost-race', windows: committed };
       const diagnosis = {
@@ -278,6 +266,22 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
         .catch(() => undefined);
       throw error;
     }
+    if (outcome.status === 'continued')
+      return { status: 'continued', windows: committed, cursor: outcome.cursor };
+    committed.push(outcome.window);
+    // The window is committed: a notification that cannot be published must not turn it into a failure.
+    await deps.notifier
+      ?.windowCommitted({
+        connectionId: connection.connectionId,
+        windowStart: outcome.window.windowStart,
+        windowEnd: outcome.window.windowEnd,
+        sequence: outcome.window.sequence,
+        records: outcome.window.records,
+        bytes: outcome.window.parts.reduce((n, p) => n + p.bytes, 0),
+        files: outcome.window.parts.length,
+        recovered: hadError && committed.length === 1,
+      })
+      .catch(() => undefined);
     const after = await deps.state.get(connection.connectionId);
     if (!after) break;
     state = after;

@@ -97,3 +97,44 @@ describe('a pinned window keeps the settings it was pinned with', () => {
     expect(after?.sequence).toBe(2); // [10:00,10:15) and the catch-up window [10:15,10:45)
   });
 });
+
+describe('after a commit', () => {
+  it('a notification that cannot be published does not fail the committed window or record an error', async () => {
+    const e = engines();
+    await e.createBucket('customer-notify');
+    const clock = new ManualClock(new Date('2026-11-02T10:00:00Z'));
+    const failingNotifier = {
+      windowCommitted: async () => {
+        throw new Error('EventBridge unavailable');
+      },
+      exportFailed: async () => undefined,
+    };
+    const { driver } = createHarness(e, { clock, notifier: failingNotifier });
+    const connection = parseConnection({
+      connectionId: 'conn_notify00000001',
+      appId: 'app-notify',
+      appName: 'Notify',
+      dbName: 'Notify DB',
+      connectionName: 'notify',
+      bucketName: 'customer-notify',
+      bucketRegion: 'us-east-1',
+      events: { mode: 'ALL' },
+      frequency: 'FIFTEEN_MINUTES',
+      createdAt: '2026-11-02T10:00:00Z',
+    });
+    await driver.runtime.connections.put(connection);
+    clock.set(new Date('2026-11-02T10:05:00Z'));
+    await driver.stage([
+      { app_id: 'app-notify', event: { event_uuid: 'n1', event_name: 'X', event_time: 1 } },
+    ]);
+    clock.set(new Date('2026-11-02T10:20:00Z'));
+    const outcome = await driver.exportJob({
+      connectionId: connection.connectionId,
+      windowEnd: '2026-11-02T10:15:00.000Z',
+    });
+    expect(outcome.status).toBe('committed');
+    const state = await driver.runtime.state.get(connection.connectionId);
+    expect(state?.watermark.toISOString()).toBe('2026-11-02T10:15:00.000Z');
+    expect(state?.lastError).toBeUndefined();
+  });
+});

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { parseExportJob, retryLater } from '../../lambdas/exporter/handler.ts';
+
+describe('exporter handler decisions', () => {
+  it('a job whose lease is held by another exporter is handed back to SQS for a later retry', () => {
+    expect(retryLater({ status: 'lease-held' })).toBe(true);
+  });
+
+  it('jobs that finished, were refused or found nothing to do are acknowledged', () => {
+    expect(retryLater({ status: 'up-to-date' })).toBe(false);
+    expect(retryLater({ status: 'committed', windows: [] })).toBe(false);
+    expect(retryLater({ status: 'missing' })).toBe(false);
+    expect(
+      retryLater({
+        status: 'refused',
+        diagnosis: { code: 'INVALID_CONNECTION', message: 'x', at: '2026-01-01T00:00:00Z' },
+      }),
+    ).toBe(false);
+  });
+
+  it('a malformed job message is refused with the expected shape in the error', () => {
+    expect(() => parseExportJob('{"connectionId": 1}')).toThrow('export job must be');
+    expect(parseExportJob('{"connectionId":"conn_x","windowEnd":"2026-11-02T10:15:00.000Z"}').reason).toBe(
+      'schedule',
+    );
+  });
+});
