@@ -2,21 +2,10 @@ import { FREQUENCIES, type Frequency } from '../../lambdas/definitions.ts';
 import { validateConnection } from '../../lambdas/domain/connection.ts';
 import { type CliCommand, noPositionals, stringOption, UsageError } from '../command.ts';
 import { redactConnection, toJsonText } from '../connection-rows.ts';
+import { table } from '../operations.ts';
 
 function text(value: unknown): string {
   return typeof value === 'string' ? value : value === undefined ? '-' : JSON.stringify(value);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 export const connectionsList: CliCommand = {
