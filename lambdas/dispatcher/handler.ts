@@ -5,12 +5,13 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { FREQUENCIES, type Frequency } from '../definitions.ts';
+import { DIMENSIONS, METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
 import { dispatchTick } from '../usecases/dispatch-tick.ts';
 
-const logger = createLogger('dispatcher');
-const metrics = createMetrics('dispatcher');
+const logger = createLogger(SERVICE_NAMES.dispatcher);
+const metrics = createMetrics(SERVICE_NAMES.dispatcher);
 
 export interface TickEvent {
   frequency: string;
@@ -42,10 +43,10 @@ async function tick(event: TickEvent) {
     runtime.dispatchDeps(),
     runtime.config.settleDelayMinutes * 60_000,
   );
-  metrics.addDimension('Frequency', input.frequency);
-  metrics.addMetric('ExportJobsEnqueued', MetricUnit.Count, result.jobs.length);
-  metrics.addMetric('InvalidConnections', MetricUnit.Count, result.invalidConnections.length);
-  metrics.addMetric('ExportLagSeconds', MetricUnit.Seconds, result.maxLagSeconds);
+  metrics.addDimension(DIMENSIONS.frequency, input.frequency);
+  metrics.addMetric(METRICS.exportJobsEnqueued, MetricUnit.Count, result.jobs.length);
+  metrics.addMetric(METRICS.invalidConnections, MetricUnit.Count, result.invalidConnections.length);
+  metrics.addMetric(METRICS.exportLagSeconds, MetricUnit.Seconds, result.maxLagSeconds);
   if (result.invalidConnections.length) {
     logger.warn('invalid connection rows skipped', { connectionIds: result.invalidConnections });
   }

@@ -5,13 +5,14 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
 import type { ExportJob } from '../ports/index.ts';
 import { type ExportOutcome, exportWindow } from '../usecases/export-window.ts';
 
-const logger = createLogger('exporter');
-const metrics = createMetrics('exporter');
+const logger = createLogger(SERVICE_NAMES.exporter);
+const metrics = createMetrics(SERVICE_NAMES.exporter);
 
 /** Stop between parts when less than this is left, leaving time to save the cursor and re-enqueue. */
 const RESERVE_MS = 3 * 60_000;
@@ -54,16 +55,16 @@ async function exportJobs(event: SQSEvent, context: Context): Promise<SQSBatchRe
         outcome.status === 'lost-race'
       ) {
         for (const w of outcome.windows) {
-          metrics.addMetric('EventsExported', MetricUnit.Count, w.records);
-          metrics.addMetric('FilesExported', MetricUnit.Count, w.parts.length);
+          metrics.addMetric(METRICS.eventsExported, MetricUnit.Count, w.records);
+          metrics.addMetric(METRICS.filesExported, MetricUnit.Count, w.parts.length);
           metrics.addMetric(
-            'BytesExported',
+            METRICS.bytesExported,
             MetricUnit.Bytes,
             w.parts.reduce((n, p) => n + p.bytes, 0),
           );
         }
       }
-      if (outcome.status === 'refused') metrics.addMetric('ConnectionsRefused', MetricUnit.Count, 1);
+      if (outcome.status === 'refused') metrics.addMetric(METRICS.connectionsRefused, MetricUnit.Count, 1);
       if (retryLater(outcome)) failures.push({ itemIdentifier: message.messageId });
       logger.info('export job done', {
         connectionId: job.connectionId,
@@ -73,7 +74,7 @@ async function exportJobs(event: SQSEvent, context: Context): Promise<SQSBatchRe
         ...('diagnosis' in outcome ? { diagnosis: outcome.diagnosis.code } : {}),
       });
     } catch (error) {
-      metrics.addMetric('ExportFailures', MetricUnit.Count, 1);
+      metrics.addMetric(METRICS.exportFailures, MetricUnit.Count, 1);
       logger.error('export job failed; SQS will retry it', {
         messageId: message.messageId,
         error: error instanceof Error ? { name: error.name, message: error.message } : String(error),

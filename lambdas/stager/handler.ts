@@ -5,20 +5,21 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
 import { stageKinesisEvent } from './kinesis-batch.ts';
 
-const logger = createLogger('stager');
-const metrics = createMetrics('stager');
+const logger = createLogger(SERVICE_NAMES.stager);
+const metrics = createMetrics(SERVICE_NAMES.stager);
 
 async function stage(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
   const runtime = lambdaRuntime();
   const outcome = await stageKinesisEvent(event, runtime.stagerDeps());
   for (const { shardId, result, error } of outcome.results) {
     if (result) {
-      metrics.addMetric('EventsStaged', MetricUnit.Count, result.stagedEvents);
-      metrics.addMetric('RecordsQuarantined', MetricUnit.Count, result.quarantinedRecords);
+      metrics.addMetric(METRICS.eventsStaged, MetricUnit.Count, result.stagedEvents);
+      metrics.addMetric(METRICS.recordsQuarantined, MetricUnit.Count, result.quarantinedRecords);
       logger.info('batch staged', { shardId, ...result, objectsCreated: result.objectsCreated.length });
     } else {
       logger.error('batch not staged; it will be retried from its first record', {
