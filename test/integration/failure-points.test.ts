@@ -5,8 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { ConnectionInput } from '../../lambdas/domain/connection.ts';
-import { parseConnection } from '../../lambdas/domain/connection.ts';
 import type { ExportSink, ExportStateStore, StagingLedger, StagingStore } from '../../lambdas/ports/index.ts';
 import { stageBatch } from '../../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from '../../local/clock.ts';
@@ -14,28 +12,17 @@ import type { LocalDriver } from '../../local/driver.ts';
 import { createHarness, gzipRecords, isDataKey, isManifestKey, readBucket } from '../../local/harness.ts';
 import { consumePartly, SimulatedCrash, slowDownError } from '../../local/simulation.ts';
 import { useLocalEngines } from '../support/engines.ts';
+import { connectionFactory } from '../support/fixtures.ts';
 
 const engines = useLocalEngines();
 
-let nextId = 0;
 /** A fresh app, connection and bucket prefix per test: the engines are shared by the file. */
-function freshConnection(overrides: Partial<ConnectionInput> = {}) {
-  nextId += 1;
-  const n = String(nextId).padStart(4, '0');
-  return parseConnection({
-    connectionId: `conn_failpoint${n}`,
-    appId: `app-fp-${n}`,
-    appName: 'Failure Points',
-    dbName: 'Failure Points DB',
-    connectionName: `fp-${n}`,
-    bucketName: 'customer-failure-points',
-    bucketRegion: 'us-east-1',
-    events: { mode: 'ALL' },
-    frequency: 'FIFTEEN_MINUTES',
-    createdAt: '2026-11-02T10:00:00.000Z',
-    ...overrides,
-  });
-}
+const freshConnection = connectionFactory({
+  idPrefix: 'failpoint',
+  namePrefix: 'fp',
+  appName: 'Failure Points',
+  bucketName: 'customer-failure-points',
+});
 
 function events(appId: string, prefix: string, count: number) {
   return Array.from({ length: count }, (_, i) => ({

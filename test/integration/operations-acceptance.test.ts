@@ -10,36 +10,24 @@ import { PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBridgeNotifier } from '../../lambdas/adapters/eventbridge-notifier.ts';
-import type { ConnectionInput } from '../../lambdas/domain/connection.ts';
-import { parseConnection } from '../../lambdas/domain/connection.ts';
 import type { WindowManifest } from '../../lambdas/domain/manifest.ts';
 import type { ExportSink, ExportStateStore } from '../../lambdas/ports/index.ts';
 import { rerunWindow } from '../../lambdas/usecases/rerun-window.ts';
 import { ManualClock } from '../../local/clock.ts';
 import { createHarness, isDataKey, isManifestKey, listKeys, readObject } from '../../local/harness.ts';
 import { useLocalEngines } from '../support/engines.ts';
+import { connectionFactory } from '../support/fixtures.ts';
 
 const engines = useLocalEngines();
 const BUCKET = 'customer-operations';
 
-let nextId = 0;
-function freshConnection(overrides: Partial<ConnectionInput> = {}) {
-  nextId += 1;
-  const n = String(nextId).padStart(4, '0');
-  return parseConnection({
-    connectionId: `conn_operations${n}`,
-    appId: `app-ops-${n}`,
-    appName: 'Operations',
-    dbName: 'Operations DB',
-    connectionName: `ops-${n}`,
-    bucketName: BUCKET,
-    bucketRegion: 'us-east-1',
-    events: { mode: 'ALL' },
-    frequency: 'FIFTEEN_MINUTES',
-    createdAt: '2026-11-02T10:00:00.000Z',
-    ...overrides,
-  });
-}
+/** A fresh app, connection and bucket prefix per test: the engines are shared by the file. */
+const freshConnection = connectionFactory({
+  idPrefix: 'operations',
+  namePrefix: 'ops',
+  appName: 'Operations',
+  bucketName: BUCKET,
+});
 
 function events(appId: string, prefix: string, count: number) {
   return Array.from({ length: count }, (_, i) => ({
