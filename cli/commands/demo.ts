@@ -1,15 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { runDemo } from '../../local/demo.ts';
-import { type CliCommand, CliError, UsageError } from '../command.ts';
+import { type CliCommand, CliError, stringOption, UsageError } from '../command.ts';
 import type { CliContext } from '../context.ts';
-
-function positiveInteger(value: unknown, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number`);
-  return n;
-}
+import { positiveInteger } from '../operations.ts';
 
 /** `YYYY-MM-DD` of the first Sunday on or after `at` (UTC): a demo day whose weekly export runs. */
 function sundayOnOrAfter(at: Date): string {
@@ -78,8 +72,8 @@ export const demo: CliCommand = {
     if (keyFile && pgpPublicKey !== undefined) await checkDemoKey(pgpPublicKey, keyFile, day, ctx);
     const result = await runDemo({
       outDir: resolve((args.values.out as string | undefined) ?? 'demo-out'),
-      events: positiveInteger(args.values.events, '--events', 5000),
-      seed: positiveInteger(args.values.seed, '--seed', 1),
+      events: positiveInteger(stringOption(args, 'events'), '--events', 5000),
+      seed: positiveInteger(stringOption(args, 'seed'), '--seed', 1),
       day,
       pgpPublicKey,
       print: (line) => ctx.print(line),

@@ -21,6 +21,7 @@ import type { WindowManifest } from '../domain/manifest.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
 import type { Clock, ConnectionRepository, ExportState, WrittenPart } from '../ports/index.ts';
 import {
+  type CommittedWindow,
   ConnectionProblem,
   type ExportDeps,
   type ExportSettings,
@@ -31,19 +32,9 @@ import {
   writeWindowPart,
 } from './export-window.ts';
 
-/** A committed window as its history row records it. */
-export interface CommittedWindowRecord {
-  windowStart: Date;
-  windowEnd: Date;
-  sequence: number;
-  parts: WrittenPart[];
-  manifestKey: string;
-  records: number;
-}
-
 /** The history of committed windows (the ExportState table's WINDOW# rows). */
 export interface WindowHistory {
-  listHistory(connectionId: string, options?: { newestFirst?: boolean }): Promise<CommittedWindowRecord[]>;
+  listHistory(connectionId: string, options?: { newestFirst?: boolean }): Promise<CommittedWindow[]>;
 }
 
 export interface RerunDeps extends WindowWriterDeps {
@@ -195,7 +186,7 @@ export async function rerunWindow(
 }
 
 /** The current row must name the window's files exactly as the original export did. */
-function assertSameKeys(connection: Connection, window: CommittedWindowRecord): void {
+function assertSameKeys(connection: Connection, window: CommittedWindow): void {
   const manifestKey = manifestObjectKey(connection, window.windowEnd);
   const firstPart = window.parts[0];
   const changed =
@@ -211,7 +202,7 @@ function assertSameKeys(connection: Connection, window: CommittedWindowRecord): 
   }
 }
 
-function differencesFrom(window: CommittedWindowRecord, parts: WrittenPart[]): string[] {
+function differencesFrom(window: CommittedWindow, parts: WrittenPart[]): string[] {
   const differences: string[] = [];
   const written = new Map(parts.map((p) => [p.key, p]));
   for (const original of window.parts) {
