@@ -17,10 +17,10 @@ import {
   compileRecordWriter,
   createMultiMemberGzip,
   objectRecordBytes,
-  objectRecords,
   RecordBytes,
 } from '../../lambdas/usecases/window-records.ts';
 import { createEventGenerator } from '../../local/events.ts';
+import { objectRecords } from '../support/reference-records.ts';
 
 const frame: RecordFrame = recordFrame(
   { appName: 'App "Name"', dbName: 'MoEngage ✓' },
