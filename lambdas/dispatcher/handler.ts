@@ -6,6 +6,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { FREQUENCIES, type Frequency } from '../definitions.ts';
 import { DIMENSIONS, METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
+import type { ScheduleInput } from '../domain/schedules.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
 import { dispatchTick } from '../usecases/dispatch-tick.ts';
@@ -13,14 +14,8 @@ import { dispatchTick } from '../usecases/dispatch-tick.ts';
 const logger = createLogger(SERVICE_NAMES.dispatcher);
 const metrics = createMetrics(SERVICE_NAMES.dispatcher);
 
-export interface TickEvent {
-  frequency: string;
-  /** `<aws.scheduler.scheduled-time>` as filled in by EventBridge Scheduler. */
-  scheduledTime: string;
-}
-
 export function parseTickEvent(event: unknown): { frequency: Frequency; scheduledTime: Date } {
-  const { frequency, scheduledTime } = (event ?? {}) as Partial<TickEvent>;
+  const { frequency, scheduledTime } = (event ?? {}) as Partial<ScheduleInput>;
   if (!FREQUENCIES.includes(frequency as Frequency)) {
     throw new Error(
       `tick event frequency must be one of ${FREQUENCIES.join(', ')}, got ${JSON.stringify(frequency)}`,
@@ -35,7 +30,7 @@ export function parseTickEvent(event: unknown): { frequency: Frequency; schedule
   return { frequency: frequency as Frequency, scheduledTime: at };
 }
 
-async function tick(event: TickEvent) {
+async function tick(event: ScheduleInput) {
   const runtime = lambdaRuntime();
   const input = parseTickEvent(event);
   const result = await dispatchTick(
