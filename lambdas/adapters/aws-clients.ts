@@ -43,8 +43,14 @@ function common(options: AwsClientOptions) {
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
     ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
+    // Local emulators: a request that never answers becomes an error (retried by callers)
+    // instead of hanging a test or the demo. AWS endpoints keep the SDK's defaults.
+    ...(options.endpoint ? { requestHandler: LOCAL_REQUEST_TIMEOUTS } : {}),
   };
 }
+
+/** Timeouts for requests to local emulators (ms); far above any request they answer here. */
+export const LOCAL_REQUEST_TIMEOUTS = { connectionTimeout: 5_000, requestTimeout: 60_000 } as const;
 
 /** Document client: plain JS values in and out; undefined attributes are dropped, not an error. */
 export function createDynamoDocumentClient(options: AwsClientOptions): DynamoDBDocumentClient {

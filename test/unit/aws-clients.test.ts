@@ -15,6 +15,14 @@ describe('aws client factories', () => {
     expect(await s3.config.requestChecksumCalculation()).toBe('WHEN_REQUIRED');
   });
 
+  it('a client for an emulator endpoint times out a request that never answers', async () => {
+    const s3 = createS3Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:4568', credentials }, {});
+    const handler = s3.config.requestHandler as unknown as { configProvider: Promise<Record<string, unknown>> };
+    const config = await handler.configProvider;
+    expect(config.requestTimeout).toBe(60_000);
+    expect(config.connectionTimeout).toBe(5_000);
+  });
+
   it('an endpoint from AWS_ENDPOINT_URL_S3 counts as an emulator too', async () => {
     const s3 = createS3Client(
       { region: 'us-east-1', credentials },
