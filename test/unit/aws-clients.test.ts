@@ -17,7 +17,9 @@ describe('aws client factories', () => {
 
   it('a client for an emulator endpoint times out a request that never answers', async () => {
     const s3 = createS3Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:4568', credentials }, {});
-    const handler = s3.config.requestHandler as unknown as { configProvider: Promise<Record<string, unknown>> };
+    const handler = s3.config.requestHandler as unknown as {
+      configProvider: Promise<Record<string, unknown>>;
+    };
     const config = await handler.configProvider;
     expect(config.requestTimeout).toBe(60_000);
     expect(config.connectionTimeout).toBe(5_000);
