@@ -9,7 +9,12 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { hourPrefixesForWindow, keyInWindow, stageTimeOfKey } from '../domain/staging-layout.ts';
+import {
+  compareStagedObjects,
+  hourPrefixesForWindow,
+  keyInWindow,
+  stageTimeOfKey,
+} from '../domain/staging-layout.ts';
 import type { StagedObjectRef, StagingStore } from '../ports/index.ts';
 
 interface ErrorWithMetadata {
@@ -95,9 +100,8 @@ export class S3StagingStore implements StagingStore {
         continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (continuationToken);
     }
-    return found.sort(
-      (a, b) => a.stageTime.getTime() - b.stageTime.getTime() || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
-    );
+    // The port's order, which the exporter's cursor and shared reads rely on (not S3's lexical one).
+    return found.sort(compareStagedObjects);
   }
 
   async openObject(key: string): Promise<Readable> {

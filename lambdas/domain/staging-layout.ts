@@ -57,6 +57,19 @@ export function stageTimeOfKey(key: string): Date | undefined {
   return match ? new Date(Number(match[1])) : undefined;
 }
 
+/**
+ * The order of staged objects: by stage time, then by key. `StagingStore.listWindow` returns a
+ * window's objects in this order, the exporter reads them in it (its cursor counts in it), and
+ * consecutive windows of one app follow each other in it — which is what lets connections of
+ * one app share one read of each object (usecases/shared-staged-reads.ts).
+ */
+export function compareStagedObjects(
+  a: { key: string; stageTime: Date },
+  b: { key: string; stageTime: Date },
+): number {
+  return a.stageTime.getTime() - b.stageTime.getTime() || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+}
+
 /** The hour prefixes to list for a window [start, end) of one app. */
 export function hourPrefixesForWindow(appId: string, start: Date, end: Date): string[] {
   const prefixes: string[] = [];
