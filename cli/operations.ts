@@ -11,6 +11,8 @@ import {
   type Frequency,
 } from '../lambdas/definitions.ts';
 import { InvalidKmsKeyAllowlistError, parseKmsKeyAllowlist } from '../lambdas/domain/kms-allowlist.ts';
+import type { ExportJob } from '../lambdas/ports/index.ts';
+import type { ExportJobRun } from '../lambdas/usecases/export-job.ts';
 import {
   DEFAULT_LEASE_MS,
   DEFAULT_PART_SIZE_BYTES,
@@ -196,6 +198,23 @@ export function jobReport(connectionId: string, windowEnd: Date, result: ExportO
   return report;
 }
 
+/** A failed export's report, with the diagnosis the exporter recorded on the state. */
+async function failureReport(
+  deps: ExportDeps,
+  connectionId: string,
+  windowEnd: Date,
+  error: unknown,
+): Promise<JobReport> {
+  const report = jobReport(
+    connectionId,
+    windowEnd,
+    error instanceof Error ? error : new Error(String(error)),
+  );
+  const recorded = (await deps.state.get(connectionId).catch(() => undefined))?.lastError;
+  if (recorded) report.error = { code: recorded.code, message: recorded.message };
+  return report;
+}
+
 /** Run one export job; a failure is reported with the diagnosis the exporter recorded on the state. */
 export async function runExportJob(
   deps: ExportDeps,
@@ -206,15 +225,28 @@ export async function runExportJob(
   try {
     return jobReport(connectionId, windowEnd, await exportWindow({ connectionId, windowEnd }, deps));
   } catch (error) {
-    const report = jobReport(
-      connectionId,
-      windowEnd,
-      error instanceof Error ? error : new Error(String(error)),
-    );
-    const recorded = (await deps.state.get(connectionId).catch(() => undefined))?.lastError;
-    if (recorded) report.error = { code: recorded.code, message: recorded.message };
-    return report;
+    return failureReport(deps, connectionId, windowEnd, error);
   }
+}
+
+/**
+ * Run a queued job as the exporter does (one connection, or a group of one app's connections
+ * with shared staged reads): one report per connection, in the job's order.
+ */
+export async function runQueuedJob(
+  deps: ExportDeps,
+  job: ExportJob,
+  execute: (job: ExportJob, deps: ExportDeps) => Promise<ExportJobRun>,
+): Promise<JobReport[]> {
+  const run = await execute(job, deps);
+  const windowEnd = new Date(job.windowEnd);
+  return Promise.all(
+    run.members.map((m) =>
+      m.outcome
+        ? jobReport(m.connectionId, windowEnd, m.outcome)
+        : failureReport(deps, m.connectionId, windowEnd, m.error),
+    ),
+  );
 }
 
 /** Text lines of a job report: one per committed window, or one saying why nothing was committed. */

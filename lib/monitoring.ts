@@ -248,8 +248,9 @@ export class Monitoring extends Construct {
         width: 8,
       }),
       new cloudwatch.GraphWidget({
-        title: 'Bytes exported',
+        title: 'Bytes exported / staged bytes read',
         left: [sum(METRICS.bytesExported, SERVICE_NAMES.exporter, 'bytes')],
+        right: [sum(METRICS.stagedBytesRead, SERVICE_NAMES.exporter, 'staged bytes read')],
         width: 8,
       }),
       new cloudwatch.GraphWidget({

@@ -203,7 +203,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         const committed = run.exports.filter((x) => x.outcome?.status === 'committed').length;
         if (tick.frequency !== 'FIFTEEN_MINUTES' || committed === 0) {
           print(
-            `${tick.at.toISOString()} ${tick.frequency} tick: window end ${run.tick.windowEnd.toISOString()}, ${run.tick.jobs.length} job(s), ${committed} committed`,
+            `${tick.at.toISOString()} ${tick.frequency} tick: window end ${run.tick.windowEnd.toISOString()}, ${run.tick.connections} job(s), ${committed} committed`,
           );
         }
       }

@@ -9,9 +9,10 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InProcessJobQueue } from '../lambdas/adapters/in-process-job-queue.ts';
 import type { RuntimeConfig } from '../lambdas/config.ts';
 import type { Frequency } from '../lambdas/definitions.ts';
-import type { Clock, ExportJob, ExportSink } from '../lambdas/ports/index.ts';
+import type { Clock, ConnectionExportJob, ExportJob, ExportSink } from '../lambdas/ports/index.ts';
 import { createRuntime, type Runtime, type RuntimeParts } from '../lambdas/runtime.ts';
 import { dispatchTick, type TickResult } from '../lambdas/usecases/dispatch-tick.ts';
+import { type ExportJobRun, executeExportJob } from '../lambdas/usecases/export-job.ts';
 import { type ExportDeps, type ExportOutcome, exportWindow } from '../lambdas/usecases/export-window.ts';
 import { type IncomingRecord, type StageBatchResult, stageBatch } from '../lambdas/usecases/stage-batch.ts';
 
@@ -37,10 +38,13 @@ export interface IncomingEvent {
   event: Record<string, unknown>;
 }
 
+/** One connection's export: a single job, or one member of a group job. */
 export interface ExportRun {
-  job: ExportJob;
+  job: ConnectionExportJob;
   outcome?: ExportOutcome;
   error?: unknown;
+  /** The queued job it ran in (for a group, shared by its members), with the staged bytes it read. */
+  run: ExportJobRun;
 }
 
 export interface TickRun {
@@ -112,20 +116,32 @@ export class LocalDriver {
     return { tick, exports: await this.drain() };
   }
 
-  /** Run every queued job (continuations included); a failing job is reported, the others go on. */
+  /**
+   * Run every queued job (continuations and the retries of failed group members included), one
+   * report per connection; a failing connection is reported, the others go on.
+   */
   async drain(): Promise<ExportRun[]> {
     const runs: ExportRun[] = [];
     await this.queue.drain(async (job) => {
-      try {
-        runs.push({ job, outcome: await this.exportJob(job) });
-      } catch (error) {
-        runs.push({ job, error });
+      const run = await this.runJob(job);
+      for (const member of run.members) {
+        runs.push({
+          job: { connectionId: member.connectionId, windowEnd: job.windowEnd, reason: job.reason },
+          ...(member.outcome ? { outcome: member.outcome } : { error: member.error }),
+          run,
+        });
       }
     });
     return runs;
   }
 
-  async exportJob(job: Pick<ExportJob, 'connectionId' | 'windowEnd'>): Promise<ExportOutcome> {
+  /** A queued job as the exporter Lambda runs it: a single connection, or a group with shared reads. */
+  async runJob(job: ExportJob): Promise<ExportJobRun> {
+    return executeExportJob(job, this.runtime.exportDeps(this.options.exportOverrides));
+  }
+
+  /** One connection's export, unwrapped: its outcome, or the error it threw. */
+  async exportJob(job: { connectionId: string; windowEnd: string }): Promise<ExportOutcome> {
     return exportWindow(
       { connectionId: job.connectionId, windowEnd: new Date(job.windowEnd) },
       this.runtime.exportDeps(this.options.exportOverrides),

@@ -8,7 +8,9 @@
  * event_time, re-delivered batches, stager crashes at every step and retries
  * before and after the horizon guard), every schedule tick at boundary + settle
  * delay (some delayed, some fired twice), random frequency changes, pauses and
- * resumes, SQS-style duplicate deliveries (two exporters racing on one job) and
+ * resumes, group jobs (the connections of one app due at one tick, exported together with
+ * shared staged reads, a failed member retried alone), SQS-style duplicate deliveries (two
+ * exporters racing on one job) and
  * failures injected into every exporter step: S3 503 SlowDown mid-upload or
  * after it, DynamoDB throttling before or after the write, conditional checks
  * failing, crashes before and after the commit and at any other call, a time
@@ -48,8 +50,9 @@ import type {
   StagingLedger,
   StagingStore,
 } from '../lambdas/ports/index.ts';
+import { jobConnectionIds } from '../lambdas/ports/index.ts';
 import { dispatchTick } from '../lambdas/usecases/dispatch-tick.ts';
-import type { ExportOutcome } from '../lambdas/usecases/export-window.ts';
+import type { ExportJobRun } from '../lambdas/usecases/export-job.ts';
 import { type IncomingRecord, stageBatch } from '../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from './clock.ts';
 import type { LocalDriver } from './driver.ts';
@@ -306,6 +309,7 @@ interface SimConnection {
 }
 
 const SELECTED_SHOP = ['PURCHASE', 'ADD_TO_CART', 'MOE_EMAIL_SENT', 'Email Opened'];
+const SELECTED_CAMPAIGNS = ['MOE_EMAIL_SENT', 'Email Opened', 'NOTIFICATION_CLICKED_MOE'];
 const SELECTED_NEWS = ['NOTIFICATION_RECEIVED_MOE', 'Notification Clicked', 'SEARCH', 'BREAKING_NEWS_READ'];
 
 function simConnections(runId: string, start: number, random: () => number): SimConnection[] {
@@ -358,6 +362,22 @@ function simConnections(runId: string, start: number, random: () => number): Sim
         connectionName: 'news-archive',
         events: { mode: 'ALL' },
         frequency: 'WEEKLY',
+      },
+    },
+    {
+      // A second shop connection every 15 minutes: on time, it shares a group job (and one read
+      // of the staged data) with all-quarter.
+      createAt: start,
+      input: {
+        ...common,
+        connectionId: `conn_${runId}-shop-campaigns`,
+        appId: shop,
+        appName: 'Sim Shop',
+        dbName: 'MoEngage Sim Shop',
+        connectionName: 'campaigns',
+        events: { mode: 'SELECTED', names: SELECTED_CAMPAIGNS },
+        deviceAttributes: [],
+        frequency: 'FIFTEEN_MINUTES',
       },
     },
     {
@@ -607,6 +627,14 @@ async function simulate(
     sink: faultySink,
     exportOverrides: {
       state: faultyState,
+      // A crashed exporter enqueues nothing (no continuation, no retry of a group's failed member).
+      jobs: {
+        async enqueue(jobs) {
+          if (exportAttempt()?.dead)
+            throw new SimulatedCrash('exporter already crashed (enqueue not reached)');
+          await driver.queue.enqueue(jobs);
+        },
+      },
       // The budget fault: time runs out after the first part, so the window continues in another job.
       remainingTimeMs: () => {
         const a = exportAttempt();
@@ -789,7 +817,7 @@ async function simulate(
     job: ExportJob,
     fault: ExportAttempt['fault'],
     label: string,
-  ): Promise<{ outcome?: ExportOutcome; error?: unknown }> {
+  ): Promise<{ run?: ExportJobRun; error?: unknown }> {
     exportAttempts += 1;
     const attempt: ExportAttempt = {
       kind: 'export',
@@ -808,13 +836,27 @@ async function simulate(
       dead: false,
       fired: false,
     };
+    if (job.connectionIds) fired('group-job');
     try {
-      const outcome = await attempts.run(attempt, () => driver.exportJob(job));
-      return { outcome };
-    } catch (error) {
-      if (!(error instanceof SimulatedCrash) && !isInjected(error)) {
-        problems.push(`${label} ${job.connectionId} ${job.windowEnd}: unexpected error ${String(error)}`);
+      // As the exporter Lambda runs it: a group's members concurrently, with shared staged reads.
+      const run = await attempts.run(attempt, () => driver.runJob(job));
+      for (const member of run.members) {
+        if (
+          member.error !== undefined &&
+          !(member.error instanceof SimulatedCrash) &&
+          !isInjected(member.error)
+        ) {
+          problems.push(
+            `${label} ${member.connectionId} ${job.windowEnd}: unexpected error ${String(member.error)}`,
+          );
+        }
       }
+      if (run.retried.length > 0) fired('group-member-retried-alone');
+      return { run };
+    } catch (error) {
+      problems.push(
+        `${label} ${jobConnectionIds(job).join(',')} ${job.windowEnd}: job threw ${String(error)}`,
+      );
       return { error };
     }
   }
@@ -829,7 +871,7 @@ async function simulate(
       : [await runExport(job, exportPlan(failures), 'exporter')];
     if (race) fired('two-exporters-racing');
     await collectJobs();
-    if (runs.some((r) => r.error !== undefined)) {
+    if (runs.some((r) => r.error !== undefined || r.run?.redeliver)) {
       // Not acknowledged: SQS redelivers after the visibility timeout.
       const delay = random() < 0.1 ? between(random, HOUR, 6 * HOUR) : between(random, MINUTE, 20 * MINUTE);
       schedule(clock.now().getTime() + delay, { kind: 'job', job, failures: failures + 1 });

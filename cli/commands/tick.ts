@@ -11,13 +11,19 @@ import {
   parseFrequency,
   parseInstant,
   requiredOption,
-  runExportJob,
+  runQueuedJob,
 } from '../operations.ts';
 import { EXPORTER_ROLE_OPTION, exporterRoleArnOf } from './connections-policy.ts';
 
+/** `3 job(s)`, or `3 job(s) in 1 message(s)` when connections of one app were grouped. */
+function jobCount(result: TickResult): string {
+  const messages = result.jobs.length < result.connections ? ` in ${result.jobs.length} message(s)` : '';
+  return `${result.connections} job(s)${messages}`;
+}
+
 function tickSummary(result: TickResult): string {
   return (
-    `window end ${result.windowEnd.toISOString()}: ${result.jobs.length} job(s), ` +
+    `window end ${result.windowEnd.toISOString()}: ${jobCount(result)}, ` +
     `${result.inactiveConnections} inactive, ${result.invalidConnections.length} invalid, ` +
     `max lag ${humanDuration(result.maxLagSeconds * 1000)}`
   );
@@ -28,8 +34,9 @@ export const tick: CliCommand = {
   summary: "Do what a frequency's schedule does at an instant: dispatch export jobs (and, locally, run them)",
   usage: '--frequency F [--at ISO] [--queue-url URL]',
   description:
-    'Dispatches one export job per ACTIVE connection of the frequency for the window end the tick\n' +
-    'stands for (--at floored to the frequency boundary; default now), as the dispatcher does.\n' +
+    'Dispatches the export jobs of the ACTIVE connections of the frequency for the window end the\n' +
+    'tick stands for (--at floored to the frequency boundary; default now), as the dispatcher does:\n' +
+    'one group job per app for its connections that are on time (they read the staged data once).\n' +
     'With --queue-url (or JOB_QUEUE_URL) the jobs are sent to the SQS queue for the exporter.\n' +
     'Without it (local engines) each job runs here and now through the exporter, and its outcome is\n' +
     'printed: connection, window, files, records. Exit 1 when a job fails or is refused.',
@@ -63,19 +70,13 @@ export const tick: CliCommand = {
 
     const reports: JobReport[] = [];
     if (!queued && local.size > 0) {
-      const [deps, { exportWindow }] = await Promise.all([
+      const [deps, { executeExportJob }] = await Promise.all([
         exportDepsOf(ctx, { exporterRoleArn }),
-        import('../../lambdas/usecases/export-window.ts'),
+        import('../../lambdas/usecases/export-job.ts'),
       ]);
+      // Continuations and the retries of a group's failed members are queued here too, and run.
       await local.drain(async (job: ExportJob) => {
-        reports.push(
-          await runExportJob(
-            { ...deps, jobs: local },
-            job.connectionId,
-            new Date(job.windowEnd),
-            exportWindow,
-          ),
-        );
+        reports.push(...(await runQueuedJob({ ...deps, jobs: local }, job, executeExportJob)));
       });
     }
 
@@ -103,7 +104,7 @@ export const tick: CliCommand = {
         ctx.warn(`invalid connection row ${id}: not exported; its error is recorded ("status" shows it)`);
       for (const lag of result.lagging)
         ctx.warn(`connection ${lag.connectionId} is ${humanDuration(lag.lagSeconds * 1000)} behind schedule`);
-      if (queued) ctx.print(`${result.jobs.length} job(s) sent to ${ctx.settings.queueUrl}`);
+      if (queued) ctx.print(`${jobCount(result)} sent to ${ctx.settings.queueUrl}`);
       for (const report of reports) for (const line of jobReportLines(report)) ctx.print(line);
     }
     return reports.some(jobFailed) ? 1 : 0;

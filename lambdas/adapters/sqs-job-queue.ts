@@ -1,7 +1,7 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { ExportJob, JobQueue } from '../ports/index.ts';
+import { type ExportJob, type JobQueue, jobConnectionIds } from '../ports/index.ts';
 
-/** Export jobs as SQS messages (one per connection and window), sent in batches of 10. */
+/** Export jobs as SQS messages (one per connection, or per group of one app's connections), sent in batches of 10. */
 export class SqsJobQueue implements JobQueue {
   constructor(
     private readonly sqs: SQSClient,
@@ -18,9 +18,10 @@ export class SqsJobQueue implements JobQueue {
         }),
       );
       if (response.Failed?.length) {
-        const failed = response.Failed.map((f) => `${batch[Number(f.Id)]?.connectionId}: ${f.Code}`).join(
-          ', ',
-        );
+        const failed = response.Failed.map((f) => {
+          const job = batch[Number(f.Id)];
+          return `${job ? jobConnectionIds(job).join('+') : '?'}: ${f.Code}`;
+        }).join(', ');
         throw new Error(`could not enqueue ${response.Failed.length} export job(s): ${failed}`);
       }
     }

@@ -1,4 +1,7 @@
-/** EventBridge Scheduler tick → one export job per ACTIVE connection of the frequency. */
+/**
+ * EventBridge Scheduler tick → the export jobs of the frequency's ACTIVE connections: one group
+ * job per app for the connections on time, one job per connection catching up.
+ */
 
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -39,7 +42,8 @@ async function tick(event: ScheduleInput) {
     runtime.config.settleDelayMinutes * 60_000,
   );
   metrics.addDimension(DIMENSIONS.frequency, input.frequency);
-  metrics.addMetric(METRICS.exportJobsEnqueued, MetricUnit.Count, result.jobs.length);
+  // Connections dispatched (a group message carries several).
+  metrics.addMetric(METRICS.exportJobsEnqueued, MetricUnit.Count, result.connections);
   metrics.addMetric(METRICS.invalidConnections, MetricUnit.Count, result.invalidConnections.length);
   metrics.addMetric(METRICS.exportLagSeconds, MetricUnit.Seconds, result.maxLagSeconds);
   if (result.invalidConnections.length) {
@@ -49,10 +53,15 @@ async function tick(event: ScheduleInput) {
   logger.info('tick dispatched', {
     frequency: input.frequency,
     windowEnd: result.windowEnd.toISOString(),
-    jobs: result.jobs.length,
+    jobs: result.connections,
+    messages: result.jobs.length,
     inactive: result.inactiveConnections,
   });
-  return { windowEnd: result.windowEnd.toISOString(), jobs: result.jobs.length };
+  return {
+    windowEnd: result.windowEnd.toISOString(),
+    jobs: result.connections,
+    messages: result.jobs.length,
+  };
 }
 
 export const handler = middy(tick).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -41,6 +41,8 @@ export const METRICS = {
   bytesExported: 'BytesExported',
   connectionsRefused: 'ConnectionsRefused',
   exportFailures: 'ExportFailures',
+  /** Stored bytes GET from the staging bucket: a group job reads each staged object once. */
+  stagedBytesRead: 'StagedBytesRead',
 } as const;
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 

@@ -30,7 +30,10 @@ export interface StagingStore {
    */
   createObject(key: string, gzippedBody: Uint8Array): Promise<'created' | 'exists'>;
   exists(key: string): Promise<boolean>;
-  /** Staged events objects of `appId` with `start <= T < end`, ordered by (T, key). */
+  /**
+   * Staged events objects of `appId` with `start <= T < end`, ordered by (T, key)
+   * (domain/staging-layout.ts compareStagedObjects): the exporter reads them in this order.
+   */
   listWindow(appId: string, start: Date, end: Date): Promise<StagedObjectRef[]>;
   /** The stored (gzipped) bytes of one staged object, streamed. */
   openObject(key: string): Promise<Readable>;
@@ -212,11 +215,35 @@ export interface ExportSink {
 
 // ---------------------------------------------------------------- jobs
 
-export interface ExportJob {
-  connectionId: string;
+interface ExportJobBase {
   /** ISO instant: the window end the tick stands for. */
   windowEnd: string;
-  reason: 'schedule' | 'continuation' | 'backfill' | 'manual';
+  /** `retry`: a member of a group job that failed, handed back to the queue alone. */
+  reason: 'schedule' | 'continuation' | 'backfill' | 'manual' | 'retry';
+}
+
+/** One connection's job: continuations, retries, backfills, manual runs, a group of one. */
+export interface ConnectionExportJob extends ExportJobBase {
+  connectionId: string;
+  connectionIds?: undefined;
+}
+
+/**
+ * A group job: connections of one app due at one window end, exported together by one
+ * invocation that reads the app's staged data once (usecases/export-job.ts). A group message
+ * has no `connectionId`, so an exporter that predates groups refuses it (and SQS retries it)
+ * instead of exporting only one member.
+ */
+export interface GroupExportJob extends ExportJobBase {
+  connectionIds: string[];
+  connectionId?: undefined;
+}
+
+export type ExportJob = ConnectionExportJob | GroupExportJob;
+
+/** The connections a job exports, in order. */
+export function jobConnectionIds(job: ExportJob): string[] {
+  return job.connectionIds ?? [job.connectionId];
 }
 
 export interface JobQueue {

@@ -226,6 +226,7 @@ describe('dashboard', () => {
       'EventsExported',
       'RecordsQuarantined',
       'BytesExported',
+      'StagedBytesRead',
       'FilesExported',
       'ExportLagSeconds',
       'InvalidConnections',
@@ -253,7 +254,14 @@ describe('the functions emit what the alarms watch (lambdas/domain/metrics.ts)',
     ['dispatcher', ['exportJobsEnqueued', 'invalidConnections', 'exportLagSeconds']],
     [
       'exporter',
-      ['eventsExported', 'filesExported', 'bytesExported', 'connectionsRefused', 'exportFailures'],
+      [
+        'eventsExported',
+        'filesExported',
+        'bytesExported',
+        'connectionsRefused',
+        'exportFailures',
+        'stagedBytesRead',
+      ],
     ],
   ] as const)('%s handler emits %j under its service name', (fn, keys) => {
     const code = source(fn);

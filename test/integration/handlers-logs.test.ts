@@ -11,11 +11,10 @@
  * PutEvents answers success, and its details are checked like the logs.
  */
 import { gunzipSync } from 'node:zlib';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context, KinesisStreamEvent, SQSEvent } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
+import type { KinesisStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDynamoDocumentClient, createS3Client } from '../../lambdas/adapters/aws-clients.ts';
 import { DynamoConnectionRepository } from '../../lambdas/adapters/dynamo-connection-repository.ts';
@@ -24,6 +23,13 @@ import { parseConnection } from '../../lambdas/domain/connection.ts';
 import { isDataKey, readBucket } from '../../local/harness.ts';
 import { useLocalEngines } from '../support/engines.ts';
 import { createGpgHome, type GpgHome, type GpgKey } from '../support/gpg.ts';
+import {
+  acceptingSqsAndEventBridge,
+  captured,
+  jsonLines,
+  lambdaContext,
+  sqsEvent,
+} from '../support/lambda-invocation.ts';
 
 const engines = useLocalEngines();
 
@@ -34,8 +40,7 @@ const APP_ID = 'app-logs';
 const EVENTS = 25;
 const SHARD = 'shardId-000000000007';
 
-const sqs = mockClient(SQSClient);
-const eventBridge = mockClient(EventBridgeClient);
+const { sqs, eventBridge } = acceptingSqsAndEventBridge();
 
 let home: GpgHome;
 let key: GpgKey;
@@ -43,40 +48,6 @@ let privateKey: string;
 
 /** Every secret and every piece of customer data that must not reach a log line. */
 const forbidden: { what: string; value: string }[] = [];
-
-function lambdaContext(functionName: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:111122223333:function:${functionName}`,
-    memoryLimitInMB: '1024',
-    awsRequestId: `req-${functionName}-0001`,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: '2026/11/29/[$LATEST]0123456789abcdef',
-    getRemainingTimeInMillis: () => 900_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
-/** Runs `fn` with stdout and stderr captured (and not printed); returns what was written. */
-async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; output: string }> {
-  let output = '';
-  const capture = (chunk: unknown) => {
-    output += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
-    return true;
-  };
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-  try {
-    return { result: await fn(), output };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 
 function userEvent(n: number, receivedAt: Date) {
   const event = {
@@ -137,44 +108,6 @@ function kinesisEvent(payloads: Buffer[], arrival: Date): KinesisStreamEvent {
   };
 }
 
-function sqsEvent(bodies: string[]): SQSEvent {
-  return {
-    Records: bodies.map((body, i) => ({
-      messageId: `msg-${i}`,
-      receiptHandle: `receipt-${i}`,
-      body,
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: String(Date.now()),
-        SenderId: 'AIDAEXAMPLE',
-        ApproximateFirstReceiveTimestamp: String(Date.now()),
-      },
-      messageAttributes: {},
-      md5OfBody: 'not-checked',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:111122223333:s3-event-export-jobs',
-      awsRegion: 'us-east-1',
-    })),
-  };
-}
-
-/** Parsed log lines; fails the test on any line that is not a JSON object. */
-function jsonLines(output: string): Record<string, unknown>[] {
-  return output
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch {
-        throw new Error(`log line is not JSON: ${line.slice(0, 200)}`);
-      }
-      expect(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)).toBe(true);
-      return parsed as Record<string, unknown>;
-    });
-}
-
 function expectNoForbidden(text: string, where: string) {
   for (const { what, value } of forbidden) {
     expect(text.includes(value), `${where} contains ${what}`).toBe(false);
@@ -202,16 +135,6 @@ beforeAll(async () => {
         forbidden.push({ what: 'a line of key material', value: line.trim() });
     }
   }
-
-  sqs.on(SendMessageBatchCommand).callsFake((input: { Entries: { Id: string }[] }) => ({
-    Successful: input.Entries.map((entry) => ({
-      Id: entry.Id,
-      MessageId: `m-${entry.Id}`,
-      MD5OfMessageBody: 'x',
-    })),
-    Failed: [],
-  }));
-  eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
 });
 
 afterAll(async () => {

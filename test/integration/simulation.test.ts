@@ -57,6 +57,8 @@ describe('the exactly-once simulation', () => {
         'dynamo-lost-response',
         'dynamo-throttle',
         'frequency-change',
+        'group-job',
+        'group-member-retried-alone',
         'job-delivered-twice',
         'pause',
         's3-503-after-upload',

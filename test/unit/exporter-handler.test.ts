@@ -18,6 +18,24 @@ describe('exporter handler decisions', () => {
     ).toBe(false);
   });
 
+  it('a group message carries connectionIds; a message with both shapes, neither, or an empty group is refused', () => {
+    expect(
+      parseExportJob('{"connectionIds":["conn_a","conn_b"],"windowEnd":"2026-11-02T10:15:00.000Z"}'),
+    ).toEqual({
+      connectionIds: ['conn_a', 'conn_b'],
+      windowEnd: '2026-11-02T10:15:00.000Z',
+      reason: 'schedule',
+    });
+    for (const body of [
+      '{"connectionId":"conn_a","connectionIds":["conn_b"],"windowEnd":"2026-11-02T10:15:00.000Z"}',
+      '{"connectionIds":[],"windowEnd":"2026-11-02T10:15:00.000Z"}',
+      '{"connectionIds":["conn_a",7],"windowEnd":"2026-11-02T10:15:00.000Z"}',
+      '{"windowEnd":"2026-11-02T10:15:00.000Z"}',
+    ]) {
+      expect(() => parseExportJob(body), body).toThrow('export job must be');
+    }
+  });
+
   it('a malformed job message is refused with the expected shape in the error', () => {
     expect(() => parseExportJob('{"connectionId": 1}')).toThrow('export job must be');
     expect(parseExportJob('{"connectionId":"conn_x","windowEnd":"2026-11-02T10:15:00.000Z"}').reason).toBe(
