@@ -1,11 +1,14 @@
 /**
  * One export in its own process, so its peak RSS is the exporter's alone:
- *   node --import tsx bench/export-child.ts '{"connectionId":"...","windowEnd":"...","gzipLevel":6}'
+ *   node bench/.data/bundle/export-child.mjs '{"connectionId":"...","windowEnd":"...","gzipLevel":6}'
+ * (bench/run.ts bundles it like the Lambda bundle, the record worker beside it; from the sources:
+ * `node --import tsx bench/export-child.ts '{...}'`)
  * with the local engines' environment. Prints one JSON line: seconds (exportWindow only),
  * records, stored bytes, parts, peak RSS in MB.
  */
 
 import { exportWindow } from '../lambdas/usecases/export-window.ts';
+import { sharedRecordWorkers } from '../lambdas/usecases/record-workers.ts';
 import { ManualClock } from '../local/clock.ts';
 import { localRuntime } from './local-runtime.ts';
 
@@ -29,9 +32,13 @@ const deps = runtime.exportDeps({
   },
 });
 
+// A warm Lambda container has its record workers running (started during init): so does this one.
+await sharedRecordWorkers()?.warm();
 const started = performance.now();
+const cpu0 = process.cpuUsage();
 const outcome = await exportWindow({ connectionId: input.connectionId, windowEnd }, deps);
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpu0);
 if (outcome.status !== 'committed') {
   console.error(`export did not commit: ${JSON.stringify(outcome)}`);
   process.exit(1);
@@ -40,6 +47,7 @@ const parts = outcome.windows.flatMap((w) => w.parts);
 console.log(
   JSON.stringify({
     seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     records: outcome.windows.reduce((n, w) => n + w.records, 0),
     bytes: parts.reduce((n, p) => n + p.bytes, 0),
     parts: parts.length,

@@ -94,6 +94,8 @@ export class Export extends Construct {
       timeout: props.exporterTimeout,
       environment: withJobs, // + exporter role and allowlist, below
       logRetentionDays: props.logRetentionDays,
+      // Staged objects are selected, projected and compressed on worker threads (record-workers.ts).
+      workerEntries: ['usecases/record-worker.ts'],
     });
     this.connectionTest = new ExportFunction(this, 'ConnectionTest', {
       entry: 'connection-test/handler.ts',

@@ -26,6 +26,34 @@ export interface ExportFunctionProps {
   timeout: Duration;
   environment: Record<string, string>;
   logRetentionDays: number;
+  /**
+   * Worker-thread entries under lambdas/ bundled beside index.mjs as `<name>.mjs` (the handler
+   * finds them next to its own module), e.g. `usecases/record-worker.ts`.
+   */
+  workerEntries?: string[];
+}
+
+/** esbuild target of every function bundle and of its worker bundles (the Lambda runtime's Node.js). */
+export const BUNDLE_TARGET = 'node22';
+
+/** The shell command (local bundling, no Docker) that bundles one worker entry into `outputDir`. */
+export function workerBundleCommand(entry: string, outputDir: string): string {
+  const name = entry.replace(/^.*\//, '').replace(/\.ts$/, '.mjs');
+  const args = [
+    `${PROJECT_ROOT}node_modules/.bin/esbuild`,
+    `${PROJECT_ROOT}lambdas/${entry}`,
+    '--bundle',
+    '--platform=node',
+    '--format=esm',
+    `--target=${BUNDLE_TARGET}`,
+    '--minify',
+    '--sourcemap',
+    '--sources-content=false',
+    '--main-fields=module,main',
+    '--log-level=warning',
+    `--outfile=${outputDir}/${name}`,
+  ];
+  return args.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
 }
 
 export class ExportFunction extends Construct {
@@ -74,7 +102,7 @@ export class ExportFunction extends Construct {
       },
       bundling: {
         format: nodejs.OutputFormat.ESM,
-        target: 'node22',
+        target: BUNDLE_TARGET,
         platform: 'node',
         minify: true,
         sourceMap: true, // used at run time through NODE_OPTIONS=--enable-source-maps
@@ -87,6 +115,16 @@ export class ExportFunction extends Construct {
         banner:
           "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
         forceDockerBundling: false,
+        ...(props.workerEntries?.length
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (_inputDir: string, outputDir: string) =>
+                  (props.workerEntries ?? []).map((entry) => workerBundleCommand(entry, outputDir)),
+              },
+            }
+          : {}),
       },
     });
     Validations.of(this.function).acknowledge({

@@ -25,7 +25,7 @@ export class CorruptStagedLineError extends Error {
   constructor(
     readonly stagedKey: string,
     readonly lineNumber: number,
-    reason: string,
+    readonly reason: string,
   ) {
     super(
       `staged object ${stagedKey} line ${lineNumber} is not a valid event (${reason}); ` +

@@ -14,11 +14,22 @@ import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
 import type { ExportJob } from '../ports/index.ts';
 import { type ExportJobRun, executeExportJob, type MemberRun } from '../usecases/export-job.ts';
+import { sharedRecordWorkers } from '../usecases/record-workers.ts';
 
 export { retryLater } from '../usecases/export-job.ts';
 
 const logger = createLogger(SERVICE_NAMES.exporter);
 const metrics = createMetrics(SERVICE_NAMES.exporter);
+
+// Start the record worker threads during the init phase (not billed into the first export's time).
+// A failure here is not fatal: the first job starts them again and reports the error if it persists.
+sharedRecordWorkers()
+  ?.warm()
+  .catch((error: unknown) =>
+    logger.warn('record workers did not start during init', {
+      error: error instanceof Error ? error.message : String(error),
+    }),
+  );
 
 /** Stop between parts when less than this is left, leaving time to save the cursor and re-enqueue. */
 const RESERVE_MS = 3 * 60_000;

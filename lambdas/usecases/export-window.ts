@@ -12,7 +12,7 @@
  *    write (watermark = W and the lease is ours).
  */
 import { randomUUID } from 'node:crypto';
-import { pipeline, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Connection } from '../domain/connection.ts';
 import { validateConnection } from '../domain/connection.ts';
 import { recordFrame } from '../domain/export-record.ts';
@@ -32,13 +32,8 @@ import type {
   StagingStore,
   WrittenPart,
 } from '../ports/index.ts';
-import {
-  compileRecordBytesWriter,
-  createMultiMemberGzip,
-  objectRecordBytes,
-  type RecordBytesWriter,
-  type RecordWriterStats,
-} from './window-records.ts';
+import { defaultCompressor, type ObjectCompressor } from './record-workers.ts';
+import type { CompressedRecords, RecordWriterSpec } from './window-records.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;
 /** Parts are split when their uncompressed output passes this size (SPEC §3 part naming). */
@@ -308,78 +303,95 @@ async function exportPinnedWindow(
     ? { ...state.cursor, parts: [...state.cursor.parts] }
     : { nextObjectIndex: 0, nextPartNumber: 1, parts: [] };
 
-  const write = windowRecordWriter(connection, windowEnd);
-  let leaseRenewedAt = deps.clock.now().getTime();
-  const keepLease = async (force = false) => {
-    const now = deps.clock.now();
-    if (!force && now.getTime() - leaseRenewedAt < deps.settings.leaseMs / 3) return;
-    if (!(await deps.state.renewLease(connection.connectionId, owner, now, deps.settings.leaseMs)))
-      throw new LostLease();
-    leaseRenewedAt = now.getTime();
-  };
-
-  let partsThisInvocation = 0;
-  while (cursor.nextObjectIndex < objects.length) {
-    const remaining = deps.remainingTimeMs?.();
-    // Stop between parts when the budget runs low, but only after progress, so a window always advances.
-    if (remaining !== undefined && remaining < (deps.reserveMs ?? 0) && partsThisInvocation > 0) {
-      await deps.jobs?.enqueue([
-        { connectionId: connection.connectionId, windowEnd: windowEnd.toISOString(), reason: 'continuation' },
-      ]);
-      await deps.state.releaseLease(connection.connectionId, owner);
-      return { status: 'continued', cursor };
-    }
-    const part = await writeWindowPart(
-      connection,
-      target,
-      windowEnd,
-      objects,
-      cursor,
-      write,
-      encrypt,
-      keepLease,
-      deps,
-    );
-    if (!part) break;
-    cursor.parts.push(part.written);
-    cursor.nextObjectIndex = part.nextObjectIndex;
-    cursor.nextPartNumber += 1;
-    partsThisInvocation += 1;
-    if (!(await deps.state.saveCursor(connection.connectionId, owner, cursor))) throw new LostLease();
+  const source = new WindowRecords(
+    objects,
+    cursor.nextObjectIndex,
+    windowRecordWriter(connection, windowEnd),
+    deps,
+  );
+  try {
+    return await writePinnedWindow();
+  } finally {
+    source.close();
   }
 
-  const sequence = state.sequence + 1;
-  // An exporter whose lease expired must not overwrite the manifest of the one that took over.
-  await keepLease(true);
-  const { manifestKey, manifest } = await writeWindowManifest(
-    connection,
-    target,
-    { sequence, windowStart, windowEnd, parts: cursor.parts },
-    deps.sink,
-  );
+  async function writePinnedWindow(): Promise<PinnedOutcome> {
+    let leaseRenewedAt = deps.clock.now().getTime();
+    const keepLease = async (force = false) => {
+      const now = deps.clock.now();
+      if (!force && now.getTime() - leaseRenewedAt < deps.settings.leaseMs / 3) return;
+      if (!(await deps.state.renewLease(connection.connectionId, owner, now, deps.settings.leaseMs)))
+        throw new LostLease();
+      leaseRenewedAt = now.getTime();
+    };
 
-  const ok = await deps.state.commitWindow(connection.connectionId, {
-    expectedWatermark: windowStart,
-    windowEnd,
-    sequence,
-    leaseOwner: owner,
-    committedAt: deps.clock.now(),
-    parts: cursor.parts,
-    manifestKey,
-    usageMonth: windowEnd.toISOString().slice(0, 7),
-  });
-  if (!ok) throw new LostLease();
-  return {
-    status: 'committed',
-    window: {
-      windowStart,
+    let partsThisInvocation = 0;
+    while (cursor.nextObjectIndex < objects.length) {
+      const remaining = deps.remainingTimeMs?.();
+      // Stop between parts when the budget runs low, but only after progress, so a window always advances.
+      if (remaining !== undefined && remaining < (deps.reserveMs ?? 0) && partsThisInvocation > 0) {
+        await deps.jobs?.enqueue([
+          {
+            connectionId: connection.connectionId,
+            windowEnd: windowEnd.toISOString(),
+            reason: 'continuation',
+          },
+        ]);
+        await deps.state.releaseLease(connection.connectionId, owner);
+        return { status: 'continued', cursor };
+      }
+      const part = await writeWindowPart(
+        connection,
+        target,
+        windowEnd,
+        objects,
+        cursor,
+        source,
+        encrypt,
+        keepLease,
+        deps,
+      );
+      if (!part) break;
+      cursor.parts.push(part.written);
+      cursor.nextObjectIndex = part.nextObjectIndex;
+      cursor.nextPartNumber += 1;
+      partsThisInvocation += 1;
+      if (!(await deps.state.saveCursor(connection.connectionId, owner, cursor))) throw new LostLease();
+    }
+
+    const sequence = state.sequence + 1;
+    // An exporter whose lease expired must not overwrite the manifest of the one that took over.
+    await keepLease(true);
+    const { manifestKey, manifest } = await writeWindowManifest(
+      connection,
+      target,
+      { sequence, windowStart, windowEnd, parts: cursor.parts },
+      deps.sink,
+    );
+
+    const ok = await deps.state.commitWindow(connection.connectionId, {
+      expectedWatermark: windowStart,
       windowEnd,
       sequence,
+      leaseOwner: owner,
+      committedAt: deps.clock.now(),
       parts: cursor.parts,
       manifestKey,
-      records: manifest.totalRecords,
-    },
-  };
+      usageMonth: windowEnd.toISOString().slice(0, 7),
+    });
+    if (!ok) throw new LostLease();
+    return {
+      status: 'committed',
+      window: {
+        windowStart,
+        windowEnd,
+        sequence,
+        parts: cursor.parts,
+        manifestKey,
+        records: manifest.totalRecords,
+      },
+    };
+  }
 }
 
 /** What writing a window's parts and manifest needs (the exporter's deps, or a rerun's). */
@@ -387,11 +399,91 @@ export interface WindowWriterDeps {
   staging: StagingStore;
   sink: ExportSink;
   settings: Pick<ExportSettings, 'partSizeBytes' | 'gzipLevel'>;
+  /** Where staged objects are turned into compressed records (default: the process's worker threads). */
+  compressor?: ObjectCompressor;
 }
 
-/** The writer of a window's records: every part of the window is written with it. */
-export function windowRecordWriter(connection: Connection, windowEnd: Date): RecordBytesWriter {
-  return compileRecordBytesWriter(connection, recordFrame(connection, windowEnd));
+/** What every record of a window is written with: the connection's selection and the record frame. */
+export function windowRecordWriter(connection: Connection, windowEnd: Date): RecordWriterSpec {
+  return {
+    selection: {
+      events: connection.events,
+      userAttributes: connection.userAttributes,
+      deviceAttributes: connection.deviceAttributes,
+    },
+    frame: recordFrame(connection, windowEnd),
+  };
+}
+
+/** Staged objects read and compressed ahead of the one being written, besides the workers' own. */
+const LOOKAHEAD_OBJECTS = 2;
+
+/**
+ * The compressed records of a window's staged objects, taken in order. A few objects after the one
+ * taken are already being read and compressed (by the worker threads), so reading S3, compressing
+ * and uploading overlap; memory is bounded by that look-ahead (a few staged objects), not by the
+ * window. Close it when done: results computed ahead and not taken are dropped.
+ */
+export class WindowRecords {
+  private readonly ahead = new Map<number, Promise<CompressedRecords>>();
+  private next: number;
+  private readonly lookahead: number;
+
+  constructor(
+    private readonly objects: StagedObjectRef[],
+    from: number,
+    private readonly writer: RecordWriterSpec,
+    private readonly deps: WindowWriterDeps,
+  ) {
+    this.next = from;
+    const chosen = deps.compressor ? { compress: deps.compressor, lanes: 1 } : defaultCompressor();
+    this.compress = chosen.compress;
+    this.lookahead = LOOKAHEAD_OBJECTS + chosen.lanes;
+  }
+
+  private readonly compress: ObjectCompressor;
+
+  /** The records of objects[index]; indexes are taken in increasing order. */
+  take(index: number): Promise<CompressedRecords> {
+    if (!this.ahead.has(index) && index >= this.next) this.next = index;
+    while (this.next < this.objects.length && this.next <= index + this.lookahead) {
+      const result = this.load(this.objects[this.next]!.key);
+      // A failure is seen by whoever takes this object; until then it must not be "unhandled".
+      result.catch(() => undefined);
+      this.ahead.set(this.next, result);
+      this.next += 1;
+    }
+    const result = this.ahead.get(index);
+    if (!result) throw new Error(`staged object #${index} of the window was already taken`);
+    this.ahead.delete(index);
+    return result;
+  }
+
+  close(): void {
+    this.ahead.clear();
+  }
+
+  private async load(key: string): Promise<CompressedRecords> {
+    const body = await readAll(await this.deps.staging.openObject(key));
+    return this.compress({ stagedKey: key, body, writer: this.writer, level: this.deps.settings.gzipLevel });
+  }
+}
+
+/** A stream's bytes in one buffer that owns its memory (so it can be moved to a worker thread). */
+async function readAll(stream: Readable): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+    chunks.push(chunk);
+    length += chunk.length;
+  }
+  const all = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return all;
 }
 
 /**
@@ -421,43 +513,41 @@ export async function writeWindowPart(
   windowEnd: Date,
   objects: StagedObjectRef[],
   cursor: Pick<ExportCursor, 'nextObjectIndex' | 'nextPartNumber'>,
-  write: RecordBytesWriter,
+  source: WindowRecords,
   encrypt: Encryptor | undefined,
   keepLease: () => Promise<void>,
   deps: WindowWriterDeps,
 ): Promise<{ written: WrittenPart; nextObjectIndex: number } | undefined> {
-  const stats: RecordWriterStats = { records: 0 };
   let index = cursor.nextObjectIndex;
   let bytes = 0;
+  let records = 0;
   const partSize = deps.settings.partSizeBytes;
 
-  async function* partRecords(): AsyncGenerator<Buffer> {
-    while (index < objects.length && !(bytes >= partSize && stats.records > 0)) {
-      const ref = objects[index]!;
+  // Each object's records are whole gzip members; concatenated in object order they make the part
+  // (RFC 1952 §2.2: a gzip file is a series of members).
+  async function* partMembers(): AsyncGenerator<Buffer> {
+    while (index < objects.length && !(bytes >= partSize && records > 0)) {
       await keepLease();
-      const body = await deps.staging.openObject(ref.key);
-      for await (const chunk of objectRecordBytes(ref.key, body, write, stats)) {
-        bytes += chunk.length;
-        yield chunk;
-      }
+      const object = await source.take(index);
       index += 1;
+      bytes += object.bytes;
+      records += object.records;
+      if (object.gzip.length > 0)
+        yield Buffer.from(object.gzip.buffer, object.gzip.byteOffset, object.gzip.length);
     }
   }
 
   // Only start an upload once the part is known to hold a record.
-  const records = partRecords();
-  const first = await records.next();
+  const members = partMembers();
+  const first = await members.next();
   if (first.done) {
     return undefined;
   }
   async function* withFirst(): AsyncGenerator<Buffer> {
     yield first.value as Buffer;
-    yield* records;
+    yield* members;
   }
-  // Independent blocks compressed on several cores, written in order as gzip members (RFC 1952 §2.2).
-  const gzipped = createMultiMemberGzip({ level: deps.settings.gzipLevel });
-  // pipeline destroys the gzip stream with any upstream error (S3 read, corrupt line), failing the upload.
-  pipeline(Readable.from(withFirst()), gzipped, () => undefined);
+  const gzipped = Readable.from(withFirst(), { objectMode: false });
   const body = encrypt ? encrypt(gzipped) : gzipped;
   const key = dataObjectKey(connection, windowEnd, cursor.nextPartNumber);
   const stored = await deps.sink.putObject(
@@ -467,7 +557,7 @@ export async function writeWindowPart(
     encrypt ? 'application/pgp-encrypted' : 'application/gzip',
   );
   return {
-    written: { key, records: stats.records, bytes: stored.bytes, sha256: stored.sha256 },
+    written: { key, records, bytes: stored.bytes, sha256: stored.sha256 },
     nextObjectIndex: index,
   };
 }

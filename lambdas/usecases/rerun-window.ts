@@ -26,6 +26,7 @@ import {
   type ExportDeps,
   type ExportSettings,
   sinkTargetOf,
+  WindowRecords,
   type WindowWriterDeps,
   windowRecordWriter,
   writeWindowManifest,
@@ -144,26 +145,30 @@ export async function rerunWindow(
 
   const target = sinkTargetOf(connection);
   const objects = await deps.staging.listWindow(connection.appId, window.windowStart, window.windowEnd);
-  const write = windowRecordWriter(connection, window.windowEnd);
   const parts: WrittenPart[] = [];
   const cursor = { nextObjectIndex: 0, nextPartNumber: 1 };
   const noLease = async () => undefined;
-  for (;;) {
-    const part = await writeWindowPart(
-      connection,
-      target,
-      window.windowEnd,
-      objects,
-      cursor,
-      write,
-      encrypt,
-      noLease,
-      deps,
-    );
-    if (!part) break;
-    parts.push(part.written);
-    cursor.nextObjectIndex = part.nextObjectIndex;
-    cursor.nextPartNumber += 1;
+  const source = new WindowRecords(objects, 0, windowRecordWriter(connection, window.windowEnd), deps);
+  try {
+    for (;;) {
+      const part = await writeWindowPart(
+        connection,
+        target,
+        window.windowEnd,
+        objects,
+        cursor,
+        source,
+        encrypt,
+        noLease,
+        deps,
+      );
+      if (!part) break;
+      parts.push(part.written);
+      cursor.nextObjectIndex = part.nextObjectIndex;
+      cursor.nextPartNumber += 1;
+    }
+  } finally {
+    source.close();
   }
 
   const { manifestKey, manifest } = await writeWindowManifest(

@@ -3,8 +3,7 @@
  * (pass-through | parse → select → project → serialize) → record lines.
  * Output is produced as large string chunks; nothing holds a whole object.
  */
-import { availableParallelism } from 'node:os';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { createGunzip, gzip } from 'node:zlib';
 import {
   ALWAYS_KEPT_DEVICE_ATTRIBUTE,
@@ -141,6 +140,16 @@ export class RecordBytes {
   take(): Buffer {
     const out = this.buffer.subarray(0, this.length);
     this.buffer = Buffer.allocUnsafe(2 * this.chunkBytes);
+    this.length = 0;
+    return out;
+  }
+
+  /**
+   * The bytes written so far, as a view of the buffer, which is written over from the next write on:
+   * for a consumer that is done with them before that (no allocation per chunk).
+   */
+  view(): Buffer {
+    const out = this.buffer.subarray(0, this.length);
     this.length = 0;
     return out;
   }
@@ -425,16 +434,21 @@ export function compileRecordBytesWriter(selection: Selection, frame: RecordFram
   };
 }
 
-/** Yields the records of one staged object as byte chunks of about CHUNK_BYTES, whole records only. */
+/** Yields the records of one staged object as byte chunks of about `chunkBytes` (cut after the record that fills one). */
 export async function* objectRecordBytes(
   stagedKey: string,
   gzipped: Readable,
   write: RecordBytesWriter,
   stats: RecordWriterStats,
+  chunkBytes = CHUNK_BYTES,
+  /** Write into this buffer and yield views of it: each chunk is valid only until the next is asked for. */
+  scratch?: RecordBytes,
 ): AsyncGenerator<Buffer> {
   const gunzip = gzipped.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }));
   gzipped.on('error', (err) => gunzip.destroy(err));
-  const out = new RecordBytes();
+  const out = scratch ?? new RecordBytes(chunkBytes);
+  out.length = 0;
+  const take = () => (scratch ? out.view() : out.take());
   // The start of a line that continues in the next chunk.
   let carry: Buffer[] = [];
   let lineNumber = 1;
@@ -452,116 +466,97 @@ export async function* objectRecordBytes(
         carry = [];
         if (line.length > 0) stats.records += write(out, stagedKey, lineNumber++, line, 0, line.length);
         pos = newline + 1;
+        if (out.length >= chunkBytes) yield take();
       }
       for (;;) {
         const newline = chunk.indexOf(NEWLINE, pos);
         if (newline < 0) break;
         if (newline > pos) stats.records += write(out, stagedKey, lineNumber++, chunk, pos, newline);
         pos = newline + 1;
+        // Cut after the record that fills a chunk: where chunks end depends on the records only,
+        // not on how the staged bytes arrived (gzip members are cut here: same input, same bytes).
+        if (out.length >= chunkBytes) yield take();
       }
       if (pos < chunk.length) carry.push(chunk.subarray(pos));
-      if (out.length >= CHUNK_BYTES) yield out.take();
     }
     if (carry.length > 0) {
       const line = Buffer.concat(carry);
       stats.records += write(out, stagedKey, lineNumber, line, 0, line.length);
     }
-    if (out.length > 0) yield out.take();
+    if (out.length > 0) yield take();
   } finally {
     // Stopped early (a failure downstream): release the staged object's connection.
     if (!gzipped.readableEnded) gzipped.destroy();
   }
 }
 
-// ---------------------------------------------------------------- parallel gzip
+// ---------------------------------------------------------------- one staged object → gzip members
 
 /** gunzip output chunk size: fewer, larger hand-offs from the zlib thread than the default 16 KiB. */
 const GUNZIP_CHUNK_BYTES = 64 * 1024;
 
-export interface MultiMemberGzipOptions {
-  level: number;
-  /** Uncompressed bytes per gzip member (default 1 MiB). */
-  blockBytes?: number;
-  /** Members compressed at the same time on libuv's threadpool (default: available cores, at least 2). */
-  concurrency?: number;
-}
-
+/** Uncompressed record bytes per gzip member (about; members end at record ends). */
 export const DEFAULT_GZIP_BLOCK_BYTES = 1024 * 1024;
 
-/**
- * gzip that compresses independent blocks of the input on several threads and writes them, in input
- * order, as consecutive gzip members: a valid RFC 1952 file (§2.2: "a series of members") that
- * gunzip, zcat, Python's gzip, Java's GZIPInputStream and Node's zlib read as one stream.
- * Blocks are cut at fixed input offsets, so the same input gives the same bytes (a retried part
- * rewrites the same object). Memory: about (concurrency + 1) blocks.
- */
-export function createMultiMemberGzip(options: MultiMemberGzipOptions): Transform {
-  return new MultiMemberGzip(options);
+/** What a record writer is compiled from: plain data, so it can be handed to a worker thread. */
+export interface RecordWriterSpec {
+  selection: Selection;
+  frame: RecordFrame;
 }
 
-function gzipBlock(block: Buffer, level: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+/** One staged object's selected records, compressed. */
+export interface CompressedRecords {
+  /**
+   * Consecutive gzip members, one per ~block of records, in order: a valid RFC 1952 file (§2.2,
+   * "a series of members") that gunzip, zcat, Python's gzip, Java's GZIPInputStream and Node's
+   * zlib read as one stream, and that stays valid when appended to the members of the previous
+   * object. Empty when no record was selected. Its own ArrayBuffer (transferable).
+   */
+  gzip: Uint8Array;
+  records: number;
+  /** Uncompressed bytes of those records (what a part's size counts). */
+  bytes: number;
+}
+
+export type BlockCompressor = (block: Buffer, level: number) => Buffer | Promise<Buffer>;
+
+/** gzip on libuv's threadpool: the main thread's compressor when no worker thread is used. */
+export const gzipOnThreadpool: BlockCompressor = (block, level) =>
+  new Promise((resolve, reject) => {
     gzip(block, { level }, (error, member) => (error ? reject(error) : resolve(member)));
   });
-}
 
-class MultiMemberGzip extends Transform {
-  private readonly level: number;
-  private readonly blockBytes: number;
-  private readonly concurrency: number;
-  private block: Buffer;
-  private filled = 0;
-  private members = 0;
-  /** Members being compressed, oldest first. */
-  private readonly inFlight: Promise<Buffer>[] = [];
-
-  constructor(options: MultiMemberGzipOptions) {
-    const blockBytes = options.blockBytes ?? DEFAULT_GZIP_BLOCK_BYTES;
-    const concurrency = Math.max(1, options.concurrency ?? Math.max(2, availableParallelism()));
-    // Room for the members of a few blocks: a consumer that pulls one chunk at a time (the PGP
-    // encryptor) must not stall compression between its reads.
-    super({ readableHighWaterMark: concurrency * blockBytes });
-    this.level = options.level;
-    this.blockBytes = blockBytes;
-    this.concurrency = concurrency;
-    this.block = Buffer.allocUnsafe(this.blockBytes);
+/**
+ * Select, project and compress one staged object: its records are cut into blocks of about
+ * `blockBytes` at record ends and each block becomes one gzip member. The blocks depend only on
+ * the object's bytes and the writer, so the same object always gives the same bytes (a retried part
+ * rewrites the same object), whichever thread or compressor runs it.
+ */
+export async function compressObjectRecords(
+  stagedKey: string,
+  gzipped: Readable,
+  write: RecordBytesWriter,
+  options: { level: number; blockBytes?: number; scratch?: RecordBytes },
+  compress: BlockCompressor = gzipOnThreadpool,
+): Promise<CompressedRecords> {
+  const stats: RecordWriterStats = { records: 0 };
+  const members: Buffer[] = [];
+  let bytes = 0;
+  let size = 0;
+  const blockBytes = options.blockBytes ?? DEFAULT_GZIP_BLOCK_BYTES;
+  // A block is compressed before the next is written, so one scratch buffer can hold them all.
+  const scratch = options.scratch ?? new RecordBytes(blockBytes);
+  for await (const block of objectRecordBytes(stagedKey, gzipped, write, stats, blockBytes, scratch)) {
+    bytes += block.length;
+    const member = await compress(block, options.level);
+    size += member.length;
+    members.push(member);
   }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    let pos = 0;
-    while (pos < chunk.length) {
-      const n = Math.min(chunk.length - pos, this.blockBytes - this.filled);
-      chunk.copy(this.block, this.filled, pos, pos + n);
-      this.filled += n;
-      pos += n;
-      if (this.filled === this.blockBytes) this.launch();
-    }
-    this.drainTo(this.concurrency - 1).then(() => callback(), callback);
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const member of members) {
+    out.set(member, at);
+    at += member.length;
   }
-
-  override _flush(callback: TransformCallback): void {
-    // An empty input still gives a valid (empty) gzip file.
-    if (this.filled > 0 || this.members === 0) this.launch();
-    this.drainTo(0).then(() => callback(), callback);
-  }
-
-  private launch(): void {
-    const block = this.filled === this.blockBytes ? this.block : this.block.subarray(0, this.filled);
-    const member = gzipBlock(block, this.level);
-    // Awaited in order by drainTo; a failure while an earlier member is awaited is not unhandled.
-    member.catch(() => undefined);
-    this.inFlight.push(member);
-    this.members += 1;
-    this.block = Buffer.allocUnsafe(this.blockBytes);
-    this.filled = 0;
-  }
-
-  /** Push finished members, in order, until at most `limit` are still being compressed. */
-  private async drainTo(limit: number): Promise<void> {
-    while (this.inFlight.length > limit) {
-      const member = await this.inFlight[0]!;
-      this.inFlight.shift();
-      this.push(member);
-    }
-  }
+  return { gzip: out, records: stats.records, bytes };
 }

@@ -12,10 +12,11 @@ import {
   recordFrame,
   type Selection,
 } from '../../lambdas/domain/export-record.ts';
+import { inThreadCompressor, RecordWorkerPool } from '../../lambdas/usecases/record-workers.ts';
 import {
   compileRecordBytesWriter,
   compileRecordWriter,
-  createMultiMemberGzip,
+  compressObjectRecords,
   objectRecordBytes,
   RecordBytes,
 } from '../../lambdas/usecases/window-records.ts';
@@ -234,75 +235,151 @@ describe('the byte-level record writer', () => {
   });
 });
 
-async function multiMember(
-  input: Buffer,
-  options: Parameters<typeof createMultiMemberGzip>[0],
-): Promise<Buffer> {
-  const pieces: Buffer[] = [];
-  for (let i = 0; i < input.length; i += 7919) pieces.push(input.subarray(i, i + 7919));
-  const chunks: Buffer[] = [];
-  for await (const c of Readable.from(pieces).pipe(createMultiMemberGzip(options))) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+/** One staged object's records through compressObjectRecords, in this thread. */
+async function compressed(input: Buffer, blockBytes: number, selection = SELECTIONS.passThrough!) {
+  return compressObjectRecords(
+    'k',
+    Readable.from([gzipSync(input)]),
+    compileRecordBytesWriter(selection, frame),
+    { level: 6, blockBytes },
+  );
 }
 
-describe('the multi-member gzip writer', () => {
+describe('compressed records of a staged object (gzip members)', () => {
   const generate = createEventGenerator({ appId: 'a', seed: 11 });
   const input = Buffer.from(
     Array.from({ length: 6000 }, () => `${JSON.stringify(generate(new Date(1.7e12)).event)}\n`).join(''),
   );
+  const expectedRecords = async (selection: Selection) => {
+    const chunks: Buffer[] = [];
+    const writer = compileRecordBytesWriter(selection, frame);
+    for await (const c of objectRecordBytes('k', Readable.from([gzipSync(input)]), writer, { records: 0 }))
+      chunks.push(c);
+    return Buffer.concat(chunks);
+  };
 
-  it('gunzips to the input bytes, in order, as several members', async () => {
-    const gz = await multiMember(input, { level: 6, blockBytes: 256 * 1024, concurrency: 3 });
-    expect(gunzipSync(gz).equals(input)).toBe(true);
-    // One member per started block: the gzip magic at each member start.
-    const members = Math.ceil(input.length / (256 * 1024));
+  it('gunzips to the records, in order, as several members (one per block)', async () => {
+    const out = await compressed(input, 256 * 1024);
+    const records = await expectedRecords(SELECTIONS.passThrough!);
+    expect(gunzipSync(out.gzip).equals(records)).toBe(true);
+    expect(out.records).toBe(6000);
+    expect(out.bytes).toBe(records.length);
+    // A member ends after the record that fills its 256 KiB block.
+    const members = Math.floor(records.length / (257 * 1024));
     expect(members).toBeGreaterThan(4);
     let found = 0;
-    for (
-      let i = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08]));
-      i >= 0;
-      i = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08]), i + 1)
-    )
-      found++;
+    const magic = Buffer.from([0x1f, 0x8b, 0x08]);
+    const gz = Buffer.from(out.gzip);
+    for (let i = gz.indexOf(magic); i >= 0; i = gz.indexOf(magic, i + 1)) found++;
     expect(found).toBeGreaterThanOrEqual(members);
   });
 
-  it('gives the same bytes for the same input whatever the chunking and concurrency', async () => {
-    const a = await multiMember(input, { level: 6, blockBytes: 256 * 1024, concurrency: 1 });
-    const b = await multiMember(input, { level: 6, blockBytes: 256 * 1024, concurrency: 4 });
-    const chunks: Buffer[] = [];
-    for await (const c of Readable.from([input]).pipe(
-      createMultiMemberGzip({ level: 6, blockBytes: 256 * 1024 }),
-    ))
-      chunks.push(c as Buffer);
-    expect(a.equals(b)).toBe(true);
-    expect(Buffer.concat(chunks).equals(a)).toBe(true);
+  it('cuts members where the records say, not where the staged bytes arrived', async () => {
+    const staged = gzipSync(input);
+    const writer = compileRecordBytesWriter(SELECTIONS.projected!, frame);
+    const whole = await compressObjectRecords('k', Readable.from([staged]), writer, {
+      level: 6,
+      blockBytes: 100_000,
+    });
+    for (const size of [97, 977, 65_536, 70_001]) {
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < staged.length; i += size) pieces.push(staged.subarray(i, i + size));
+      const chunked = await compressObjectRecords('k', Readable.from(pieces), writer, {
+        level: 6,
+        blockBytes: 100_000,
+      });
+      expect(Buffer.from(chunked.gzip).equals(Buffer.from(whole.gzip))).toBe(true);
+    }
   });
 
-  it('writes a valid gzip file for an empty input', async () => {
-    const gz = await multiMember(Buffer.alloc(0), { level: 6 });
-    expect(gunzipSync(gz).length).toBe(0);
+  it('gives the same bytes for the same object on a worker thread and in this thread', async () => {
+    const pool = new RecordWorkerPool(2);
+    try {
+      for (const selection of [SELECTIONS.passThrough!, SELECTIONS.projected!]) {
+        const here = await compressed(input, 256 * 1024, selection);
+        const job = {
+          stagedKey: 'k',
+          body: gzipSync(input),
+          writer: { selection, frame },
+          level: 6,
+          blockBytes: 256 * 1024,
+        };
+        const [a, b] = await Promise.all([
+          pool.compress(job),
+          pool.compress({ ...job, body: gzipSync(input) }),
+        ]);
+        expect(Buffer.from(a.gzip).equals(Buffer.from(here.gzip))).toBe(true);
+        expect(Buffer.from(b.gzip).equals(Buffer.from(here.gzip))).toBe(true);
+        expect([a.records, a.bytes]).toEqual([here.records, here.bytes]);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('brings a corrupt line back from a worker as the same CorruptStagedLineError', async () => {
+    const lines = input.toString('utf8').split('\n');
+    lines.splice(10, 0, '{"broken":');
+    const body = gzipSync(lines.join('\n'));
+    const writer = { selection: SELECTIONS.projected!, frame };
+    const inThread = await inThreadCompressor()({ stagedKey: 'staging/x.gz', body, writer, level: 6 }).catch(
+      (e: Error) => e,
+    );
+    const pool = new RecordWorkerPool(1);
+    try {
+      const onWorker = await pool
+        .compress({ stagedKey: 'staging/x.gz', body, writer, level: 6 })
+        .catch((e: Error) => e);
+      expect(inThread).toBeInstanceOf(CorruptStagedLineError);
+      expect(onWorker).toBeInstanceOf(CorruptStagedLineError);
+      expect((onWorker as CorruptStagedLineError).lineNumber).toBe(11);
+      expect((onWorker as Error).message).toBe((inThread as Error).message);
+      // A gzip error keeps its zlib code; the worker goes on with the next job.
+      const bad = await pool
+        .compress({ stagedKey: 'staging/y.gz', body: Buffer.from('not gzip'), writer, level: 6 })
+        .catch((e: Error & { code?: string }) => e);
+      expect((bad as { code?: string }).code).toBe('Z_DATA_ERROR');
+      const ok = await pool.compress({ stagedKey: 'k', body: gzipSync(input), writer, level: 6 });
+      expect(ok.records).toBe(6000);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('gives an empty result (no member) for an object with no selected record', async () => {
+    const none: Selection = {
+      events: { mode: 'SELECTED', names: ['nothing-has-this-name'] },
+      userAttributes: 'ALL',
+      deviceAttributes: 'ALL',
+    };
+    const out = await compressed(input, 256 * 1024, none);
+    expect([out.gzip.length, out.records, out.bytes]).toEqual([0, 0, 0]);
   });
 
   const tools =
     spawnSync('gzip', ['--version']).status === 0 && spawnSync('python3', ['--version']).status === 0;
-  it.skipIf(!tools)('is read whole by gzip -t, zcat and Python’s gzip module', async () => {
-    const gz = await multiMember(input, { level: 6, blockBytes: 200 * 1024 });
-    const dir = mkdtempSync(join(tmpdir(), 'mmgz-'));
-    try {
-      const file = join(dir, 'part.json.gz');
-      writeFileSync(file, gz);
-      expect(spawnSync('gzip', ['-t', file]).status).toBe(0);
-      const zcat = execFileSync('gzip', ['-dc', file], { maxBuffer: 64 << 20 });
-      expect(zcat.equals(input)).toBe(true);
-      const python = execFileSync(
-        'python3',
-        ['-c', 'import gzip,sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())', file],
-        { maxBuffer: 64 << 20 },
-      );
-      expect(python.equals(input)).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(!tools)(
+    'is read whole by gzip -t, zcat and Python’s gzip module, appended after another object',
+    async () => {
+      const a = await compressed(input, 200 * 1024);
+      const b = await compressed(input.subarray(0, input.indexOf(0x0a, 100_000) + 1), 200 * 1024);
+      const records = Buffer.concat([await expectedRecords(SELECTIONS.passThrough!), gunzipSync(b.gzip)]);
+      const dir = mkdtempSync(join(tmpdir(), 'mmgz-'));
+      try {
+        const file = join(dir, 'part.json.gz');
+        writeFileSync(file, Buffer.concat([a.gzip, b.gzip]));
+        expect(spawnSync('gzip', ['-t', file]).status).toBe(0);
+        const zcat = execFileSync('gzip', ['-dc', file], { maxBuffer: 64 << 20 });
+        expect(zcat.equals(records)).toBe(true);
+        const python = execFileSync(
+          'python3',
+          ['-c', 'import gzip,sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())', file],
+          { maxBuffer: 64 << 20 },
+        );
+        expect(python.equals(records)).toBe(true);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
