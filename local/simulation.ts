@@ -810,7 +810,11 @@ async function simulate(
   function exportPlan(failures: number): ExportAttempt['fault'] {
     // A job that failed often goes through eventually (SQS would move it to the DLQ; here it must succeed).
     if (!faultsEnabled || failures >= 6 || random() >= faultRate) return undefined;
-    return pickOne(random, EXPORT_FAULTS);
+    // Half the time a kind that has not fired yet in this run: some only can where a window has
+    // several parts (budget-runs-out), and a group job is one attempt for several connections,
+    // so uniform draws alone leave rare kinds out of many runs.
+    const unfired = EXPORT_FAULTS.filter((fault) => !injected[fault]);
+    return unfired.length > 0 && random() < 0.5 ? pickOne(random, unfired) : pickOne(random, EXPORT_FAULTS);
   }
 
   async function runExport(
