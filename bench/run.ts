@@ -125,6 +125,9 @@ function runExportChild(env: Record<string, string>, input: Record<string, unkno
       process.execPath,
       [
         ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', join(DATA_DIR, 'profiles')] : []),
+        // As the exporter runs in Lambda (lib/export.ts: NODE_OPTIONS): its record workers collect
+        // garbage every 32 MB of staged data.
+        '--expose-gc',
         bundledExportChild(),
         JSON.stringify(input),
       ],

@@ -96,6 +96,9 @@ export class Export extends Construct {
       logRetentionDays: props.logRetentionDays,
       // Staged objects are selected, projected and compressed on worker threads (record-workers.ts).
       workerEntries: ['usecases/record-worker.ts'],
+      // The record workers collect their garbage every 32 MB of staged data (record-worker.ts):
+      // peak memory stays flat in window size (docs/BENCHMARKS.md).
+      nodeOptions: ['--expose-gc'],
     });
     this.connectionTest = new ExportFunction(this, 'ConnectionTest', {
       entry: 'connection-test/handler.ts',

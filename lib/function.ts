@@ -31,6 +31,8 @@ export interface ExportFunctionProps {
    * finds them next to its own module), e.g. `usecases/record-worker.ts`.
    */
   workerEntries?: string[];
+  /** Node.js options beyond `--enable-source-maps` (NODE_OPTIONS), e.g. `--expose-gc`. */
+  nodeOptions?: string[];
 }
 
 /** esbuild target of every function bundle and of its worker bundles (the Lambda runtime's Node.js). */
@@ -98,7 +100,7 @@ export class ExportFunction extends Construct {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
-        NODE_OPTIONS: '--enable-source-maps',
+        NODE_OPTIONS: ['--enable-source-maps', ...(props.nodeOptions ?? [])].join(' '),
       },
       bundling: {
         format: nodejs.OutputFormat.ESM,

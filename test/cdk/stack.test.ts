@@ -270,11 +270,20 @@ describe('functions', () => {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.Handler).toBe('index.handler');
-      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toMatch(
+        /^--enable-source-maps( --expose-gc)?$/,
+      );
       expect(fn.Properties.LoggingConfig.LogGroup).toEqual({ Ref: expect.any(String) });
     }
     const groups = Object.values(s.template.findResources('AWS::Logs::LogGroup'));
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(90);
+    // Only the exporter exposes gc(): its record worker threads collect garbage every 32 MB.
+    const exposing = functions().filter((fn) =>
+      fn.Properties.Environment.Variables.NODE_OPTIONS.includes('--expose-gc'),
+    );
+    expect(exposing.map((fn) => fn.Properties.Description)).toEqual([
+      "Exports one connection's window into the customer's bucket (SQS job)",
+    ]);
   });
 
   it('get the environment from ENV: tables, bucket, timing; queue, role and allowlist where used', () => {
