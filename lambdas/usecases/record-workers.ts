@@ -209,7 +209,14 @@ export class RecordWorkerPool {
           ? own
           : new Uint8Array(own);
       pw.worker.ref();
-      pw.worker.postMessage({ ...pending.job, body }, [body.buffer as ArrayBuffer]);
+      try {
+        pw.worker.postMessage({ ...pending.job, body }, [body.buffer as ArrayBuffer]);
+      } catch (error) {
+        // Not sendable (e.g. a writer spec that is not plain data): this job fails, the worker is free.
+        pw.busy = undefined;
+        pw.worker.unref();
+        pending.reject(error instanceof Error ? error : new Error(String(error)));
+      }
     }
   }
 

@@ -346,6 +346,33 @@ describe('compressed records of a staged object (gzip members)', () => {
     }
   });
 
+  it('fails the job of a worker that dies, and runs the next job on a new worker', async () => {
+    const pool = new RecordWorkerPool(1);
+    const job = {
+      stagedKey: 'k',
+      body: gzipSync(input),
+      writer: { selection: SELECTIONS.projected!, frame },
+      level: 6,
+    };
+    try {
+      await pool.warm();
+      const running = pool.compress(job);
+      // The worker thread dies while it runs the job (as on an out-of-memory abort).
+      const workers = (pool as unknown as { workers: { worker: { terminate(): Promise<number> } }[] })
+        .workers;
+      await workers[0]!.worker.terminate();
+      await expect(running).rejects.toThrow(/a record worker thread failed/);
+      const next = await pool.compress({ ...job, body: gzipSync(input) });
+      expect(next.records).toBe(6000);
+      // A job that cannot be sent fails alone; the worker stays usable.
+      const unsendable = { ...job, body: gzipSync(input), writer: { ...job.writer, extra: () => 1 } };
+      await expect(pool.compress(unsendable as typeof job)).rejects.toThrow();
+      expect((await pool.compress({ ...job, body: gzipSync(input) })).records).toBe(6000);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('gives an empty result (no member) for an object with no selected record', async () => {
     const none: Selection = {
       events: { mode: 'SELECTED', names: ['nothing-has-this-name'] },
