@@ -6,8 +6,8 @@ import { parentPort } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import {
   bodyStream,
-  type ObjectJob,
   serializeError,
+  type WorkerJob,
   type WorkerReply,
   WriterCache,
 } from './record-workers.ts';
@@ -16,8 +16,8 @@ import { compressObjectRecords, DEFAULT_GZIP_BLOCK_BYTES, RecordBytes } from './
 const port = parentPort;
 if (!port) throw new Error('record-worker runs as a worker thread of RecordWorkerPool');
 const writers = new WriterCache();
-// Records are written here, block by block, for every job: no buffer per block.
-const scratch = new RecordBytes(DEFAULT_GZIP_BLOCK_BYTES);
+// Records are written into one of these, block by block (one per job held): no buffer per block.
+const scratches: RecordBytes[] = [];
 const ready: WorkerReply = { ready: true };
 port.postMessage(ready);
 
@@ -31,8 +31,9 @@ const gc = (globalThis as { gc?: () => void }).gc;
 const GC_EVERY_BYTES = 32 * 1024 * 1024;
 let unpackedSinceGc = 0;
 
-port.on('message', async (job: ObjectJob) => {
+port.on('message', async (job: WorkerJob) => {
   let reply: WorkerReply;
+  const scratch = scratches.pop() ?? new RecordBytes(DEFAULT_GZIP_BLOCK_BYTES);
   try {
     const result = await compressObjectRecords(
       job.stagedKey,
@@ -45,7 +46,7 @@ port.on('message', async (job: ObjectJob) => {
       },
       (block, level) => gzipSync(block, { level }),
     );
-    reply = { ok: true, result };
+    reply = { id: job.id, ok: true, result };
     port.postMessage(reply, [result.gzip.buffer as ArrayBuffer]);
     unpackedSinceGc += result.bytes + job.body.byteLength;
     if (gc && unpackedSinceGc >= GC_EVERY_BYTES) {
@@ -54,7 +55,9 @@ port.on('message', async (job: ObjectJob) => {
     }
     return;
   } catch (error) {
-    reply = { ok: false, error: serializeError(error) };
+    reply = { id: job.id, ok: false, error: serializeError(error) };
+  } finally {
+    scratches.push(scratch);
   }
   port.postMessage(reply);
 });

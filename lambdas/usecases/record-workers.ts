@@ -100,11 +100,20 @@ export function inThreadCompressor(): ObjectCompressor {
     });
 }
 
+/** A job as sent to a worker: `id` pairs it with its reply. */
+export type WorkerJob = ObjectJob & { id: number };
+
 /** Messages from a record worker: `ready` once it has loaded, then one reply per job. */
 export type WorkerReply =
   | { ready: true }
-  | { ok: true; result: CompressedRecords }
-  | { ok: false; error: SerializedError };
+  | { id: number; ok: true; result: CompressedRecords }
+  | { id: number; ok: false; error: SerializedError };
+
+/**
+ * Jobs a worker holds at once: while one waits for its gunzip (on libuv's threadpool), the other
+ * is projected and compressed, so the worker thread is not idle between hand-offs.
+ */
+export const JOBS_PER_WORKER = 2;
 
 interface Pending {
   job: ObjectJob;
@@ -114,7 +123,8 @@ interface Pending {
 
 interface PoolWorker {
   worker: Worker;
-  busy?: Pending;
+  /** Jobs sent to it and not answered yet, by id. */
+  busy: Map<number, Pending>;
   /** Settles when the worker has loaded its code (or failed to). */
   ready: Promise<void>;
 }
@@ -154,14 +164,15 @@ function bundleDevWorker(entry: string): string {
 }
 
 /**
- * A fixed number of worker threads, started on first use. Each runs one job at a time; jobs wait
- * in order. An idle worker does not keep the process alive; a worker that dies fails its job (the
+ * A fixed number of worker threads, started on first use. Each holds up to JOBS_PER_WORKER jobs;
+ * jobs wait in order, and a new job goes to an idle worker first. An idle worker does not keep the process alive; a worker that dies fails its job (the
  * export fails and is retried like any failed export) and is replaced for the next one.
  */
 export class RecordWorkerPool {
   private readonly workers: PoolWorker[] = [];
   private readonly queue: Pending[] = [];
   private closed = false;
+  private jobIds = 0;
 
   constructor(readonly size: number) {
     if (!Number.isInteger(size) || size < 1)
@@ -196,11 +207,14 @@ export class RecordWorkerPool {
 
   private pump(): void {
     while (this.queue.length > 0) {
-      let pw = this.workers.find((w) => !w.busy);
-      if (!pw && this.workers.length < this.size) pw = this.spawn();
+      let pw =
+        this.workers.find((w) => w.busy.size === 0) ??
+        this.workers.find((w) => w.busy.size < JOBS_PER_WORKER);
+      if ((!pw || pw.busy.size > 0) && this.workers.length < this.size) pw = this.spawn();
       if (!pw) return;
       const pending = this.queue.shift()!;
-      pw.busy = pending;
+      const id = ++this.jobIds;
+      pw.busy.set(id, pending);
       // The body moves to the worker: copy it first unless it owns its whole ArrayBuffer (a Buffer
       // may be a slice of Node's shared pool, which must not be transferred).
       const own = pending.job.body;
@@ -210,11 +224,12 @@ export class RecordWorkerPool {
           : new Uint8Array(own);
       pw.worker.ref();
       try {
-        pw.worker.postMessage({ ...pending.job, body }, [body.buffer as ArrayBuffer]);
+        const message: WorkerJob = { ...pending.job, body, id };
+        pw.worker.postMessage(message, [body.buffer as ArrayBuffer]);
       } catch (error) {
-        // Not sendable (e.g. a writer spec that is not plain data): this job fails, the worker is free.
-        pw.busy = undefined;
-        pw.worker.unref();
+        // Not sendable (e.g. a writer spec that is not plain data): this job fails, the worker goes on.
+        pw.busy.delete(id);
+        if (pw.busy.size === 0) pw.worker.unref();
         pending.reject(error instanceof Error ? error : new Error(String(error)));
       }
     }
@@ -226,6 +241,7 @@ export class RecordWorkerPool {
     let failedToLoad: (error: Error) => void = () => undefined;
     const pw: PoolWorker = {
       worker,
+      busy: new Map(),
       ready: new Promise<void>((resolve, reject) => {
         loaded = resolve;
         failedToLoad = reject;
@@ -237,12 +253,12 @@ export class RecordWorkerPool {
     worker.on('message', (reply: WorkerReply) => {
       if ('ready' in reply) {
         loaded();
-        if (!pw.busy) worker.unref();
+        if (pw.busy.size === 0) worker.unref();
         return;
       }
-      const pending = pw.busy;
-      pw.busy = undefined;
-      worker.unref();
+      const pending = pw.busy.get(reply.id);
+      pw.busy.delete(reply.id);
+      if (pw.busy.size === 0) worker.unref();
       if (pending) {
         if (reply.ok) pending.resolve(reply.result);
         else pending.reject(deserializeError(reply.error));
@@ -256,9 +272,9 @@ export class RecordWorkerPool {
         cause: error,
       });
       failedToLoad(failure);
-      const pending = pw.busy;
-      pw.busy = undefined;
-      pending?.reject(failure);
+      const lost = [...pw.busy.values()];
+      pw.busy.clear();
+      for (const pending of lost) pending.reject(failure);
       if (!this.closed) this.pump();
     };
     worker.on('error', fail);

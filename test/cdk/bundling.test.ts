@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordFrame } from '../../lambdas/domain/export-record.ts';
-import type { ObjectJob, WorkerReply } from '../../lambdas/usecases/record-workers.ts';
+import type { WorkerJob, WorkerReply } from '../../lambdas/usecases/record-workers.ts';
 import { type Synthesized, synthesize } from './synth.ts';
 
 let outdir: string;
@@ -57,7 +57,8 @@ describe('function bundles (esbuild, offline)', () => {
         '{"event_uuid":"u1","event_name":"A","event_time":1}',
         '{"event_uuid":"u2","event_name":"B","event_time":2}',
       ];
-      const job: ObjectJob = {
+      const job: WorkerJob = {
+        id: 7,
         stagedKey: 'staging/k.ndjson.gz',
         body: gzipSync(`${lines.join('\n')}\n`),
         writer: {
@@ -75,7 +76,7 @@ describe('function bundles (esbuild, offline)', () => {
       replies.push(await reply);
       expect(replies[0]).toEqual({ ready: true });
       const result = replies[1] as Extract<WorkerReply, { ok: true }>;
-      expect(result.ok).toBe(true);
+      expect([result.ok, result.id]).toEqual([true, 7]);
       expect(result.result.records).toBe(1);
       expect(Buffer.from(gunzipSync(result.result.gzip)).toString('utf8')).toContain('"event_uuid":"u2"');
     } finally {
