@@ -76,8 +76,35 @@ export class DynamoStagingLedger implements StagingLedger {
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // The SDK retries a request whose answer was lost (a timeout, a reset connection). If the
+      // first attempt was applied, the retry fails its own condition: the row then holds exactly
+      // what this call wrote, which is a success, not a lost race.
+      return this.holds(row);
     }
   }
+
+  /** True when the stored row is `row` (same version and content). */
+  private async holds(row: LedgerRow): Promise<boolean> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: row.pk }, ConsistentRead: true }),
+    );
+    if (!Item) return false;
+    const stored = Item as LedgerRow;
+    return (
+      Number(stored.version) === row.version &&
+      stored.shardId === row.shardId &&
+      stored.stagedThrough === row.stagedThrough &&
+      canonical(stored.pending) === canonical(row.pending)
+    );
+  }
+}
+
+/** JSON with object keys sorted (a DynamoDB map comes back in any key order). */
+function canonical(value: unknown): string {
+  return JSON.stringify(value ?? null, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
 }

@@ -63,6 +63,48 @@ describe('DynamoStagingLedger', () => {
     expect(await ledger().getCheckpoint(shardId)).toEqual({ shardId, pending, version: 1 });
   });
 
+  it('counts a write as done when the SDK retried it after it was applied (answer lost)', async () => {
+    const shardId = 'shardId-000000000009';
+    const e = engines();
+    const client = createDynamoDocumentClient({
+      region: e.region,
+      endpoint: e.dynamoEndpoint,
+      credentials: e.credentials,
+    });
+    // Below the retry middleware: the first PutItem reaches DynamoDB Local and is applied, then its
+    // answer is "lost" as on a reset connection; the SDK sends it again.
+    let lost = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'PutItemCommand' && lost === 0) {
+          lost += 1;
+          throw Object.assign(new Error('socket hang up'), {
+            name: 'Error',
+            code: 'ECONNRESET',
+            $metadata: {},
+          });
+        }
+        return result;
+      },
+      { step: 'deserialize', name: 'loseFirstPutAnswer' },
+    );
+    const retried = new DynamoStagingLedger(client, e.tables.stagingLedger, {
+      clock: { now: () => NOW },
+      stagingRetentionDays: 14,
+    });
+    expect(await retried.putCheckpoint({ shardId, pending }, 0)).toBe(true);
+    expect(await retried.putCheckpoint({ shardId, stagedThrough: pending.lastSequence }, 1)).toBe(true);
+    expect(lost).toBe(1);
+    expect(await ledger().getCheckpoint(shardId)).toEqual({
+      shardId,
+      stagedThrough: pending.lastSequence,
+      version: 2,
+    });
+    // A different content under a stale version is still a lost race.
+    expect(await retried.putCheckpoint({ shardId, stagedThrough: '7' }, 1)).toBe(false);
+  });
+
   it('of two concurrent writers on the same version only one wins', async () => {
     const shardId = 'shardId-000000000003';
     // Race on an existing row (the stager's steady state). Racing the very first create-if-absent
