@@ -58,6 +58,13 @@ export interface LocalEngineOptions {
   stagingBucket?: string;
   /** Give up waiting for DynamoDB Local after this long (default 60 s). */
   startTimeoutMs?: number;
+  /**
+   * Turn on TTL deletion as the stack does (default off). Local runs use simulated clocks (the
+   * demo's day, a simulation's month, tests' fixed dates), so `expiresAt` is often in the real
+   * past; DynamoDB Local deletes such rows by the wall clock at random moments — a ledger
+   * checkpoint vanishing between two writes (seen in CI as a "lost race" on a sequential write).
+   */
+  timeToLive?: boolean;
 }
 
 export interface LocalTables {
@@ -318,11 +325,15 @@ function keySchema(partitionKey: KeyAttribute, sortKey?: KeyAttribute): KeySchem
   return schema;
 }
 
-/** Create one table as the stack defines it (keys, GSIs with projection ALL, TTL when supported). */
+/**
+ * Create one table as the stack defines it (keys, GSIs with projection ALL), with TTL deletion only
+ * when asked for (see LocalEngineOptions.timeToLive).
+ */
 export async function createTable(
   client: DynamoDBClient,
   table: TableDefinition,
   name: string,
+  options: { timeToLive?: boolean } = {},
 ): Promise<void> {
   const indexes: GlobalSecondaryIndex[] | undefined = table.globalSecondaryIndexes?.map((gsi) => ({
     IndexName: gsi.indexName,
@@ -338,7 +349,7 @@ export async function createTable(
       ...(indexes ? { GlobalSecondaryIndexes: indexes } : {}),
     }),
   );
-  if (table.timeToLiveAttribute) {
+  if (table.timeToLiveAttribute && options.timeToLive) {
     try {
       await client.send(
         new UpdateTimeToLiveCommand({
@@ -524,11 +535,12 @@ export async function startLocalEngines(options: LocalEngineOptions = {}): Promi
     }
   };
 
+  const ttl = { timeToLive: options.timeToLive ?? false };
   try {
     await Promise.all([
-      createTable(dynamoClient, TABLES[0], tables.connections),
-      createTable(dynamoClient, TABLES[1], tables.exportState),
-      createTable(dynamoClient, TABLES[2], tables.stagingLedger),
+      createTable(dynamoClient, TABLES[0], tables.connections, ttl),
+      createTable(dynamoClient, TABLES[1], tables.exportState, ttl),
+      createTable(dynamoClient, TABLES[2], tables.stagingLedger, ttl),
       createBucket(stagingBucket),
     ]);
   } catch (error) {

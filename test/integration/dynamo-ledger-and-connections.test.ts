@@ -107,11 +107,16 @@ describe('DynamoStagingLedger', () => {
 
   it('of two concurrent writers on the same version only one wins', async () => {
     const shardId = 'shardId-000000000003';
-    // Race on an existing row (the stager's steady state). Racing the very first create-if-absent
-    // is left out: under heavy load DynamoDB Local was seen (once, in CI) to let two concurrent
-    // attribute_not_exists puts both succeed — an emulator artefact; DynamoDB serializes
-    // conditional writes per item. The create path's condition is covered sequentially above.
-    expect(await ledger().putCheckpoint({ shardId, stagedThrough: '1' }, 0)).toBe(true);
+    // The first write: create-if-absent. (CI once saw two of these both succeed: DynamoDB Local's
+    // TTL sweeper had deleted the first row, whose expiresAt the test's 2025 clock put in the real
+    // past; local tables no longer turn TTL deletion on — LocalEngineOptions.timeToLive.)
+    const created = await Promise.all(
+      ['1', '2', '3', '4'].map((s) => ledger().putCheckpoint({ shardId, stagedThrough: s }, 0)),
+    );
+    expect(created.filter(Boolean)).toHaveLength(1);
+    const winner = (await ledger().getCheckpoint(shardId)).stagedThrough;
+    expect(winner).toBe(String(created.indexOf(true) + 1));
+    // Then on the existing row (the stager's steady state).
     const results = await Promise.all(
       ['2', '3', '4', '5'].map((s) => ledger().putCheckpoint({ shardId, stagedThrough: s }, 1)),
     );

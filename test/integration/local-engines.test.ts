@@ -3,7 +3,7 @@ import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient } from 
 import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ENV, TABLES } from '../../lambdas/definitions.ts';
-import { isPortListening, isProcessAlive, startLocalEngines } from '../../local/engines.ts';
+import { createTable, isPortListening, isProcessAlive, startLocalEngines } from '../../local/engines.ts';
 
 /** Child processes of a test, killed after it even when it fails (their hooks then stop their JVM). */
 const children: ChildProcess[] = [];
@@ -70,10 +70,16 @@ describe('local engines', () => {
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ]);
+      // No TTL deletion by default: local clocks are simulated, DynamoDB Local expires by the wall clock.
       const ttl = await dynamo.send(
         new DescribeTimeToLiveCommand({ TableName: engines.tables.stagingLedger }),
       );
-      expect(ttl.TimeToLiveDescription?.AttributeName).toBe(TABLES[2].timeToLiveAttribute);
+      expect(ttl.TimeToLiveDescription?.TimeToLiveStatus).not.toBe('ENABLED');
+      // As the stack defines it when asked for.
+      await createTable(dynamo, TABLES[2], 'ttl-probe', { timeToLive: true });
+      const probe = await dynamo.send(new DescribeTimeToLiveCommand({ TableName: 'ttl-probe' }));
+      expect(probe.TimeToLiveDescription?.AttributeName).toBe(TABLES[2].timeToLiveAttribute);
+      expect(probe.TimeToLiveDescription?.TimeToLiveStatus).toBe('ENABLED');
       dynamo.destroy();
 
       const s3 = new S3Client({
