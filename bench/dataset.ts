@@ -14,6 +14,7 @@ import { stagedObjectKey } from '../lambdas/domain/staging-layout.ts';
 import type { Runtime } from '../lambdas/runtime.ts';
 import type { IncomingRecord } from '../lambdas/usecases/stage-batch.ts';
 import { stageBatch } from '../lambdas/usecases/stage-batch.ts';
+import { readAll } from '../lambdas/usecases/stream-bytes.ts';
 import type { ManualClock } from '../local/clock.ts';
 import { createEventGenerator, seededRandom } from '../local/events.ts';
 
@@ -128,9 +129,7 @@ export async function replicateWindow(
   const span = end.getTime() - start.getTime();
   let created = 0;
   for (const [index, ref] of objects.entries()) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await runtime.staging.openObject(ref.key)) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks); // one staged object (a few MB), not a window
+    const body = await readAll(await runtime.staging.openObject(ref.key));
     for (let c = 0; c < copies; c++) {
       const stageTime = new Date(ref.stageTime.getTime() + c * span);
       const key = stagedObjectKey(

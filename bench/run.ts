@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { buildSync } from 'esbuild';
 import { parseConnection } from '../lambdas/domain/connection.ts';
 import type { Runtime } from '../lambdas/runtime.ts';
+import { readAll } from '../lambdas/usecases/stream-bytes.ts';
 import { ManualClock } from '../local/clock.ts';
 import { startLocalEngines } from '../local/engines.ts';
 import { createGpgHome } from '../test/support/gpg.ts';
@@ -213,9 +214,7 @@ async function main(): Promise<void> {
     const refs = await runtime.staging.listWindow(BENCH_APP, T0, windowEnd);
     let stagedBytes = 0;
     for (const [i, ref] of refs.entries()) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of await runtime.staging.openObject(ref.key)) chunks.push(chunk as Buffer);
-      const body = Buffer.concat(chunks); // one staged object
+      const body = await readAll(await runtime.staging.openObject(ref.key));
       stagedBytes += body.length;
       writeFileSync(join(stagedDir, `${String(i).padStart(6, '0')}.ndjson.gz`), body);
     }

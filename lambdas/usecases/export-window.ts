@@ -33,6 +33,7 @@ import type {
   WrittenPart,
 } from '../ports/index.ts';
 import { defaultCompressor, type ObjectCompressor } from './record-workers.ts';
+import { readAll } from './stream-bytes.ts';
 import type { CompressedRecords, RecordWriterSpec } from './window-records.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;
@@ -427,6 +428,7 @@ const LOOKAHEAD_OBJECTS = 2;
 export class WindowRecords {
   private readonly ahead = new Map<number, Promise<CompressedRecords>>();
   private next: number;
+  private readonly compress: ObjectCompressor;
   private readonly lookahead: number;
 
   constructor(
@@ -440,8 +442,6 @@ export class WindowRecords {
     this.compress = chosen.compress;
     this.lookahead = LOOKAHEAD_OBJECTS + chosen.lanes;
   }
-
-  private readonly compress: ObjectCompressor;
 
   /** The records of objects[index]; indexes are taken in increasing order. */
   take(index: number): Promise<CompressedRecords> {
@@ -467,23 +467,6 @@ export class WindowRecords {
     const body = await readAll(await this.deps.staging.openObject(key));
     return this.compress({ stagedKey: key, body, writer: this.writer, level: this.deps.settings.gzipLevel });
   }
-}
-
-/** A stream's bytes in one buffer that owns its memory (so it can be moved to a worker thread). */
-async function readAll(stream: Readable): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-    chunks.push(chunk);
-    length += chunk.length;
-  }
-  const all = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return all;
 }
 
 /**

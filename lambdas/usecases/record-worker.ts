@@ -5,13 +5,13 @@
 import { parentPort } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import {
-  bodyStream,
+  compressJob,
   serializeError,
   type WorkerJob,
   type WorkerReply,
   WriterCache,
 } from './record-workers.ts';
-import { compressObjectRecords, DEFAULT_GZIP_BLOCK_BYTES, RecordBytes } from './window-records.ts';
+import { DEFAULT_GZIP_BLOCK_BYTES, RecordBytes } from './window-records.ts';
 
 const port = parentPort;
 if (!port) throw new Error('record-worker runs as a worker thread of RecordWorkerPool');
@@ -32,32 +32,23 @@ const GC_EVERY_BYTES = 32 * 1024 * 1024;
 let unpackedSinceGc = 0;
 
 port.on('message', async (job: WorkerJob) => {
-  let reply: WorkerReply;
   const scratch = scratches.pop() ?? new RecordBytes(DEFAULT_GZIP_BLOCK_BYTES);
   try {
-    const result = await compressObjectRecords(
-      job.stagedKey,
-      bodyStream(job.body),
-      writers.get(job.writer),
-      {
-        level: job.level,
-        scratch,
-        ...(job.blockBytes !== undefined ? { blockBytes: job.blockBytes } : {}),
-      },
-      (block, level) => gzipSync(block, { level }),
-    );
-    reply = { id: job.id, ok: true, result };
+    const result = await compressJob(job, writers, {
+      scratch,
+      compress: (block, level) => gzipSync(block, { level }),
+    });
+    const reply: WorkerReply = { id: job.id, ok: true, result };
     port.postMessage(reply, [result.gzip.buffer as ArrayBuffer]);
     unpackedSinceGc += result.bytes + job.body.byteLength;
     if (gc && unpackedSinceGc >= GC_EVERY_BYTES) {
       unpackedSinceGc = 0;
       gc();
     }
-    return;
   } catch (error) {
-    reply = { id: job.id, ok: false, error: serializeError(error) };
+    const reply: WorkerReply = { id: job.id, ok: false, error: serializeError(error) };
+    port.postMessage(reply);
   } finally {
     scratches.push(scratch);
   }
-  port.postMessage(reply);
 });

@@ -17,9 +17,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CorruptStagedLineError } from '../domain/export-record.ts';
 import {
+  type BlockCompressor,
   type CompressedRecords,
   compileRecordBytesWriter,
   compressObjectRecords,
+  type RecordBytes,
   type RecordBytesWriter,
   type RecordWriterSpec,
 } from './window-records.ts';
@@ -85,19 +87,29 @@ export class WriterCache {
   }
 }
 
-/** The staged object's bytes as a Node stream (a view, no copy). */
-export function bodyStream(body: Uint8Array): Readable {
-  return Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)]);
+/** One job's work, wherever it runs: the worker thread (sync gzip, scratch buffer) or this one. */
+export function compressJob(
+  job: ObjectJob,
+  writers: WriterCache,
+  options: { scratch?: RecordBytes; compress?: BlockCompressor } = {},
+): Promise<CompressedRecords> {
+  return compressObjectRecords(
+    job.stagedKey,
+    Readable.from([Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength)]),
+    writers.get(job.writer),
+    {
+      level: job.level,
+      ...(options.scratch ? { scratch: options.scratch } : {}),
+      ...(job.blockBytes !== undefined ? { blockBytes: job.blockBytes } : {}),
+    },
+    options.compress,
+  );
 }
 
 /** Runs each job on the calling thread (gzip members on libuv's threadpool). */
 export function inThreadCompressor(): ObjectCompressor {
   const writers = new WriterCache();
-  return (job) =>
-    compressObjectRecords(job.stagedKey, bodyStream(job.body), writers.get(job.writer), {
-      level: job.level,
-      ...(job.blockBytes !== undefined ? { blockBytes: job.blockBytes } : {}),
-    });
+  return (job) => compressJob(job, writers);
 }
 
 /** A job as sent to a worker: `id` pairs it with its reply. */
@@ -113,7 +125,7 @@ export type WorkerReply =
  * Jobs a worker holds at once: while one waits for its gunzip (on libuv's threadpool), the other
  * is projected and compressed, so the worker thread is not idle between hand-offs.
  */
-export const JOBS_PER_WORKER = 2;
+const JOBS_PER_WORKER = 2;
 
 interface Pending {
   job: ObjectJob;
@@ -165,8 +177,9 @@ function bundleDevWorker(entry: string): string {
 
 /**
  * A fixed number of worker threads, started on first use. Each holds up to JOBS_PER_WORKER jobs;
- * jobs wait in order, and a new job goes to an idle worker first. An idle worker does not keep the process alive; a worker that dies fails its job (the
- * export fails and is retried like any failed export) and is replaced for the next one.
+ * jobs wait in order, and a new job goes to an idle worker first. An idle worker does not keep
+ * the process alive; a worker that dies fails its jobs (the export fails and is retried like any
+ * failed export) and is replaced for the next one.
  */
 export class RecordWorkerPool {
   private readonly workers: PoolWorker[] = [];

@@ -36,6 +36,7 @@
 import { Readable } from 'node:stream';
 import { compareStagedObjects, stageTimeOfKey } from '../domain/staging-layout.ts';
 import type { StagingStore } from '../ports/index.ts';
+import { readAll } from './stream-bytes.ts';
 
 /** K: how many objects a member may run ahead of the slowest member of its group. */
 export const DEFAULT_LOOK_AHEAD_OBJECTS = 8;
@@ -159,7 +160,7 @@ export class SharedStagedReads {
 
   private fetch(position: Position): Entry {
     this.stats.fetched += 1;
-    const entry: Entry = { ...position, body: readAll(this.store, position.key) };
+    const entry: Entry = { ...position, body: this.store.openObject(position.key).then(readAll) };
     this.entries.set(position.key, entry);
     this.stats.peakHeld = Math.max(this.stats.peakHeld, this.entries.size);
     entry.body.catch(() => {
@@ -206,10 +207,4 @@ function needs(member: Member, entry: Position): boolean {
   if (!member.active) return false;
   if (!member.at) return true;
   return compareStagedObjects(entry, member.at) > 0 || member.pending.has(entry.key);
-}
-
-async function readAll(store: StagingStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await store.openObject(key)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

@@ -521,7 +521,7 @@ export interface CompressedRecords {
 export type BlockCompressor = (block: Buffer, level: number) => Buffer | Promise<Buffer>;
 
 /** gzip on libuv's threadpool: the main thread's compressor when no worker thread is used. */
-export const gzipOnThreadpool: BlockCompressor = (block, level) =>
+const gzipOnThreadpool: BlockCompressor = (block, level) =>
   new Promise((resolve, reject) => {
     gzip(block, { level }, (error, member) => (error ? reject(error) : resolve(member)));
   });
