@@ -3,12 +3,7 @@
  * environment (set by the CDK stack, the CLI flags, or the local bootstrap).
  * Errors name the variable and the valid form.
  */
-import {
-  DEFAULT_SETTLE_DELAY_MINUTES,
-  DEFAULT_STAGING_RETENTION_DAYS,
-  ENV,
-  horizonGuardMs,
-} from './definitions.ts';
+import { DEFAULT_SETTLE_DELAY_MINUTES, DEFAULT_STAGING_RETENTION_DAYS, ENV } from './definitions.ts';
 import { InvalidKmsKeyAllowlistError, parseKmsKeyAllowlist } from './domain/kms-allowlist.ts';
 import { DEFAULT_PART_SIZE_BYTES } from './usecases/export-window.ts';
 
@@ -22,7 +17,6 @@ export interface RuntimeConfig {
   kmsKeyAllowlist: string[];
   exporterRoleArn?: string;
   partSizeBytes: number;
-  horizonGuardMs: number;
 }
 
 export class ConfigurationError extends Error {
@@ -71,6 +65,5 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     kmsKeyAllowlist: kmsKeyAllowlist(env),
     exporterRoleArn: env[ENV.exporterRoleArn] || undefined,
     partSizeBytes: positiveNumber(env, ENV.partSizeBytes, DEFAULT_PART_SIZE_BYTES),
-    horizonGuardMs: horizonGuardMs(settleDelayMinutes),
   };
 }

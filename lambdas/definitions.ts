@@ -7,11 +7,34 @@
 export const FREQUENCIES = ['FIFTEEN_MINUTES', 'DAILY', 'WEEKLY'] as const;
 export type Frequency = (typeof FREQUENCIES)[number];
 
-/** Minutes after a window boundary at which its schedule fires (see docs/exactly-once.md). */
-export const DEFAULT_SETTLE_DELAY_MINUTES = 5;
+/**
+ * Minutes after a window boundary at which its schedule fires (see docs/exactly-once.md). At least
+ * the compaction delay of the window's last staging slot; 4 keeps a 15-minute connection's events
+ * within 20 minutes of their arrival.
+ */
+export const DEFAULT_SETTLE_DELAY_MINUTES = 4;
 
 /** Upper bound of one stager invocation (its Lambda timeout). Must stay well below the settle delay. */
 export const STAGER_TIMEOUT_SECONDS = 60;
+
+/**
+ * Staged events are compacted per slot of stage time: one object (all apps, grouped by app) and
+ * one index per slot (docs/platform-scale.md). Every window boundary is a slot boundary.
+ */
+export const STAGING_SLOT_MINUTES = 5;
+
+/** Margin for clock skew between the stager and the compactor. */
+export const CLOCK_SKEW_MARGIN_SECONDS = 60;
+
+/**
+ * A slot is compacted this long after its end: every stager invocation that could still write a
+ * segment with a stage time inside it has ended by then (docs/exactly-once.md §2).
+ */
+export const COMPACTION_DELAY_SECONDS = STAGER_TIMEOUT_SECONDS + CLOCK_SKEW_MARGIN_SECONDS;
+
+/** Kinesis event source batching: as many records as one invocation payload (6 MB) takes. */
+export const STAGER_BATCH_SIZE = 10_000;
+export const STAGER_MAX_BATCHING_WINDOW_SECONDS = 5;
 
 /** Staged data is kept this long; backfills cannot start earlier than this. */
 export const DEFAULT_STAGING_RETENTION_DAYS = 14;
@@ -81,12 +104,3 @@ export const ENV = {
 export const CONNECTION_SESSION_TAG = 'export-connection-id';
 
 export const METRIC_NAMESPACE = 'S3EventExport';
-
-/**
- * A stager retry re-times a missing object whose stage time is older than this: the settle delay
- * minus the stager's maximum run time minus a margin for clock skew (docs/exactly-once.md §2).
- */
-export function horizonGuardMs(settleDelayMinutes: number): number {
-  const margin = 60_000;
-  return Math.max(10_000, settleDelayMinutes * 60_000 - STAGER_TIMEOUT_SECONDS * 1000 - 2 * margin);
-}

@@ -66,7 +66,7 @@ export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runti
     sink: parts.sink,
     jobs: parts.jobs,
     clock: parts.clock,
-    stagerDeps: () => ({ ledger, store: staging, clock: parts.clock, horizonGuardMs: config.horizonGuardMs }),
+    stagerDeps: () => ({ ledger, store: staging, clock: parts.clock }),
     dispatchDeps: () => ({ connections, state, jobs: parts.jobs, clock: parts.clock }),
     exportDeps: (overrides = {}) => ({
       connections,

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { horizonGuardMs } from '../../lambdas/definitions.ts';
 import type { StagingLedger } from '../../lambdas/ports/index.ts';
 import type { IncomingRecord, StageBatchResult } from '../../lambdas/usecases/stage-batch.ts';
 import { type CliCommand, CliError, onePositional, stringOption, UsageError } from '../command.ts';
@@ -96,18 +95,12 @@ export const stage: CliCommand = {
       if (file.isDirectory()) throw new CliError(`${path}: is a directory, expected an NDJSON file`);
     }
 
-    const settings = operationSettings(ctx);
     const [ledger, store, { stageBatch }] = await Promise.all([
       ctx.stagingLedger(),
       ctx.stagingStore(),
       import('../../lambdas/usecases/stage-batch.ts'),
     ]);
-    const deps = {
-      ledger,
-      store,
-      clock: ctx.clock,
-      horizonGuardMs: horizonGuardMs(settings.settleDelayMinutes),
-    };
+    const deps = { ledger, store, clock: ctx.clock };
     let sequence = await lastSequenceOf(ledger, shardId);
     const totals: StageTotals = {
       shardId,

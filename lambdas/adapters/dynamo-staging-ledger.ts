@@ -48,6 +48,7 @@ export class DynamoStagingLedger implements StagingLedger {
     const checkpoint: ShardCheckpoint = { shardId: row.shardId ?? shardId, version: Number(row.version) };
     if (row.stagedThrough !== undefined) checkpoint.stagedThrough = row.stagedThrough;
     if (row.pending !== undefined) checkpoint.pending = row.pending;
+    if (row.abandoned !== undefined) checkpoint.abandoned = row.abandoned;
     return checkpoint;
   }
 
@@ -57,6 +58,7 @@ export class DynamoStagingLedger implements StagingLedger {
       shardId: next.shardId,
       stagedThrough: next.stagedThrough,
       pending: next.pending,
+      abandoned: next.abandoned,
       version: expectedVersion + 1,
       expiresAt: Math.floor(this.clock.now().getTime() / 1000) + this.ttlSeconds,
     };
@@ -95,7 +97,8 @@ export class DynamoStagingLedger implements StagingLedger {
       Number(stored.version) === row.version &&
       stored.shardId === row.shardId &&
       stored.stagedThrough === row.stagedThrough &&
-      canonical(stored.pending) === canonical(row.pending)
+      canonical(stored.pending) === canonical(row.pending) &&
+      canonical(stored.abandoned) === canonical(row.abandoned)
     );
   }
 }

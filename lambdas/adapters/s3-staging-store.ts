@@ -1,5 +1,6 @@
 /**
- * StagingStore on the staging bucket (layout: lambdas/domain/staging-layout.ts).
+ * StagingStore on the staging bucket (layout: lambdas/domain/staging-layout.ts). Slot indexes
+ * never change once written, so they are cached per container.
  */
 import { Readable } from 'node:stream';
 import {
@@ -9,13 +10,16 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { decodeRefKey, findInSlotIndex, planWindowRefs, type SlotEntries } from '../domain/staged-segment.ts';
+import { slotDataKey, slotIndexKey, slotsOfWindow } from '../domain/staging-layout.ts';
 import {
-  compareStagedObjects,
-  hourPrefixesForWindow,
-  keyInWindow,
-  stageTimeOfKey,
-} from '../domain/staging-layout.ts';
-import type { StagedObjectRef, StagingStore } from '../ports/index.ts';
+  SlotsNotCompactedError,
+  type StagedObjectRef,
+  type StagingStore,
+  type StoredKey,
+} from '../ports/index.ts';
+import { readAll } from '../usecases/stream-bytes.ts';
 
 interface ErrorWithMetadata {
   name?: string;
@@ -43,22 +47,26 @@ function isNotFoundError(error: unknown): boolean {
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
+/** Slot indexes kept per container (each is a few KB to ~1 MB; immutable once written). */
+const INDEX_CACHE_ENTRIES = 512;
+
 export class S3StagingStore implements StagingStore {
+  private readonly indexCache = new Map<string, string>();
+
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
   ) {}
 
-  async createObject(key: string, gzippedBody: Uint8Array): Promise<'created' | 'exists'> {
+  async createObject(key: string, body: Uint8Array): Promise<'created' | 'exists'> {
     try {
       await this.s3.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          Body: gzippedBody,
-          ContentLength: gzippedBody.byteLength,
-          // Stored gzipped as-is: no Content-Encoding, so no client decompresses it on the way out.
-          ContentType: 'application/gzip',
+          Body: body,
+          ContentLength: body.byteLength,
+          ContentType: 'application/octet-stream',
           IfNoneMatch: '*',
         }),
       );
@@ -79,33 +87,97 @@ export class S3StagingStore implements StagingStore {
     }
   }
 
-  async listWindow(appId: string, start: Date, end: Date): Promise<StagedObjectRef[]> {
-    const found: StagedObjectRef[] = [];
-    for (const prefix of hourPrefixesForWindow(appId, start, end)) {
-      let continuationToken: string | undefined;
-      do {
-        const page = await this.s3.send(
-          new ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            ...(continuationToken ? { ContinuationToken: continuationToken } : {}),
-          }),
-        );
-        for (const object of page.Contents ?? []) {
-          const key = object.Key;
-          if (!key || !keyInWindow(key, start, end)) continue;
-          const stageTime = stageTimeOfKey(key)!;
-          found.push(object.Size === undefined ? { key, stageTime } : { key, stageTime, size: object.Size });
-        }
-        continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (continuationToken);
-    }
-    // The port's order, which the exporter's cursor and shared reads rely on (not S3's lexical one).
-    return found.sort(compareStagedObjects);
+  async listPrefix(prefix: string): Promise<StoredKey[]> {
+    const found: StoredKey[] = [];
+    let continuationToken: string | undefined;
+    do {
+      const page = await this.s3.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          ...(continuationToken ? { ContinuationToken: continuationToken } : {}),
+        }),
+      );
+      for (const object of page.Contents ?? [])
+        if (object.Key) found.push({ key: object.Key, size: object.Size ?? 0 });
+      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (continuationToken);
+    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async openObject(key: string): Promise<Readable> {
-    const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+  async readBytes(key: string, range?: { offset: number; length: number }): Promise<Uint8Array | undefined> {
+    if (range && range.length === 0) return new Uint8Array(0);
+    try {
+      return await readAll(await this.open(key, range));
+    } catch (error) {
+      if (isNotFoundError(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async writeStream(key: string, body: AsyncIterable<Uint8Array>): Promise<void> {
+    const upload = new Upload({
+      client: this.s3,
+      params: {
+        Bucket: this.bucket,
+        Key: key,
+        Body: Readable.from(body, { objectMode: false }),
+        ContentType: 'application/octet-stream',
+      },
+      queueSize: 2,
+      partSize: 8 * 1024 * 1024,
+    });
+    await upload.done();
+  }
+
+  async listWindow(appId: string, start: Date, end: Date): Promise<StagedObjectRef[]> {
+    const slots = slotsOfWindow(start, end);
+    const indexes = await Promise.all(slots.map((slot) => this.slotIndex(slot)));
+    const missing = slots.filter((_slot, i) => indexes[i] === undefined);
+    if (missing.length > 0) throw new SlotsNotCompactedError(missing);
+    const entries: SlotEntries[] = slots.map((slotStart, i) => ({
+      slotStart,
+      dataKey: slotDataKey(slotStart),
+      entries: findInSlotIndex(slotIndexKey(slotStart), indexes[i]!, appId),
+    }));
+    return planWindowRefs(entries);
+  }
+
+  async openObject(refKey: string): Promise<Readable> {
+    const ranges = decodeRefKey(refKey);
+    if (ranges.length === 1) return this.open(ranges[0]!.objectKey, ranges[0]);
+    const self = this;
+    // Several small chunks of one window: their gzip members concatenated, read one after another.
+    async function* concatenated(): AsyncGenerator<Uint8Array> {
+      for (const range of ranges)
+        yield* (await self.open(range.objectKey, range)) as AsyncIterable<Uint8Array>;
+    }
+    return Readable.from(concatenated(), { objectMode: false });
+  }
+
+  private async slotIndex(slotStart: Date): Promise<string | undefined> {
+    const key = slotIndexKey(slotStart);
+    const cached = this.indexCache.get(key);
+    if (cached !== undefined) return cached;
+    const bytes = await this.readBytes(key);
+    if (bytes === undefined) return undefined;
+    const text = Buffer.from(bytes).toString('utf8');
+    if (this.indexCache.size >= INDEX_CACHE_ENTRIES) {
+      const oldest = this.indexCache.keys().next().value;
+      if (oldest !== undefined) this.indexCache.delete(oldest);
+    }
+    this.indexCache.set(key, text);
+    return text;
+  }
+
+  private async open(key: string, range?: { offset: number; length: number }): Promise<Readable> {
+    const response = await this.s3.send(
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        ...(range ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}),
+      }),
+    );
     const body = response.Body;
     if (body instanceof Readable) return body;
     if (!body) throw new Error(`staged object ${key} has no body`);

@@ -1,87 +1,102 @@
 /**
- * Layout of the staging bucket (docs/staging-layout.md).
+ * Layout of the staging bucket: keys of segments, compacted slots and quarantine, and the
+ * slot arithmetic that makes windows whole numbers of slots. The argument for it is in
+ * docs/platform-scale.md; the keys are listed in docs/staging-layout.md.
  *
- *   events/app=<appId>/dt=<YYYY-MM-DD>/hr=<HH>/<T>-<shardId>-<firstSequence>.ndjson.gz
- *   quarantine/dt=<YYYY-MM-DD>/<T>-<shardId>-<firstSequence>.ndjson.gz
+ *   segments/<slotStart>/<T>-<shardId>-<firstSequence>.seg   one per stager unit, every app
+ *   slots/<YYYY-MM-DD>/<slotStart>.data                      one per slot, grouped by app
+ *   slots/<YYYY-MM-DD>/<slotStart>.index                     written last: the slot is compacted
+ *   quarantine/dt=<YYYY-MM-DD>/<slotStart>.ndjson.gz         refused records of the slot
  *
- * `T` is the stage time in epoch milliseconds, zero-padded to 13 digits, so a
- * lexical listing of one hour's prefix is in stage-time order and a window
- * [start, end) is found by listing the hours it touches and filtering on `T`
- * from the key alone. Every line of an events object is one event as received
- * (JSON); every event of one object shares the object's `T`.
+ * Instants are epoch milliseconds, zero-padded to 13 digits, so listings are in time order.
  */
+import { COMPACTION_DELAY_SECONDS, STAGING_SLOT_MINUTES } from '../definitions.ts';
 
-const HOUR_MS = 3_600_000;
+export const SLOT_MS = STAGING_SLOT_MINUTES * 60_000;
+const COMPACTION_DELAY_MS = COMPACTION_DELAY_SECONDS * 1000;
 
-function pad(n: number, width: number): string {
-  return String(n).padStart(width, '0');
+function pad13(ms: number): string {
+  return String(ms).padStart(13, '0');
 }
 
-function dayAndHour(at: Date): { dt: string; hr: string } {
-  const iso = at.toISOString();
-  return { dt: iso.slice(0, 10), hr: iso.slice(11, 13) };
-}
-
-/** Key-safe form of a Kinesis shard id (`shardId-000000000001` is already safe; encode anything else). */
+/** Key-safe form of a Kinesis shard id (`-` written as `%2D` so the key splits unambiguously). */
 function safeSegment(s: string): string {
   return encodeURIComponent(s).replace(/[-]/g, '%2D');
 }
 
-export function stagedEventsPrefix(appId: string): string {
-  return `events/app=${encodeURIComponent(appId)}/`;
+/** The start of the slot holding stage time `at`. */
+export function slotStartOf(at: Date): Date {
+  return new Date(Math.floor(at.getTime() / SLOT_MS) * SLOT_MS);
 }
 
-/** Prefix of one hour of one app: the unit listed when looking for a window's objects. */
-export function stagedHourPrefix(appId: string, hourStart: Date): string {
-  const { dt, hr } = dayAndHour(hourStart);
-  return `${stagedEventsPrefix(appId)}dt=${dt}/hr=${hr}/`;
+export function slotEndOf(slotStart: Date): Date {
+  return new Date(slotStart.getTime() + SLOT_MS);
 }
 
-export function stagedObjectKey(
-  appId: string,
-  stageTime: Date,
-  shardId: string,
-  firstSequence: string,
-): string {
-  return `${stagedHourPrefix(appId, stageTime)}${pad(stageTime.getTime(), 13)}-${safeSegment(shardId)}-${firstSequence}.ndjson.gz`;
-}
-
-export function quarantineObjectKey(stageTime: Date, shardId: string, firstSequence: string): string {
-  const { dt } = dayAndHour(stageTime);
-  return `quarantine/dt=${dt}/${pad(stageTime.getTime(), 13)}-${safeSegment(shardId)}-${firstSequence}.ndjson.gz`;
-}
-
-/** The stage time encoded in a staged object's key, or undefined when the key is not a staged events object. */
-export function stageTimeOfKey(key: string): Date | undefined {
-  const match = /\/(\d{13})-[^/]+\.ndjson\.gz$/.exec(key);
-  return match ? new Date(Number(match[1])) : undefined;
+export function isSlotBoundary(at: Date): boolean {
+  return at.getTime() % SLOT_MS === 0;
 }
 
 /**
- * The order of staged objects: by stage time, then by key. `StagingStore.listWindow` returns a
- * window's objects in this order, the exporter reads them in it (its cursor counts in it), and
- * consecutive windows of one app follow each other in it — which is what lets connections of
- * one app share one read of each object (usecases/shared-staged-reads.ts).
+ * A stager attempt may (re)write a segment with stage time `stageTime` only while its slot is
+ * open: the attempt then ends (Lambda timeout) before the slot's compaction starts.
+ */
+export function segmentWritableAt(stageTime: Date, now: Date): boolean {
+  return now.getTime() < slotEndOf(slotStartOf(stageTime)).getTime();
+}
+
+/** The instant from which a slot may be compacted: no segment of it can appear after that. */
+export function compactionStartOf(slotStart: Date): Date {
+  return new Date(slotEndOf(slotStart).getTime() + COMPACTION_DELAY_MS);
+}
+
+/** The slots covering [start, end): `start` is floored to its slot (watermarks are slot boundaries). */
+export function slotsOfWindow(start: Date, end: Date): Date[] {
+  const slots: Date[] = [];
+  for (let t = slotStartOf(start).getTime(); t < end.getTime(); t += SLOT_MS) slots.push(new Date(t));
+  return slots;
+}
+
+export function segmentPrefix(slotStart: Date): string {
+  return `segments/${pad13(slotStart.getTime())}/`;
+}
+
+export function segmentKey(stageTime: Date, shardId: string, firstSequence: string): string {
+  return `${segmentPrefix(slotStartOf(stageTime))}${pad13(stageTime.getTime())}-${safeSegment(shardId)}-${firstSequence}.seg`;
+}
+
+/** The stage time encoded in a segment's key, or undefined when the key is not a segment. */
+export function stageTimeOfSegmentKey(key: string): Date | undefined {
+  const match = /^segments\/\d{13}\/(\d{13})-[^/]+\.seg$/.exec(key);
+  return match ? new Date(Number(match[1])) : undefined;
+}
+
+function slotBase(slotStart: Date): string {
+  return `slots/${slotStart.toISOString().slice(0, 10)}/${pad13(slotStart.getTime())}`;
+}
+
+export function slotDataKey(slotStart: Date): string {
+  return `${slotBase(slotStart)}.data`;
+}
+
+export function slotIndexKey(slotStart: Date): string {
+  return `${slotBase(slotStart)}.index`;
+}
+
+export function slotQuarantineKey(slotStart: Date): string {
+  return `quarantine/dt=${slotStart.toISOString().slice(0, 10)}/${pad13(slotStart.getTime())}.ndjson.gz`;
+}
+
+/**
+ * The order of staged refs: by stage time (a ref's slot start), then by key. `listWindow` returns a
+ * window's refs in this order, the exporter's cursor counts in it, and consecutive windows of one
+ * app follow each other in it (usecases/shared-staged-reads.ts relies on that).
  */
 export function compareStagedObjects(
   a: { key: string; stageTime: Date },
   b: { key: string; stageTime: Date },
 ): number {
   return a.stageTime.getTime() - b.stageTime.getTime() || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-}
-
-/** The hour prefixes to list for a window [start, end) of one app. */
-export function hourPrefixesForWindow(appId: string, start: Date, end: Date): string[] {
-  const prefixes: string[] = [];
-  const first = Math.floor(start.getTime() / HOUR_MS) * HOUR_MS;
-  for (let h = first; h < end.getTime(); h += HOUR_MS) prefixes.push(stagedHourPrefix(appId, new Date(h)));
-  return prefixes;
-}
-
-/** True when a staged object's key belongs to the window [start, end). */
-export function keyInWindow(key: string, start: Date, end: Date): boolean {
-  const t = stageTimeOfKey(key)?.getTime();
-  return t !== undefined && t >= start.getTime() && t < end.getTime();
 }
 
 /** Kinesis sequence numbers are decimal strings of up to 128 bits: compare them as integers. */

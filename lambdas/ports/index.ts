@@ -16,48 +16,83 @@ export const systemClock: Clock = { now: () => new Date() };
 
 // ---------------------------------------------------------------- staging
 
+/** What the exporter reads of a window, in order (docs/staging-layout.md). */
 export interface StagedObjectRef {
+  /** Opaque ref key: one or more byte ranges of compacted slots (domain/staged-segment.ts). */
   key: string;
+  /** Start of the ref's first slot: refs are ordered by it, then by key. */
   stageTime: Date;
-  /** Stored (gzipped) size in bytes, when the listing tells it. */
+  /** Stored (gzipped) size in bytes. */
   size?: number;
+}
+
+export interface StoredKey {
+  key: string;
+  size: number;
+}
+
+/** Slots of a window that are not compacted yet: the window cannot be read until they are. */
+export class SlotsNotCompactedError extends Error {
+  override readonly name = 'SlotsNotCompactedError';
+  constructor(readonly slotStarts: Date[]) {
+    super(
+      `staging slot(s) ${slotStarts.map((s) => s.toISOString()).join(', ')} are not compacted yet; ` +
+        'the compactor writes them a couple of minutes after they end',
+    );
+  }
 }
 
 export interface StagingStore {
   /**
-   * Create a staged object only if its key does not exist (S3 `If-None-Match: *`).
-   * Resolves 'exists' on PreconditionFailed/409 (already staged by an earlier attempt).
+   * Create an object only if its key does not exist (S3 `If-None-Match: *`).
+   * Resolves 'exists' on PreconditionFailed/409 (written by an earlier attempt).
    */
-  createObject(key: string, gzippedBody: Uint8Array): Promise<'created' | 'exists'>;
+  createObject(key: string, body: Uint8Array): Promise<'created' | 'exists'>;
   exists(key: string): Promise<boolean>;
+  /** Every object under `prefix`, in key order. */
+  listPrefix(prefix: string): Promise<StoredKey[]>;
+  /** The bytes of an object, or of `range` of it; undefined when the object does not exist. */
+  readBytes(key: string, range?: { offset: number; length: number }): Promise<Uint8Array | undefined>;
+  /** Write (or overwrite) an object from chunks, multipart when large. */
+  writeStream(key: string, body: AsyncIterable<Uint8Array>): Promise<void>;
   /**
-   * Staged events objects of `appId` with `start <= T < end`, ordered by (T, key)
-   * (domain/staging-layout.ts compareStagedObjects): the exporter reads them in this order.
+   * The refs of `appId`'s events with `start <= T < end` (start floored to its slot), in
+   * (stageTime, key) order; throws SlotsNotCompactedError when a slot of the window has no index.
    */
   listWindow(appId: string, start: Date, end: Date): Promise<StagedObjectRef[]>;
-  /** The stored (gzipped) bytes of one staged object, streamed. */
+  /** The stored (gzipped) bytes of one ref, streamed. */
   openObject(key: string): Promise<Readable>;
 }
 
 /**
  * The stager's per-shard checkpoint. Kinesis delivers a shard in order, so one
  * row per shard says what is durably staged (`stagedThrough`) and fixes the
- * identity (sequence range, stage time per app) of the batch in flight.
+ * identity (sequence range, stage time, segment key) of the unit in flight.
  */
 export interface ShardCheckpoint {
   shardId: string;
-  /** Every record with a sequence number <= this is durably staged. */
+  /** Every record with a sequence number <= this is durably staged (or recorded as abandoned). */
   stagedThrough?: string;
   pending?: PendingStagingUnit;
+  /** Sequence ranges the event source gave up on before they were staged (latest last, bounded). */
+  abandoned?: AbandonedRange[];
   /** Optimistic-concurrency version; 0 means "no row yet". */
   version: number;
 }
 
+/** One stager unit: its records go into one segment object, whatever their apps. */
 export interface PendingStagingUnit {
   firstSequence: string;
   lastSequence: string;
-  /** Per app (and `"$quarantine"`): the stage time (epoch ms) fixed for its object, and the key. */
-  objects: Record<string, { stageTimeMs: number; key: string }>;
+  stageTimeMs: number;
+  key: string;
+}
+
+/** Records of a unit that Kinesis will not deliver again and that were not staged. */
+export interface AbandonedRange {
+  firstSequence: string;
+  lastSequence: string;
+  at: string;
 }
 
 export interface StagingLedger {

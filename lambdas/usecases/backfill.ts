@@ -8,6 +8,7 @@
  * later `from` would skip events.
  */
 import { validateConnection } from '../domain/connection.ts';
+import { slotStartOf } from '../domain/staging-layout.ts';
 import type { Clock, ConnectionRepository, ExportStateStore } from '../ports/index.ts';
 import { initialWatermark } from './export-window.ts';
 
@@ -98,12 +99,14 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
         'would never be exported. A backfill re-exports from an earlier instant',
     );
   }
-  if (!(await deps.state.resetWatermark(connectionId, from, now))) {
+  // Windows read whole staging slots: the backfill starts at the slot holding `from`.
+  const watermark = slotStartOf(from);
+  if (!(await deps.state.resetWatermark(connectionId, watermark, now))) {
     throw new BackfillRefused(
       'WINDOW_IN_PROGRESS',
       `connection ${connectionId} has a window in progress (an exporter holds the lease, or a started window is ` +
         'not committed yet); resume the connection until that window is committed, pause it again and retry',
     );
   }
-  return { connectionId, previousWatermark, watermark: from };
+  return { connectionId, previousWatermark, watermark };
 }

@@ -18,6 +18,7 @@ import { validateConnection } from '../domain/connection.ts';
 import { recordFrame } from '../domain/export-record.ts';
 import { buildManifest, serializeManifest, type WindowManifest } from '../domain/manifest.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
+import { slotStartOf } from '../domain/staging-layout.ts';
 import type {
   Clock,
   ConnectionDiagnosis,
@@ -32,6 +33,7 @@ import type {
   StagingStore,
   WrittenPart,
 } from '../ports/index.ts';
+import { listSettledWindow } from './compact-slot.ts';
 import { defaultCompressor, type ObjectCompressor } from './record-workers.ts';
 import { readAll } from './stream-bytes.ts';
 import type { CompressedRecords, RecordWriterSpec } from './window-records.ts';
@@ -147,9 +149,10 @@ export function initialWatermark(connection: Connection, now: Date, stagingReten
           `(${stagingRetentionDays} days: ${new Date(earliest).toISOString()}); set startFrom at or after that instant`,
       );
     }
-    return startFrom;
+    return slotStartOf(startFrom);
   }
-  return new Date(connection.createdAt);
+  // Windows read whole staging slots: a connection starts at the slot holding its creation time.
+  return slotStartOf(new Date(connection.createdAt));
 }
 
 function genericDiagnosis(error: unknown): ConnectionDiagnosis {
@@ -299,7 +302,7 @@ async function exportPinnedWindow(
 ): Promise<PinnedOutcome> {
   const windowStart = state.watermark;
   const target = sinkTargetOf(connection);
-  const objects = await deps.staging.listWindow(connection.appId, windowStart, windowEnd);
+  const objects = await listSettledWindow(deps.staging, deps.clock, connection.appId, windowStart, windowEnd);
   const cursor: ExportCursor = state.cursor
     ? { ...state.cursor, parts: [...state.cursor.parts] }
     : { nextObjectIndex: 0, nextPartNumber: 1, parts: [] };

@@ -15,11 +15,13 @@
  * window byte for byte (gzip is deterministic; PGP output is not, so its sizes and digests
  * change). What still differs from the history (part keys, record counts) is reported.
  */
+
 import type { Connection } from '../domain/connection.ts';
 import { validateConnection } from '../domain/connection.ts';
 import type { WindowManifest } from '../domain/manifest.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
 import type { Clock, ConnectionRepository, ExportState, WrittenPart } from '../ports/index.ts';
+import { listSettledWindow } from './compact-slot.ts';
 import {
   type CommittedWindow,
   ConnectionProblem,
@@ -144,7 +146,13 @@ export async function rerunWindow(
   }
 
   const target = sinkTargetOf(connection);
-  const objects = await deps.staging.listWindow(connection.appId, window.windowStart, window.windowEnd);
+  const objects = await listSettledWindow(
+    deps.staging,
+    deps.clock,
+    connection.appId,
+    window.windowStart,
+    window.windowEnd,
+  );
   const parts: WrittenPart[] = [];
   const cursor = { nextObjectIndex: 0, nextPartNumber: 1 };
   const noLease = async () => undefined;

@@ -34,8 +34,10 @@
  * (it reads a few objects ahead), as long as it asks for them in order.
  */
 import { Readable } from 'node:stream';
-import { compareStagedObjects, stageTimeOfKey } from '../domain/staging-layout.ts';
+import { stageTimeOfRefKey } from '../domain/staged-segment.ts';
+import { compareStagedObjects } from '../domain/staging-layout.ts';
 import type { StagingStore } from '../ports/index.ts';
+import { withOpenObject } from './staged-read-stats.ts';
 import { readAll } from './stream-bytes.ts';
 
 /** K: how many objects a member may run ahead of the slowest member of its group. */
@@ -101,13 +103,7 @@ export class SharedStagedReads {
     const member: Member = { active: true, pending: new Set() };
     this.members.add(member);
     const store = this.store;
-    return {
-      createObject: (key, body) => store.createObject(key, body),
-      exists: (key) => store.exists(key),
-      listWindow: (appId, start, end) => store.listWindow(appId, start, end),
-      openObject: (key) => this.open(member, key),
-      leave: () => this.leave(member),
-    };
+    return { ...withOpenObject(store, (key) => this.open(member, key)), leave: () => this.leave(member) };
   }
 
   private leave(member: Member): void {
@@ -120,7 +116,7 @@ export class SharedStagedReads {
   }
 
   private async open(member: Member, key: string): Promise<Readable> {
-    const stageTime = stageTimeOfKey(key);
+    const stageTime = stageTimeOfRefKey(key);
     const position = stageTime && { key, stageTime };
     if (
       !member.active ||

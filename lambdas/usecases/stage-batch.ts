@@ -1,20 +1,20 @@
 /**
- * Stage one Kinesis batch of one shard, exactly once (DESIGN-NOTES §1, §2).
+ * Stage one Kinesis batch of one shard, exactly once, as ONE segment object whatever the number
+ * of apps in it (docs/platform-scale.md, docs/exactly-once.md §1–2).
  *
- * Kinesis delivers a shard in order and a retried batch starts at the same
- * record, so one checkpoint row per shard is enough: `stagedThrough` says what
- * is durably staged, and `pending` fixes the identity of the batch in flight —
- * its sequence range and, per app, the stage time `T` and object key. The
- * pending unit is written *before* any object, so a retry rewrites the same
- * keys (conditional create: an existing key is "already staged"). An attempt
- * that finds an object missing whose `T` is too old to still be inside the
- * safe horizon takes a fresh `T` (the export of the window holding the old `T`
- * may have started), after checking the old object really is not there.
+ * One checkpoint row per shard: `stagedThrough` says what is durably staged, `pending` fixes the
+ * unit in flight (sequence range, stage time, segment key) before its segment is written, so a
+ * retry rewrites the same key. A unit is one object, so it is either staged whole or not at all:
+ * a later batch that does not cover it (the event source gave up, or split it) completes the
+ * checkpoint when the segment exists and otherwise records the skipped range as abandoned —
+ * the shard never stops.
  */
 import { gzipSync } from 'node:zlib';
-import { eventDefect } from '../domain/export-record.ts';
-import { compareSequenceNumbers, quarantineObjectKey, stagedObjectKey } from '../domain/staging-layout.ts';
+import { decodeRecordData } from '../domain/incoming-records.ts';
+import { encodeSegment, QUARANTINE_SECTION } from '../domain/staged-segment.ts';
+import { compareSequenceNumbers, segmentKey, segmentWritableAt } from '../domain/staging-layout.ts';
 import type {
+  AbandonedRange,
   Clock,
   PendingStagingUnit,
   ShardCheckpoint,
@@ -40,209 +40,225 @@ export interface StageBatchDeps {
   ledger: StagingLedger;
   store: StagingStore;
   clock: Clock;
-  /**
-   * A pending object whose stage time is older than this when its (re)write is attempted
-   * takes a fresh stage time. Must be below settle delay minus the stager's maximum run time.
-   */
-  horizonGuardMs: number;
 }
 
 export interface StageBatchResult {
-  /** Events written into staged objects by this attempt (0 for records already staged). */
+  /** Events written into segments by this attempt (0 for records already staged). */
   stagedEvents: number;
+  /** Events or records refused and kept in quarantine by this attempt. */
   quarantinedRecords: number;
   /** Records skipped because an earlier attempt staged them. */
   alreadyStagedRecords: number;
+  /** Ranges this attempt recorded as abandoned (not staged, not to be delivered again). */
+  abandoned: AbandonedRange[];
   objectsCreated: string[];
 }
 
-/** Thrown when a checkpoint update lost a race or a retry is smaller than the unit it must complete. */
+/** Thrown when a checkpoint update lost a race: the batch is retried. */
 export class StagingRetryError extends Error {
   override readonly name = 'StagingRetryError';
 }
 
-const QUARANTINE = '$quarantine';
+/** Abandoned ranges kept on the checkpoint row (latest last): the row must not grow. */
+const MAX_ABANDONED = 10;
 
-interface ParsedRecord {
-  sequenceNumber: string;
-  appId?: string;
-  /** The staged line (event JSON) or, for quarantine, the quarantine line. */
-  line: string;
+interface BuiltSegment {
+  body: Buffer;
+  events: number;
+  quarantined: number;
 }
 
-function parseRecord(record: IncomingRecord): ParsedRecord {
-  const quarantine = (reason: string): ParsedRecord => ({
-    sequenceNumber: record.sequenceNumber,
-    line: JSON.stringify({
-      reason,
+function quarantineLine(record: IncomingRecord, item: { reason: string; data: Buffer; position?: object }) {
+  return Buffer.from(
+    JSON.stringify({
+      reason: item.reason,
       sequenceNumber: record.sequenceNumber,
+      ...(item.position ? { position: item.position } : {}),
       approximateArrivalTimestamp: record.approximateArrivalTimestamp,
-      data: Buffer.from(record.data).toString('base64'),
+      data: item.data.toString('base64'),
     }),
-  });
-  let body: unknown;
+  );
+}
+
+function decode(record: IncomingRecord): ReturnType<typeof decodeRecordData> {
   try {
-    body = JSON.parse(Buffer.from(record.data).toString('utf8'));
-  } catch {
-    return quarantine('record data is not valid UTF-8 JSON');
+    return decodeRecordData(record.data);
+  } catch (error) {
+    // The decoder is built not to throw; if it ever does, the record is kept, not the batch failed.
+    const reason = `record could not be decoded (${error instanceof Error ? error.name : 'error'})`;
+    return { events: [], quarantined: [{ reason, data: Buffer.from(record.data) }] };
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return quarantine('record data is not a JSON object {"app_id": ..., "event": {...}}');
+}
+
+/** The unit's segment: one gzip member per app (by app id) and one for its refused records. */
+export function buildSegment(records: readonly IncomingRecord[]): BuiltSegment {
+  const sections = new Map<string, Buffer[]>();
+  const add = (section: string, line: Buffer) => {
+    const lines = sections.get(section);
+    if (lines) lines.push(line);
+    else sections.set(section, [line]);
+  };
+  let events = 0;
+  let quarantined = 0;
+  for (const record of records) {
+    const decoded = decode(record);
+    for (const event of decoded.events) add(event.appId, event.event);
+    for (const item of decoded.quarantined) add(QUARANTINE_SECTION, quarantineLine(record, item));
+    events += decoded.events.length;
+    quarantined += decoded.quarantined.length;
   }
-  const { app_id: appId, event } = body as { app_id?: unknown; event?: unknown };
-  if (typeof appId !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(appId)) {
-    return quarantine('app_id is missing or not 1-64 characters of letters, digits, "_", "." or "-"');
-  }
-  const defect = eventDefect(event);
-  if (defect) return quarantine(defect);
-  return { sequenceNumber: record.sequenceNumber, appId, line: JSON.stringify(event) };
+  const newline = Buffer.from('\n');
+  const members = [...sections].map(([section, lines]) => ({
+    section,
+    // Deterministic bytes: a retry of the same unit produces the same segment.
+    gzip: gzipSync(Buffer.concat(lines.flatMap((line) => [line, newline]))),
+    count: lines.length,
+  }));
+  return { body: encodeSegment(members), events, quarantined };
 }
 
-function groupOf(record: ParsedRecord): string {
-  return record.appId ?? QUARANTINE;
-}
-
-function objectKeyFor(group: string, stageTime: Date, shardId: string, firstSequence: string): string {
-  return group === QUARANTINE
-    ? quarantineObjectKey(stageTime, shardId, firstSequence)
-    : stagedObjectKey(group, stageTime, shardId, firstSequence);
-}
-
-function gzipLines(lines: string[]): Uint8Array {
-  // Deterministic bytes: a retry of the same unit produces the same object.
-  return gzipSync(`${lines.join('\n')}\n`);
-}
-
-export async function stageBatch(input: StageBatchInput, deps: StageBatchDeps): Promise<StageBatchResult> {
-  const result: StageBatchResult = {
+function emptyResult(): StageBatchResult {
+  return {
     stagedEvents: 0,
     quarantinedRecords: 0,
     alreadyStagedRecords: 0,
+    abandoned: [],
     objectsCreated: [],
   };
+}
+
+export async function stageBatch(input: StageBatchInput, deps: StageBatchDeps): Promise<StageBatchResult> {
+  const result = emptyResult();
   const { shardId } = input;
   let checkpoint = await deps.ledger.getCheckpoint(shardId);
-
-  let records = input.records;
-  if (checkpoint.stagedThrough !== undefined) {
-    const through = checkpoint.stagedThrough;
-    const fresh = records.filter((r) => compareSequenceNumbers(r.sequenceNumber, through) > 0);
-    result.alreadyStagedRecords += records.length - fresh.length;
-    records = fresh;
-  }
+  let records = afterCheckpoint(input.records, checkpoint.stagedThrough, result);
   if (records.length === 0) return result;
 
   if (checkpoint.pending) {
-    const pending = checkpoint.pending;
-    const last = records[records.length - 1]!;
-    const inUnit = records.filter((r) => compareSequenceNumbers(r.sequenceNumber, pending.lastSequence) <= 0);
-    const coversUnit =
-      inUnit.length > 0 &&
-      inUnit[0]!.sequenceNumber === pending.firstSequence &&
-      compareSequenceNumbers(last.sequenceNumber, pending.lastSequence) >= 0;
-    if (coversUnit) {
-      checkpoint = await completeUnit(shardId, checkpoint, pending, inUnit.map(parseRecord), deps, result);
-      records = records.slice(inUnit.length);
-    } else if (await noneWritten(pending, deps.store)) {
-      // A smaller (or shifted) retry of a unit none of whose objects exist: forget the unit.
-      const ok = await deps.ledger.putCheckpoint(
-        { shardId, stagedThrough: checkpoint.stagedThrough },
-        checkpoint.version,
-      );
-      if (!ok)
-        throw new StagingRetryError(`checkpoint of ${shardId} moved while staging; retrying the batch`);
-      checkpoint = await deps.ledger.getCheckpoint(shardId);
-    } else {
-      throw new StagingRetryError(
-        `batch of ${shardId} starting at ${inUnit[0]?.sequenceNumber ?? records[0]!.sequenceNumber} does not cover the partly staged unit ` +
-          `${pending.firstSequence}..${pending.lastSequence}; retrying until Kinesis delivers the whole unit`,
-      );
-    }
+    ({ checkpoint, records } = await settlePending(
+      shardId,
+      checkpoint,
+      checkpoint.pending,
+      records,
+      deps,
+      result,
+    ));
+    if (records.length === 0) return result;
   }
-  if (records.length === 0) return result;
 
-  // A new unit: fix its identity (stage time and keys) before writing anything.
-  const parsed = records.map(parseRecord);
+  // A new unit: fix its identity (stage time and key) before writing anything.
   const stageTime = deps.clock.now();
   const firstSequence = records[0]!.sequenceNumber;
-  const objects: PendingStagingUnit['objects'] = {};
-  for (const record of parsed) {
-    const group = groupOf(record);
-    objects[group] ??= {
-      stageTimeMs: stageTime.getTime(),
-      key: objectKeyFor(group, stageTime, shardId, firstSequence),
-    };
-  }
   const unit: PendingStagingUnit = {
     firstSequence,
     lastSequence: records[records.length - 1]!.sequenceNumber,
-    objects,
+    stageTimeMs: stageTime.getTime(),
+    key: segmentKey(stageTime, shardId, firstSequence),
   };
-  const ok = await deps.ledger.putCheckpoint(
-    { shardId, stagedThrough: checkpoint.stagedThrough, pending: unit },
-    checkpoint.version,
-  );
-  if (!ok) throw new StagingRetryError(`checkpoint of ${shardId} moved while staging; retrying the batch`);
-  checkpoint = {
-    shardId,
-    stagedThrough: checkpoint.stagedThrough,
-    pending: unit,
-    version: checkpoint.version + 1,
-  };
-  await completeUnit(shardId, checkpoint, unit, parsed, deps, result);
+  checkpoint = await putCheckpoint(deps, { ...checkpoint, pending: unit });
+  await completeUnit(checkpoint, unit, records, deps, result);
   return result;
 }
 
-async function noneWritten(unit: PendingStagingUnit, store: StagingStore): Promise<boolean> {
-  for (const { key } of Object.values(unit.objects)) if (await store.exists(key)) return false;
-  return true;
+function afterCheckpoint(
+  records: IncomingRecord[],
+  stagedThrough: string | undefined,
+  result: StageBatchResult,
+): IncomingRecord[] {
+  if (stagedThrough === undefined) return records;
+  const fresh = records.filter((r) => compareSequenceNumbers(r.sequenceNumber, stagedThrough) > 0);
+  result.alreadyStagedRecords += records.length - fresh.length;
+  return fresh;
 }
 
-/** Write every object of the unit (re-timing stale missing ones), then mark the unit staged. */
-async function completeUnit(
+async function putCheckpoint(deps: StageBatchDeps, next: ShardCheckpoint): Promise<ShardCheckpoint> {
+  const { version, ...row } = next;
+  if (!(await deps.ledger.putCheckpoint(row, version)))
+    throw new StagingRetryError(`checkpoint of ${next.shardId} moved while staging; retrying the batch`);
+  return { ...next, version: version + 1 };
+}
+
+/**
+ * The checkpoint holds a unit from an earlier attempt. Complete it when this batch covers it;
+ * otherwise it is either staged (its one segment exists) or not at all, and the batch goes on.
+ */
+async function settlePending(
   shardId: string,
   checkpoint: ShardCheckpoint,
+  pending: PendingStagingUnit,
+  records: IncomingRecord[],
+  deps: StageBatchDeps,
+  result: StageBatchResult,
+): Promise<{ checkpoint: ShardCheckpoint; records: IncomingRecord[] }> {
+  const inUnit = records.filter((r) => compareSequenceNumbers(r.sequenceNumber, pending.lastSequence) <= 0);
+  const last = records[records.length - 1]!;
+  const covers =
+    records[0]!.sequenceNumber === pending.firstSequence &&
+    compareSequenceNumbers(last.sequenceNumber, pending.lastSequence) >= 0;
+  if (covers) {
+    const next = await completeUnit(checkpoint, pending, inUnit, deps, result);
+    return { checkpoint: next, records: records.slice(inUnit.length) };
+  }
+  if (await deps.store.exists(pending.key)) {
+    // Staged whole by an earlier attempt that could not record it: record it now.
+    result.alreadyStagedRecords += inUnit.length;
+    const next = await putCheckpoint(deps, {
+      ...checkpoint,
+      stagedThrough: pending.lastSequence,
+      pending: undefined,
+    });
+    return { checkpoint: next, records: records.slice(inUnit.length) };
+  }
+  // Not staged at all. Records the event source will not deliver again are recorded as abandoned.
+  const abandoned = [...(checkpoint.abandoned ?? [])];
+  if (compareSequenceNumbers(records[0]!.sequenceNumber, pending.firstSequence) > 0) {
+    const range = {
+      firstSequence: pending.firstSequence,
+      lastSequence: pending.lastSequence,
+      at: deps.clock.now().toISOString(),
+    };
+    abandoned.push(range);
+    result.abandoned.push(range);
+  }
+  const next = await putCheckpoint(deps, {
+    shardId,
+    stagedThrough: checkpoint.stagedThrough,
+    abandoned: abandoned.slice(-MAX_ABANDONED),
+    version: checkpoint.version,
+  });
+  return { checkpoint: next, records };
+}
+
+/** Write the unit's segment (re-timing it when its slot has closed), then mark the unit staged. */
+async function completeUnit(
+  checkpoint: ShardCheckpoint,
   unit: PendingStagingUnit,
-  records: ParsedRecord[],
+  records: readonly IncomingRecord[],
   deps: StageBatchDeps,
   result: StageBatchResult,
 ): Promise<ShardCheckpoint> {
-  const byGroup = new Map<string, string[]>();
-  for (const record of records) {
-    const group = groupOf(record);
-    const lines = byGroup.get(group) ?? [];
-    lines.push(record.line);
-    byGroup.set(group, lines);
-  }
-
+  const segment = buildSegment(records);
   let current = checkpoint;
-  let objects = unit.objects;
-  for (const [group, lines] of byGroup) {
-    let target = objects[group];
-    if (!target)
-      throw new StagingRetryError(`unit ${unit.firstSequence} of ${shardId} has no object for ${group}`);
+  let target = unit;
+  for (;;) {
     const now = deps.clock.now();
-    if (now.getTime() - target.stageTimeMs > deps.horizonGuardMs && !(await deps.store.exists(target.key))) {
-      // The old stage time may already be behind an export that started: take a fresh one.
-      target = { stageTimeMs: now.getTime(), key: objectKeyFor(group, now, shardId, unit.firstSequence) };
-      objects = { ...objects, [group]: target };
-      const ok = await deps.ledger.putCheckpoint(
-        { shardId, stagedThrough: current.stagedThrough, pending: { ...unit, objects } },
-        current.version,
-      );
-      if (!ok)
-        throw new StagingRetryError(`checkpoint of ${shardId} moved while staging; retrying the batch`);
-      current = { ...current, pending: { ...unit, objects }, version: current.version + 1 };
-    }
-    const outcome = await deps.store.createObject(target.key, gzipLines(lines));
-    if (outcome === 'created') {
-      result.objectsCreated.push(target.key);
-      if (group === QUARANTINE) result.quarantinedRecords += lines.length;
-      else result.stagedEvents += lines.length;
-    }
+    if (segmentWritableAt(new Date(target.stageTimeMs), now)) break;
+    if (await deps.store.exists(target.key)) break;
+    // The slot of the old stage time may already be compacted: take a fresh one.
+    target = {
+      ...target,
+      stageTimeMs: now.getTime(),
+      key: segmentKey(now, checkpoint.shardId, unit.firstSequence),
+    };
+    current = await putCheckpoint(deps, { ...current, pending: target });
   }
-
-  const ok = await deps.ledger.putCheckpoint({ shardId, stagedThrough: unit.lastSequence }, current.version);
-  if (!ok) throw new StagingRetryError(`checkpoint of ${shardId} moved while staging; retrying the batch`);
-  return { shardId, stagedThrough: unit.lastSequence, version: current.version + 1 };
+  const outcome = await deps.store.createObject(target.key, segment.body);
+  if (outcome === 'created') {
+    result.objectsCreated.push(target.key);
+    result.stagedEvents += segment.events;
+    result.quarantinedRecords += segment.quarantined;
+  } else {
+    result.alreadyStagedRecords += records.length;
+  }
+  return putCheckpoint(deps, { ...current, stagedThrough: unit.lastSequence, pending: undefined });
 }

@@ -18,24 +18,35 @@ export function newStagedReadStats(): StagedReadStats {
   return { objects: 0, bytes: 0 };
 }
 
-/** `store`, counting into `stats` every object opened and every byte read from it. */
-export function countStagedReads(store: StagingStore, stats: StagedReadStats): StagingStore {
+/** `store` with its `openObject` replaced: how the exporter's read wrappers are made. */
+export function withOpenObject(
+  store: StagingStore,
+  openObject: (key: string) => Promise<Readable>,
+): StagingStore {
   return {
     createObject: (key, body) => store.createObject(key, body),
     exists: (key) => store.exists(key),
+    listPrefix: (prefix) => store.listPrefix(prefix),
+    readBytes: (key, range) => store.readBytes(key, range),
+    writeStream: (key, body) => store.writeStream(key, body),
     listWindow: (appId, start, end) => store.listWindow(appId, start, end),
-    async openObject(key): Promise<Readable> {
-      const body = await store.openObject(key);
-      stats.objects += 1;
-      const counted = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          stats.bytes += chunk.length;
-          callback(null, chunk);
-        },
-      });
-      // pipeline: an error of the GET reaches the reader, a reader that stops early closes the GET.
-      pipeline(body, counted, () => undefined);
-      return counted;
-    },
+    openObject,
   };
+}
+
+/** `store`, counting into `stats` every object opened and every byte read from it. */
+export function countStagedReads(store: StagingStore, stats: StagedReadStats): StagingStore {
+  return withOpenObject(store, async (key): Promise<Readable> => {
+    const body = await store.openObject(key);
+    stats.objects += 1;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        stats.bytes += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    // pipeline: an error of the GET reaches the reader, a reader that stops early closes the GET.
+    pipeline(body, counted, () => undefined);
+    return counted;
+  });
 }

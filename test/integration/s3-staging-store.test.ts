@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   ListObjectsV2Command,
@@ -11,7 +10,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../lambdas/adapters/aws-clients.ts';
 import { RequestRecorder } from '../../lambdas/adapters/request-recorder.ts';
 import { S3StagingStore } from '../../lambdas/adapters/s3-staging-store.ts';
-import { stagedObjectKey } from '../../lambdas/domain/staging-layout.ts';
+import { encodeRefKey } from '../../lambdas/domain/staged-segment.ts';
+import { segmentKey } from '../../lambdas/domain/staging-layout.ts';
+import { SlotsNotCompactedError } from '../../lambdas/ports/index.ts';
 import { useLocalEngines } from '../support/engines.ts';
 
 const engines = useLocalEngines();
@@ -35,9 +36,11 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+const SEGMENT = (ms: number, seq: string) => segmentKey(new Date(ms), 'shardId-000000000001', seq);
+
 describe('S3StagingStore on s3rver', () => {
   it('creates an object once; a second create of the same key is "exists" and keeps the first body', async () => {
-    const key = stagedObjectKey('app-create', at('2025-04-01T10:00:00.000Z'), 'shardId-000000000001', '1');
+    const key = SEGMENT(Date.parse('2025-04-01T10:00:00.000Z'), '1');
     recorder.clear();
     expect(await store.createObject(key, gz(['{"n":1}']))).toBe('created');
     expect(await store.createObject(key, gz(['{"n":2}']))).toBe('exists');
@@ -45,65 +48,63 @@ describe('S3StagingStore on s3rver', () => {
     const puts = recorder.find('PUT', key);
     expect(puts).toHaveLength(2);
     for (const put of puts) expect(put.headers['if-none-match']).toBe('*');
-    expect(gunzipSync(await readAll(await store.openObject(key))).toString()).toBe('{"n":1}\n');
+    expect(gunzipSync((await store.readBytes(key))!).toString()).toBe('{"n":1}\n');
   });
 
-  it('exists tells a staged key from a missing one', async () => {
-    const key = stagedObjectKey('app-exists', at('2025-04-01T10:00:00.000Z'), 'shardId-000000000001', '7');
+  it('exists tells a staged key from a missing one; readBytes of a missing key is undefined', async () => {
+    const key = SEGMENT(Date.parse('2025-04-01T10:00:00.000Z'), '7');
     expect(await store.exists(key)).toBe(false);
+    expect(await store.readBytes(key)).toBeUndefined();
     await store.createObject(key, gz(['{}']));
     expect(await store.exists(key)).toBe(true);
   });
 
-  it('openObject streams the stored gzip bytes unchanged', async () => {
-    const key = stagedObjectKey('app-open', at('2025-04-01T10:00:00.000Z'), 'shardId-000000000001', '9');
-    const body = gz(Array.from({ length: 2000 }, (_, i) => JSON.stringify({ event_uuid: `u${i}` })));
+  it('readBytes reads exactly a byte range (a ranged GET)', async () => {
+    const key = SEGMENT(Date.parse('2025-04-01T10:00:00.000Z'), '8');
+    const body = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
     await store.createObject(key, body);
-    const stored = await readAll(await store.openObject(key));
-    expect(createHash('sha256').update(stored).digest('hex')).toBe(
-      createHash('sha256').update(body).digest('hex'),
+    expect(Buffer.from((await store.readBytes(key, { offset: 1234, length: 777 }))!)).toEqual(
+      body.subarray(1234, 2011),
     );
   });
 
-  it('listWindow returns exactly the objects with start <= T < end, across hours and days, in (T, key) order', async () => {
-    const app = 'app-window';
-    const times = [
-      '2025-04-01T22:59:59.999Z', // before the window
-      '2025-04-01T23:00:00.000Z', // = start: in
-      '2025-04-01T23:59:59.999Z',
-      '2025-04-02T00:00:00.000Z', // next day
-      '2025-04-02T00:30:00.000Z',
-      '2025-04-02T01:14:59.999Z', // last ms in
-      '2025-04-02T01:15:00.000Z', // = end: out
-      '2025-04-02T01:20:00.000Z',
-    ];
-    const keys = times.map((t) => stagedObjectKey(app, at(t), 'shardId-000000000002', '100'));
-    // Same T, two shards: ordered by key.
-    const twin = stagedObjectKey(app, at('2025-04-02T00:30:00.000Z'), 'shardId-000000000001', '100');
-    await Promise.all([...keys, twin].map((k) => store.createObject(k, gz(['{}']))));
-    await store.createObject(
-      stagedObjectKey('other-app', at('2025-04-02T00:30:00.000Z'), 'shardId-000000000001', '1'),
-      gz(['{}']),
+  it('listPrefix lists every object under a prefix in key order; writeStream writes chunks as one object', async () => {
+    await store.writeStream(
+      't-list/b',
+      (async function* () {
+        yield Buffer.from('hello ');
+        yield Buffer.from('world');
+      })(),
     );
-
-    const listed = await store.listWindow(
-      app,
-      at('2025-04-01T23:00:00.000Z'),
-      at('2025-04-02T01:15:00.000Z'),
-    );
-    expect(listed.map((o) => o.key)).toEqual([keys[1], keys[2], keys[3], twin, keys[4], keys[5]]);
-    expect(listed.map((o) => o.stageTime.toISOString())).toEqual([
-      '2025-04-01T23:00:00.000Z',
-      '2025-04-01T23:59:59.999Z',
-      '2025-04-02T00:00:00.000Z',
-      '2025-04-02T00:30:00.000Z',
-      '2025-04-02T00:30:00.000Z',
-      '2025-04-02T01:14:59.999Z',
+    await store.createObject('t-list/a', Buffer.from('x'));
+    expect(await store.listPrefix('t-list/')).toEqual([
+      { key: 't-list/a', size: 1 },
+      { key: 't-list/b', size: 11 },
     ]);
-    expect(listed.every((o) => typeof o.size === 'number' && o.size > 0)).toBe(true);
-    expect(
-      await store.listWindow(app, at('2025-04-03T00:00:00.000Z'), at('2025-04-03T06:00:00.000Z')),
-    ).toEqual([]);
+    expect(Buffer.from((await store.readBytes('t-list/b'))!).toString()).toBe('hello world');
+  });
+
+  it('listWindow names the uncompacted slots of a window instead of reading them as empty', async () => {
+    const start = at('2025-04-03T10:00:00.000Z');
+    const error = await store
+      .listWindow('app', start, at('2025-04-03T10:15:00.000Z'))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SlotsNotCompactedError);
+    expect((error as SlotsNotCompactedError).slotStarts.map((d) => d.toISOString())).toEqual([
+      '2025-04-03T10:00:00.000Z',
+      '2025-04-03T10:05:00.000Z',
+      '2025-04-03T10:10:00.000Z',
+    ]);
+  });
+
+  it('openObject streams the bytes of every range of a ref key, in order', async () => {
+    await store.createObject('t-ref/x', Buffer.from('0123456789'));
+    await store.createObject('t-ref/y', Buffer.from('abcdefghij'));
+    const ref = encodeRefKey([
+      { objectKey: 't-ref/x', offset: 2, length: 3 },
+      { objectKey: 't-ref/y', offset: 7, length: 3 },
+    ]);
+    expect((await readAll(await store.openObject(ref))).toString()).toBe('234hij');
   });
 });
 
@@ -140,21 +141,14 @@ describe('S3StagingStore error mapping (SDK error shapes)', () => {
     ).rejects.toThrow('OperationAborted');
   });
 
-  it('listWindow follows continuation tokens', async () => {
+  it('listPrefix follows continuation tokens', async () => {
     const mock = mockClient(mockableClient());
-    const start = at('2025-04-01T10:00:00.000Z');
-    const key = (ms: number) =>
-      stagedObjectKey('app', new Date(start.getTime() + ms), 'shardId-000000000001', '1');
     mock
       .on(ListObjectsV2Command)
-      .resolvesOnce({ Contents: [{ Key: key(2), Size: 1 }], IsTruncated: true, NextContinuationToken: 't1' })
-      .resolvesOnce({ Contents: [{ Key: key(1), Size: 1 }], IsTruncated: false });
-    const listed = await new S3StagingStore(mock as unknown as S3Client, 'b').listWindow(
-      'app',
-      start,
-      new Date(start.getTime() + 60_000),
-    );
-    expect(listed.map((o) => o.key)).toEqual([key(1), key(2)]);
+      .resolvesOnce({ Contents: [{ Key: 'p/2', Size: 1 }], IsTruncated: true, NextContinuationToken: 't1' })
+      .resolvesOnce({ Contents: [{ Key: 'p/1', Size: 1 }], IsTruncated: false });
+    const listed = await new S3StagingStore(mock as unknown as S3Client, 'b').listPrefix('p/');
+    expect(listed.map((o) => o.key)).toEqual(['p/1', 'p/2']);
     expect(mock.commandCalls(ListObjectsV2Command)[1]?.args[0].input.ContinuationToken).toBe('t1');
   });
 });
