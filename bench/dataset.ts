@@ -10,7 +10,13 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync 
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip, createGzip } from 'node:zlib';
-import { stagedObjectKey } from '../lambdas/domain/staging-layout.ts';
+import { decodeSegmentHeader, encodeSegment, segmentDataStart } from '../lambdas/domain/staged-segment.ts';
+import {
+  segmentKey,
+  segmentPrefix,
+  slotsOfWindow,
+  stageTimeOfSegmentKey,
+} from '../lambdas/domain/staging-layout.ts';
 import type { Runtime } from '../lambdas/runtime.ts';
 import type { IncomingRecord } from '../lambdas/usecases/stage-batch.ts';
 import { stageBatch } from '../lambdas/usecases/stage-batch.ts';
@@ -114,8 +120,9 @@ export async function stagePayloads(
 }
 
 /**
- * Copy every staged object of `appId` in [start, end) `copies - 1` more times under a second app
- * with later stage times: a window with `copies` times the data, without staging it again.
+ * Copy every segment of [start, end) `copies` times under a second app with later stage times
+ * (its sections renamed; gzip members unchanged): a window with `copies` times the data of
+ * `appId`, without staging it again.
  */
 export async function replicateWindow(
   runtime: Runtime,
@@ -125,21 +132,27 @@ export async function replicateWindow(
   targetApp: string,
   copies: number,
 ): Promise<number> {
-  const objects = await runtime.staging.listWindow(appId, start, end);
   const span = end.getTime() - start.getTime();
   let created = 0;
-  for (const [index, ref] of objects.entries()) {
-    const body = await readAll(await runtime.staging.openObject(ref.key));
-    for (let c = 0; c < copies; c++) {
-      const stageTime = new Date(ref.stageTime.getTime() + c * span);
-      const key = stagedObjectKey(
-        targetApp,
-        stageTime,
-        'shardId-000000000000',
-        String(c * objects.length + index),
-      );
-      await runtime.staging.createObject(key, body);
-      created += 1;
+  for (const slot of slotsOfWindow(start, end)) {
+    for (const { key } of await runtime.staging.listPrefix(segmentPrefix(slot))) {
+      const stageTime = stageTimeOfSegmentKey(key);
+      const body = await runtime.staging.readBytes(key);
+      if (!stageTime || !body) continue;
+      const dataStart = segmentDataStart(key, body);
+      const sections = decodeSegmentHeader(key, body)
+        .filter((s) => s.section === appId)
+        .map((s) => ({
+          section: targetApp,
+          gzip: body.subarray(dataStart + s.offset, dataStart + s.offset + s.length),
+          count: s.count,
+        }));
+      if (sections.length === 0) continue;
+      for (let c = 0; c < copies; c++) {
+        const copyKey = segmentKey(new Date(stageTime.getTime() + c * span), 'shardId-copy', String(created));
+        await runtime.staging.createObject(copyKey, encodeSegment(sections));
+        created += 1;
+      }
     }
   }
   return created;

@@ -30,7 +30,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
 import {
   DeleteTableCommand,
   DynamoDBClient,
@@ -41,7 +40,7 @@ import { FREQUENCIES, type Frequency, TABLES } from '../lambdas/definitions.ts';
 import { type Connection, type ConnectionInput, parseConnection } from '../lambdas/domain/connection.ts';
 import type { WindowManifest } from '../lambdas/domain/manifest.ts';
 import { connectionPrefix, exportDayFolder } from '../lambdas/domain/object-keys.ts';
-import { stageTimeOfKey } from '../lambdas/domain/staging-layout.ts';
+import { SLOT_MS, slotStartOf } from '../lambdas/domain/staging-layout.ts';
 import { boundariesBetween, boundaryAtOrBefore } from '../lambdas/domain/windows.ts';
 import type {
   ExportJob,
@@ -64,9 +63,9 @@ import {
   isDataKey,
   isManifestKey,
   readBucket,
-  readObject,
   type StoredFile,
 } from './harness.ts';
+import { readStagedLines } from './staged-segments.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -700,6 +699,9 @@ async function simulate(
       }
       return realStaging.exists(key);
     },
+    listPrefix: (prefix) => realStaging.listPrefix(prefix),
+    readBytes: (key, range) => realStaging.readBytes(key, range),
+    writeStream: (key, body) => realStaging.writeStream(key, body),
     listWindow: (appId, from, to) => realStaging.listWindow(appId, from, to),
     openObject: (key) => realStaging.openObject(key),
   };
@@ -1039,37 +1041,30 @@ async function simulate(
 
   // ------------------------------------------------------------ check what was staged
   const stageTimes = new Map<string, number>();
-  for (const app of apps) {
-    // Hour by hour: the S3 emulator fails to page through more than 1000 keys of one prefix.
-    const refs = await driver.runtime.staging.listWindow(
-      app,
-      new Date(start - DAY),
-      new Date(finalTime.getTime() + DAY),
-    );
-    for (const { key } of refs) {
-      const t = stageTimeOfKey(key)!.getTime();
-      const lines = gunzipSync(await readObject(s3, config.stagingBucket, key))
-        .toString('utf8')
-        .split('\n')
-        .filter((l) => l.length > 0);
-      for (const line of lines) {
-        const uuid = (JSON.parse(line) as { event_uuid: string }).event_uuid;
-        const source = generated.get(uuid);
-        if (!source) problems.push(`staged object ${key} holds an event never generated: ${uuid}`);
-        else if (stageTimes.has(uuid)) problems.push(`event ${uuid} is staged twice (${key})`);
-        else if (
-          source.batch.firstAttemptAt === undefined ||
-          source.batch.stagedAt === undefined ||
-          t < source.batch.firstAttemptAt ||
-          t > source.batch.stagedAt
-        ) {
-          problems.push(
-            `event ${uuid} has stage time ${new Date(t).toISOString()} outside its batch's attempts`,
-          );
-        }
-        stageTimes.set(uuid, t);
-      }
+  const slots = new Set<number>();
+  for (const { batch } of generated.values())
+    if (batch.firstAttemptAt !== undefined && batch.stagedAt !== undefined)
+      for (let t = slotStartOf(new Date(batch.firstAttemptAt)).getTime(); t <= batch.stagedAt; t += SLOT_MS)
+        slots.add(t);
+  const staged = await readStagedLines(
+    realStaging,
+    [...slots].sort((a, b) => a - b).map((t) => new Date(t)),
+  );
+  for (const { line, stageTime, segmentKey: key } of staged) {
+    const t = stageTime.getTime();
+    const uuid = (JSON.parse(line) as { event_uuid: string }).event_uuid;
+    const source = generated.get(uuid);
+    if (!source) problems.push(`staged object ${key} holds an event never generated: ${uuid}`);
+    else if (stageTimes.has(uuid)) problems.push(`event ${uuid} is staged twice (${key})`);
+    else if (
+      source.batch.firstAttemptAt === undefined ||
+      source.batch.stagedAt === undefined ||
+      t < source.batch.firstAttemptAt ||
+      t > source.batch.stagedAt
+    ) {
+      problems.push(`event ${uuid} has stage time ${new Date(t).toISOString()} outside its batch's attempts`);
     }
+    stageTimes.set(uuid, t);
   }
   for (const uuid of generated.keys())
     if (!stageTimes.has(uuid)) problems.push(`event ${uuid} was never staged`);
@@ -1081,7 +1076,8 @@ async function simulate(
     const id = c.input.connectionId;
     const connection = parseConnection((await repository.getRaw(id))!);
     const state = await realState.get(id);
-    const initial = Date.parse(c.input.createdAt);
+    // A connection starts at the staging slot holding its creation time.
+    const initial = slotStartOf(new Date(c.input.createdAt)).getTime();
     const watermark = state?.watermark.getTime() ?? initial;
     const due = boundaryAtOrBefore(connection.frequency, new Date(finalTime.getTime() - settleMs)).getTime();
     if (watermark < due) {

@@ -29,10 +29,8 @@ describe('DynamoStagingLedger', () => {
   const pending: PendingStagingUnit = {
     firstSequence: '49590338271490256608559692538361571095921575989136588898',
     lastSequence: '49590338271490256608559692540361571095921575989136588898',
-    objects: {
-      app1: { stageTimeMs: NOW.getTime(), key: 'events/app=app1/dt=2025-04-01/hr=00/x.ndjson.gz' },
-      $quarantine: { stageTimeMs: NOW.getTime(), key: 'quarantine/dt=2025-04-01/x.ndjson.gz' },
-    },
+    stageTimeMs: NOW.getTime(),
+    key: 'segments/1743465600000/1743465600000-shardId-000000000001-49590338271490256608559692538361571095921575989136588898.seg',
   };
 
   it('an unknown shard has version 0 and no checkpoint', async () => {

@@ -7,16 +7,17 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { stagedObjectKey } from '../../lambdas/domain/staging-layout.ts';
-import type { StagedObjectRef, StagingStore } from '../../lambdas/ports/index.ts';
+import { encodeRefKey } from '../../lambdas/domain/staged-segment.ts';
+import { SLOT_MS, slotDataKey } from '../../lambdas/domain/staging-layout.ts';
+import type { StagedObjectRef, StagingStore, StoredKey } from '../../lambdas/ports/index.ts';
 import { type SharedReadMember, SharedStagedReads } from '../../lambdas/usecases/shared-staged-reads.ts';
 
 const T0 = Date.parse('2026-11-02T10:00:00Z');
 
-/** Staged keys in listing order (stage times 1 s apart). */
+/** Staged ref keys in listing order (one per slot). */
 function keys(n: number): string[] {
   return Array.from({ length: n }, (_, i) =>
-    stagedObjectKey('app-shared', new Date(T0 + i * 1000), 'shardId-000000000000', String(1000 + i)),
+    encodeRefKey([{ objectKey: slotDataKey(new Date(T0 + i * SLOT_MS)), offset: 100 * i, length: 42 }]),
   );
 }
 
@@ -44,6 +45,15 @@ class ScriptedStore implements StagingStore {
     throw new Error('not used');
   }
   async listWindow(): Promise<StagedObjectRef[]> {
+    throw new Error('not used');
+  }
+  async listPrefix(): Promise<StoredKey[]> {
+    throw new Error('not used');
+  }
+  async readBytes(): Promise<undefined> {
+    throw new Error('not used');
+  }
+  async writeStream(): Promise<void> {
     throw new Error('not used');
   }
   openObject(key: string): Promise<Readable> {

@@ -1,118 +1,166 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { COMPACTION_DELAY_SECONDS, STAGER_TIMEOUT_SECONDS } from '../../lambdas/definitions.ts';
 import {
+  CorruptStagedDataError,
+  decodeRefKey,
+  decodeSegmentHeader,
+  encodeRefKey,
+  encodeSegment,
+  encodeSlotIndex,
+  findInSlotIndex,
+  planWindowRefs,
+  QUARANTINE_SECTION,
+  segmentDataStart,
+  stageTimeOfRefKey,
+} from '../../lambdas/domain/staged-segment.ts';
+import {
+  compactionStartOf,
   compareSequenceNumbers,
-  hourPrefixesForWindow,
-  keyInWindow,
-  quarantineObjectKey,
-  stagedHourPrefix,
-  stagedObjectKey,
-  stageTimeOfKey,
+  SLOT_MS,
+  segmentKey,
+  segmentWritableAt,
+  slotDataKey,
+  slotIndexKey,
+  slotQuarantineKey,
+  slotStartOf,
+  slotsOfWindow,
+  stageTimeOfSegmentKey,
 } from '../../lambdas/domain/staging-layout.ts';
 
 const at = (iso: string) => new Date(iso);
-const SHARD = 'shardId-000000000001';
-const SEQ = '49590338271490256608559692538361571095921575989136588898';
 
-describe('staging layout', () => {
-  it('a staged key lives under its app and the UTC hour of its stage time, and encodes that time', () => {
-    const stageTime = at('2022-05-20T10:07:30.123Z');
-    const key = stagedObjectKey('acme-shop', stageTime, SHARD, SEQ);
-    expect(key.startsWith('events/app=acme-shop/dt=2022-05-20/hr=10/')).toBe(true);
-    expect(key.endsWith('.ndjson.gz')).toBe(true);
-    expect(stageTimeOfKey(key)?.toISOString()).toBe(stageTime.toISOString());
+describe('Staging slots', () => {
+  it('every window boundary of every frequency is a slot boundary', () => {
+    expect((15 * 60_000) % SLOT_MS).toBe(0);
+    expect(slotStartOf(at('2026-11-02T10:14:59.999Z')).toISOString()).toBe('2026-11-02T10:10:00.000Z');
+    expect(slotStartOf(at('2026-11-02T10:15:00.000Z')).toISOString()).toBe('2026-11-02T10:15:00.000Z');
   });
 
-  it('keys of one hour sort lexically in stage-time order, whatever the shard or sequence', () => {
-    const times = [
-      '2022-05-20T10:59:59.999Z',
-      '2022-05-20T10:00:00.000Z',
-      '2022-05-20T10:00:00.001Z',
-      '2022-05-20T10:30:00Z',
-    ];
-    const keys = [
-      stagedObjectKey('app', at(times[0] as string), 'shardId-000000000000', '1'),
-      stagedObjectKey('app', at(times[1] as string), 'shardId-000000000009', '9'.repeat(56)),
-      stagedObjectKey('app', at(times[2] as string), 'shardId-000000000000', '5'),
-      stagedObjectKey('app', at(times[3] as string), 'shardId-000000000003', '2'),
-    ];
-    const sortedByKey = [...keys].sort().map((k) => stageTimeOfKey(k)?.toISOString());
-    expect(sortedByKey).toEqual([...times].map((t) => at(t).toISOString()).sort());
+  it('a window [start, end) is the slots from the slot of start to end', () => {
+    expect(
+      slotsOfWindow(at('2026-11-02T10:00:00Z'), at('2026-11-02T10:15:00Z')).map((d) => d.toISOString()),
+    ).toEqual(['2026-11-02T10:00:00.000Z', '2026-11-02T10:05:00.000Z', '2026-11-02T10:10:00.000Z']);
+    expect(slotsOfWindow(at('2026-11-02T00:00:00Z'), at('2026-11-03T00:00:00Z'))).toHaveLength(288);
   });
 
-  it('an app id with "/" or "=" cannot escape its prefix', () => {
-    const key = stagedObjectKey('a/b=c', at('2022-05-20T10:00:00Z'), SHARD, SEQ);
-    expect(key.startsWith('events/app=a%2Fb%3Dc/dt=2022-05-20/hr=10/')).toBe(true);
-  });
-
-  it('quarantine keys are by day and carry the stage time too', () => {
-    const key = quarantineObjectKey(at('2022-05-20T23:59:00Z'), SHARD, SEQ);
-    expect(key.startsWith('quarantine/dt=2022-05-20/')).toBe(true);
-    expect(stageTimeOfKey(key)?.toISOString()).toBe('2022-05-20T23:59:00.000Z');
-  });
-
-  it('hourPrefixesForWindow lists exactly the hours [start, end) touches', () => {
-    expect(hourPrefixesForWindow('app', at('2022-05-20T10:00:00Z'), at('2022-05-20T10:15:00Z'))).toEqual([
-      'events/app=app/dt=2022-05-20/hr=10/',
-    ]);
-    // End on an hour boundary: that hour is not listed.
-    expect(hourPrefixesForWindow('app', at('2022-05-20T10:45:00Z'), at('2022-05-20T11:00:00Z'))).toEqual([
-      'events/app=app/dt=2022-05-20/hr=10/',
-    ]);
-    expect(hourPrefixesForWindow('app', at('2022-05-20T10:45:00Z'), at('2022-05-20T11:15:00Z'))).toEqual([
-      'events/app=app/dt=2022-05-20/hr=10/',
-      'events/app=app/dt=2022-05-20/hr=11/',
-    ]);
-  });
-
-  it('a daily window over midnight lists 24 hours, ending with 23 of the previous day', () => {
-    const prefixes = hourPrefixesForWindow('app', at('2022-05-19T00:00:00Z'), at('2022-05-20T00:00:00Z'));
-    expect(prefixes).toHaveLength(24);
-    expect(prefixes[0]).toBe('events/app=app/dt=2022-05-19/hr=00/');
-    expect(prefixes[23]).toBe('events/app=app/dt=2022-05-19/hr=23/');
-    expect(new Set(prefixes).size).toBe(24);
-    for (let h = 0; h < 24; h++) {
-      expect(prefixes[h]).toBe(stagedHourPrefix('app', new Date(Date.UTC(2022, 4, 19, h))));
-    }
-  });
-
-  it('a window starting mid-hour also lists that first hour; a week lists 168 hours', () => {
-    const prefixes = hourPrefixesForWindow('app', at('2022-05-20T10:59:59Z'), at('2022-05-20T12:00:00Z'));
-    expect(prefixes).toEqual(['events/app=app/dt=2022-05-20/hr=10/', 'events/app=app/dt=2022-05-20/hr=11/']);
-    expect(hourPrefixesForWindow('app', at('2022-05-16T00:00:00Z'), at('2022-05-23T00:00:00Z'))).toHaveLength(
-      168,
+  it('a segment is writable only while its slot is open, and compaction starts after any such write has ended', () => {
+    const t = at('2026-11-02T10:09:30Z');
+    expect(segmentWritableAt(t, at('2026-11-02T10:09:59.999Z'))).toBe(true);
+    expect(segmentWritableAt(t, at('2026-11-02T10:10:00Z'))).toBe(false);
+    // A write started just before the slot ends finishes within the stager timeout, before compaction.
+    const lastWriteEnd = at('2026-11-02T10:10:00Z').getTime() + STAGER_TIMEOUT_SECONDS * 1000;
+    expect(compactionStartOf(slotStartOf(t)).getTime()).toBeGreaterThan(lastWriteEnd);
+    expect(compactionStartOf(slotStartOf(t)).getTime()).toBe(
+      at('2026-11-02T10:10:00Z').getTime() + COMPACTION_DELAY_SECONDS * 1000,
     );
   });
 
-  it('keyInWindow includes the start and excludes the end', () => {
-    const start = at('2022-05-20T10:00:00Z');
-    const end = at('2022-05-20T10:15:00Z');
-    const keyAt = (ms: number) => stagedObjectKey('app', new Date(ms), SHARD, SEQ);
-    expect(keyInWindow(keyAt(start.getTime()), start, end)).toBe(true);
-    expect(keyInWindow(keyAt(start.getTime() - 1), start, end)).toBe(false);
-    expect(keyInWindow(keyAt(end.getTime() - 1), start, end)).toBe(true);
-    expect(keyInWindow(keyAt(end.getTime()), start, end)).toBe(false);
+  it('keys: segments under their slot, slots and quarantine by day', () => {
+    const key = segmentKey(at('2026-11-02T10:07:03.004Z'), 'shardId-000000000007', '4959');
+    expect(key).toBe('segments/1793613900000/1793614023004-shardId%2D000000000007-4959.seg');
+    expect(stageTimeOfSegmentKey(key)?.toISOString()).toBe('2026-11-02T10:07:03.004Z');
+    expect(stageTimeOfSegmentKey('segments/1793613900000/notes.txt')).toBeUndefined();
+    const slot = at('2026-11-02T10:05:00Z');
+    expect(slotDataKey(slot)).toBe('slots/2026-11-02/1793613900000.data');
+    expect(slotIndexKey(slot)).toBe('slots/2026-11-02/1793613900000.index');
+    expect(slotQuarantineKey(slot)).toBe('quarantine/dt=2026-11-02/1793613900000.ndjson.gz');
   });
 
-  it('keyInWindow refuses keys that are not staged events objects', () => {
-    const start = at('2022-05-20T10:00:00Z');
-    const end = at('2022-05-20T11:00:00Z');
-    expect(keyInWindow('events/app=app/dt=2022-05-20/hr=10/notes.txt', start, end)).toBe(false);
-    expect(stageTimeOfKey('events/app=app/dt=2022-05-20/hr=10/')).toBeUndefined();
-  });
-
-  it('compareSequenceNumbers orders 56-digit sequence numbers as integers', () => {
-    const a = '49590338271490256608559692538361571095921575989136588898';
-    const b = '49590338271490256608559692538361571095921575989136588899';
-    const c = '49590338271490256608559692540925702759324208523137515618';
-    expect(a).toHaveLength(56);
-    expect(compareSequenceNumbers(a, b)).toBeLessThan(0);
-    expect(compareSequenceNumbers(c, b)).toBeGreaterThan(0);
-    expect(compareSequenceNumbers(a, a)).toBe(0);
-    // A shorter number is smaller even where a string comparison says otherwise.
+  it('compares Kinesis sequence numbers as integers', () => {
     expect(compareSequenceNumbers('9', '10')).toBeLessThan(0);
-    expect(compareSequenceNumbers(c, '9'.repeat(55))).toBeGreaterThan(0);
-    // Beyond Number precision: these two are equal as doubles.
-    expect(Number(a)).toBe(Number(b));
-    expect([c, b, a].sort(compareSequenceNumbers)).toEqual([a, b, c]);
+    expect(
+      compareSequenceNumbers('49590338271490256608559692538361571095921575989136588901', '4959'),
+    ).toBeGreaterThan(0);
+  });
+});
+
+describe('Segments and slot indexes', () => {
+  const member = (lines: string[]) => gzipSync(`${lines.join('\n')}\n`);
+
+  it('a segment holds one gzip member per section, sorted by name with quarantine first', () => {
+    const body = encodeSegment([
+      { section: 'app-b', gzip: member(['{"b":1}']), count: 1 },
+      { section: QUARANTINE_SECTION, gzip: member(['{"reason":"x"}']), count: 1 },
+      { section: 'app-a', gzip: member(['{"a":1}', '{"a":2}']), count: 2 },
+    ]);
+    const sections = decodeSegmentHeader('k', body);
+    expect(sections.map((s) => [s.section, s.count])).toEqual([
+      [QUARANTINE_SECTION, 1],
+      ['app-a', 2],
+      ['app-b', 1],
+    ]);
+    const dataStart = segmentDataStart('k', body);
+    const a = sections[1]!;
+    expect(gunzipSync(body.subarray(dataStart + a.offset, dataStart + a.offset + a.length)).toString()).toBe(
+      '{"a":1}\n{"a":2}\n',
+    );
+  });
+
+  it('a corrupt segment or index is refused with the object named', () => {
+    expect(() => decodeSegmentHeader('segments/x.seg', Buffer.from('garbage'))).toThrow(
+      CorruptStagedDataError,
+    );
+    expect(() => findInSlotIndex('slots/x.index', 'nope', 'app')).toThrow(/slots\/x.index is corrupt/);
+  });
+
+  it('finds every chunk of an app in a slot index, and nothing for an app that is a prefix of another', () => {
+    const text = encodeSlotIndex(0, [
+      { section: 'app', offset: 0, length: 10, count: 1 },
+      { section: 'app-1', offset: 10, length: 5, count: 2 },
+      { section: 'app-1', offset: 15, length: 7, count: 3 },
+      { section: 'app-2', offset: 22, length: 1, count: 1 },
+    ]);
+    expect(findInSlotIndex('i', text, 'app-1')).toEqual([
+      { section: 'app-1', offset: 10, length: 5, count: 2 },
+      { section: 'app-1', offset: 15, length: 7, count: 3 },
+    ]);
+    expect(findInSlotIndex('i', text, 'app')).toEqual([{ section: 'app', offset: 0, length: 10, count: 1 }]);
+    expect(findInSlotIndex('i', text, 'ap')).toEqual([]);
+    expect(findInSlotIndex('i', text, 'app-3')).toEqual([]);
+  });
+
+  it('ref keys round-trip and carry the stage time of their first slot', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ ms: fc.integer({ min: 0, max: 4e12 }), offset: fc.nat(), length: fc.nat() }), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        (ranges) => {
+          const stored = ranges.map((r) => ({
+            objectKey: slotDataKey(new Date(Math.floor(r.ms / SLOT_MS) * SLOT_MS)),
+            offset: r.offset,
+            length: r.length,
+          }));
+          const key = encodeRefKey(stored);
+          expect(decodeRefKey(key)).toEqual(stored);
+          expect(stageTimeOfRefKey(key)?.getTime()).toBe(Math.floor(ranges[0]!.ms / SLOT_MS) * SLOT_MS);
+        },
+      ),
+    );
+  });
+
+  it('groups a small app into one ref for the whole window and splits a large one at chunk boundaries', () => {
+    const slots = Array.from({ length: 96 }, (_, i) => {
+      const slotStart = new Date(Date.parse('2026-11-02T00:00:00Z') + i * SLOT_MS);
+      return {
+        slotStart,
+        dataKey: slotDataKey(slotStart),
+        entries: [{ section: 'a', offset: i, length: 100, count: 1 }],
+      };
+    });
+    const small = planWindowRefs(slots, 1 << 20);
+    expect(small).toHaveLength(1);
+    expect(decodeRefKey(small[0]!.key)).toHaveLength(96);
+    expect(small[0]!.size).toBe(9600);
+    const large = planWindowRefs(slots, 1000);
+    expect(large).toHaveLength(10);
+    expect(large.map((r) => r.stageTime.getTime())).toEqual(
+      [...large.map((r) => r.stageTime.getTime())].sort(),
+    );
+    expect(large.flatMap((r) => decodeRefKey(r.key))).toEqual(decodeRefKey(small[0]!.key));
+    expect(planWindowRefs([])).toEqual([]);
   });
 });
