@@ -21,7 +21,7 @@ export const STAGER_TIMEOUT_SECONDS = 60;
  * Staged events are compacted per slot of stage time: one object (all apps, grouped by app) and
  * one index per slot (docs/platform-scale.md). Every window boundary is a slot boundary.
  */
-export const STAGING_SLOT_MINUTES = 5;
+export const STAGING_SLOT_MINUTES = 15;
 
 /** Margin for clock skew between the stager and the compactor. */
 export const CLOCK_SKEW_MARGIN_SECONDS = 60;

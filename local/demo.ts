@@ -108,7 +108,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const engines = await startLocalEngines();
   try {
     const clock = new ManualClock(dayStart);
-    const { driver, s3 } = createHarness(engines, { clock });
+    const { driver, s3 } = await createHarness(engines, { clock });
     for (const bucket of ['acme-analytics-exports', 'acme-marketing']) await engines.createBucket(bucket);
 
     const connections = new Map<string, Connection>();

@@ -31,8 +31,27 @@ export interface Harness {
   s3: S3Client;
 }
 
-export function createHarness(engines: LocalEngines, options: HarnessOptions): Harness {
-  const config = { ...configFromEnv({ ...engines.env }), ...options.config };
+/**
+ * Staging slots are shared by every app, and tests sharing engines reuse the same simulated
+ * instants: each simulated world (one clock) stages into a bucket of its own.
+ */
+const stagingBuckets = new WeakMap<Clock, Promise<string>>();
+let stagingBucketCount = 0;
+
+function stagingBucketFor(engines: LocalEngines, clock: Clock): Promise<string> {
+  let bucket = stagingBuckets.get(clock);
+  if (!bucket) {
+    stagingBucketCount += 1;
+    const name = `${engines.stagingBucket}-w${stagingBucketCount}`;
+    bucket = engines.createBucket(name).then(() => name);
+    stagingBuckets.set(clock, bucket);
+  }
+  return bucket;
+}
+
+export async function createHarness(engines: LocalEngines, options: HarnessOptions): Promise<Harness> {
+  const stagingBucket = options.config?.stagingBucket ?? (await stagingBucketFor(engines, options.clock));
+  const config = { ...configFromEnv({ ...engines.env }), stagingBucket, ...options.config };
   const clientOptions = {
     region: engines.region,
     endpoint: engines.s3Endpoint,

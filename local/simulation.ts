@@ -620,7 +620,7 @@ async function simulate(
     },
   });
 
-  const harness = createHarness(options.engines, {
+  const harness = await createHarness(options.engines, {
     clock,
     config: { tables, stagingBucket, partSizeBytes: options.partSizeBytes ?? 48 * 1024 },
     sink: faultySink,
@@ -702,7 +702,7 @@ async function simulate(
     listPrefix: (prefix) => realStaging.listPrefix(prefix),
     readBytes: (key, range) => realStaging.readBytes(key, range),
     writeStream: (key, body) => realStaging.writeStream(key, body),
-    listWindow: (appId, from, to) => realStaging.listWindow(appId, from, to),
+    listWindow: (appId, from, to, groupBytes) => realStaging.listWindow(appId, from, to, groupBytes),
     openObject: (key) => realStaging.openObject(key),
   };
   const stagerDeps = { ...driver.runtime.stagerDeps(), ledger: faultyLedger, store: faultyStaging };

@@ -11,6 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { mapBounded } from '../domain/bounded.ts';
 import { decodeRefKey, findInSlotIndex, planWindowRefs, type SlotEntries } from '../domain/staged-segment.ts';
 import { slotDataKey, slotIndexKey, slotsOfWindow } from '../domain/staging-layout.ts';
 import {
@@ -46,6 +47,9 @@ function isNotFoundError(error: unknown): boolean {
   const e = error as ErrorWithMetadata | undefined;
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
+
+/** Index reads in flight at once for one window. */
+const READ_CONCURRENCY = 16;
 
 /** Slot indexes kept per container (each is a few KB to ~1 MB; immutable once written). */
 const INDEX_CACHE_ENTRIES = 512;
@@ -130,9 +134,9 @@ export class S3StagingStore implements StagingStore {
     await upload.done();
   }
 
-  async listWindow(appId: string, start: Date, end: Date): Promise<StagedObjectRef[]> {
+  async listWindow(appId: string, start: Date, end: Date, groupBytes?: number): Promise<StagedObjectRef[]> {
     const slots = slotsOfWindow(start, end);
-    const indexes = await Promise.all(slots.map((slot) => this.slotIndex(slot)));
+    const indexes = await mapBounded(slots, READ_CONCURRENCY, (slot) => this.slotIndex(slot));
     const missing = slots.filter((_slot, i) => indexes[i] === undefined);
     if (missing.length > 0) throw new SlotsNotCompactedError(missing);
     const entries: SlotEntries[] = slots.map((slotStart, i) => ({
@@ -140,7 +144,7 @@ export class S3StagingStore implements StagingStore {
       dataKey: slotDataKey(slotStart),
       entries: findInSlotIndex(slotIndexKey(slotStart), indexes[i]!, appId),
     }));
-    return planWindowRefs(entries);
+    return planWindowRefs(entries, groupBytes);
   }
 
   async openObject(refKey: string): Promise<Readable> {

@@ -8,7 +8,7 @@
  * §2), and flooring the tick's *scheduled* time to the frequency's boundary
  * (`windowEndForTick`) gives the window end, the same on every retry.
  */
-import { FREQUENCIES, type Frequency } from '../definitions.ts';
+import { COMPACTION_DELAY_SECONDS, FREQUENCIES, type Frequency } from '../definitions.ts';
 
 /** EventBridge Scheduler fills this in with the tick's scheduled time (ISO-8601, UTC). */
 export const SCHEDULED_TIME_PLACEHOLDER = '<aws.scheduler.scheduled-time>';
@@ -31,8 +31,11 @@ export function scheduleInput(frequency: Frequency): ScheduleInput {
   return { frequency, scheduledTime: SCHEDULED_TIME_PLACEHOLDER };
 }
 
-/** The 15-minute schedule must fire before the next boundary, and after the stager's longest run. */
-export const MIN_SETTLE_DELAY_MINUTES = 2;
+/**
+ * The 15-minute schedule must fire before the next boundary, and once the window's last staging
+ * slot may be compacted (its end plus the compaction delay).
+ */
+export const MIN_SETTLE_DELAY_MINUTES = Math.ceil(COMPACTION_DELAY_SECONDS / 60);
 export const MAX_SETTLE_DELAY_MINUTES = 14;
 
 function assertSettleDelay(settleDelayMinutes: number): void {
@@ -43,7 +46,7 @@ function assertSettleDelay(settleDelayMinutes: number): void {
   ) {
     throw new RangeError(
       `settleDelayMinutes must be a whole number of minutes from ${MIN_SETTLE_DELAY_MINUTES} to ${MAX_SETTLE_DELAY_MINUTES} ` +
-        `(longer than the stager's run time, shorter than the 15-minute period), got ${settleDelayMinutes}`,
+        `(no shorter than the staging compaction delay, shorter than the 15-minute period), got ${settleDelayMinutes}`,
     );
   }
 }

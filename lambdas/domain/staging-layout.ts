@@ -57,12 +57,13 @@ export function slotsOfWindow(start: Date, end: Date): Date[] {
   return slots;
 }
 
-export function segmentPrefix(slotStart: Date): string {
-  return `segments/${pad13(slotStart.getTime())}/`;
+/** Where the segments of the slot holding `at` are. */
+export function segmentPrefix(at: Date): string {
+  return `segments/${pad13(slotStartOf(at).getTime())}/`;
 }
 
 export function segmentKey(stageTime: Date, shardId: string, firstSequence: string): string {
-  return `${segmentPrefix(slotStartOf(stageTime))}${pad13(stageTime.getTime())}-${safeSegment(shardId)}-${firstSequence}.seg`;
+  return `${segmentPrefix(stageTime)}${pad13(stageTime.getTime())}-${safeSegment(shardId)}-${firstSequence}.seg`;
 }
 
 /** The stage time encoded in a segment's key, or undefined when the key is not a segment. */

@@ -58,8 +58,9 @@ export interface StagingStore {
   /**
    * The refs of `appId`'s events with `start <= T < end` (start floored to its slot), in
    * (stageTime, key) order; throws SlotsNotCompactedError when a slot of the window has no index.
+   * Small chunks are grouped into one ref up to `groupBytes` stored bytes (default 1 MiB).
    */
-  listWindow(appId: string, start: Date, end: Date): Promise<StagedObjectRef[]>;
+  listWindow(appId: string, start: Date, end: Date, groupBytes?: number): Promise<StagedObjectRef[]>;
   /** The stored (gzipped) bytes of one ref, streamed. */
   openObject(key: string): Promise<Readable>;
 }

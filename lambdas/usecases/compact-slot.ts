@@ -5,6 +5,7 @@
  * change once the slot's compaction may start (docs/exactly-once.md §2), so a repeated or
  * concurrent run writes the same bytes: compaction is idempotent.
  */
+import { mapBounded } from '../domain/bounded.ts';
 import {
   compareSections,
   decodeSegmentHeader,
@@ -67,7 +68,7 @@ export async function compactSlot(slotStart: Date, deps: CompactSlotDeps): Promi
   const listed = (await deps.store.listPrefix(segmentPrefix(slotStart))).filter(
     (object) => stageTimeOfSegmentKey(object.key) !== undefined,
   );
-  const segments = await Promise.all(listed.map((object) => readHeader(object, deps.store)));
+  const segments = await mapBounded(listed, 16, (object) => readHeader(object, deps.store));
   const apps = appsOf(segments);
 
   const index: SectionEntry[] = [];
@@ -132,7 +133,7 @@ async function* slotData(
 ): AsyncGenerator<Uint8Array> {
   let offset = 0;
   for (const group of appGroups(segments, apps, deps.readChunkBytes ?? DEFAULT_READ_CHUNK_BYTES)) {
-    const spans = await Promise.all(segments.map((segment) => readSpan(segment, group, deps.store)));
+    const spans = await mapBounded(segments, 16, (segment) => readSpan(segment, group, deps.store));
     for (const app of group) {
       let chunk: SectionEntry | undefined;
       for (const [i, segment] of segments.entries()) {
@@ -225,20 +226,20 @@ export async function listSettledWindow(
   appId: string,
   start: Date,
   end: Date,
+  groupBytes?: number,
 ): Promise<StagedObjectRef[]> {
   try {
-    return await store.listWindow(appId, start, end);
+    return await store.listWindow(appId, start, end, groupBytes);
   } catch (error) {
     if (!(error instanceof SlotsNotCompactedError)) throw error;
-    for (const slot of error.slotStarts) {
-      const outcome = await compactSlot(slot, { store, clock });
+    const outcomes = await mapBounded(error.slotStarts, 4, (slot) => compactSlot(slot, { store, clock }));
+    for (const outcome of outcomes)
       if (outcome.status === 'not-settled')
         throw new WindowNotSettledError(
           `the window ending ${end.toISOString()} cannot be read before ${outcome.compactableAt.toISOString()} ` +
             '(its last staging slot may still receive events)',
           { cause: error },
         );
-    }
-    return store.listWindow(appId, start, end);
+    return store.listWindow(appId, start, end, groupBytes);
   }
 }

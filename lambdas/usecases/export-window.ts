@@ -18,6 +18,7 @@ import { validateConnection } from '../domain/connection.ts';
 import { recordFrame } from '../domain/export-record.ts';
 import { buildManifest, serializeManifest, type WindowManifest } from '../domain/manifest.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
+import { REF_GROUP_BYTES } from '../domain/staged-segment.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
 import type {
   Clock,
@@ -302,7 +303,15 @@ async function exportPinnedWindow(
 ): Promise<PinnedOutcome> {
   const windowStart = state.watermark;
   const target = sinkTargetOf(connection);
-  const objects = await listSettledWindow(deps.staging, deps.clock, connection.appId, windowStart, windowEnd);
+  // A ref never holds more stored bytes than a part's size, so parts stay near their size.
+  const objects = await listSettledWindow(
+    deps.staging,
+    deps.clock,
+    connection.appId,
+    windowStart,
+    windowEnd,
+    refGroupBytes(deps.settings.partSizeBytes),
+  );
   const cursor: ExportCursor = state.cursor
     ? { ...state.cursor, parts: [...state.cursor.parts] }
     : { nextObjectIndex: 0, nextPartNumber: 1, parts: [] };
@@ -396,6 +405,11 @@ async function exportPinnedWindow(
       },
     };
   }
+}
+
+/** How many stored bytes of small chunks one ref may group: never more than a part's size. */
+export function refGroupBytes(partSizeBytes: number): number {
+  return Math.min(REF_GROUP_BYTES, partSizeBytes);
 }
 
 /** What writing a window's parts and manifest needs (the exporter's deps, or a rerun's). */

@@ -27,6 +27,7 @@ import {
   ConnectionProblem,
   type ExportDeps,
   type ExportSettings,
+  refGroupBytes,
   sinkTargetOf,
   WindowRecords,
   type WindowWriterDeps,
@@ -152,6 +153,7 @@ export async function rerunWindow(
     connection.appId,
     window.windowStart,
     window.windowEnd,
+    refGroupBytes(deps.settings.partSizeBytes),
   );
   const parts: WrittenPart[] = [];
   const cursor = { nextObjectIndex: 0, nextPartNumber: 1 };

@@ -29,7 +29,7 @@ export function withOpenObject(
     listPrefix: (prefix) => store.listPrefix(prefix),
     readBytes: (key, range) => store.readBytes(key, range),
     writeStream: (key, body) => store.writeStream(key, body),
-    listWindow: (appId, start, end) => store.listWindow(appId, start, end),
+    listWindow: (appId, start, end, groupBytes) => store.listWindow(appId, start, end, groupBytes),
     openObject,
   };
 }

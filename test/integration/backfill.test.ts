@@ -21,7 +21,7 @@ async function setup() {
   nextId += 1;
   const n = String(nextId).padStart(4, '0');
   const clock = new ManualClock(at('02T10:00:00'));
-  const { driver, s3, config } = createHarness(e, { clock });
+  const { driver, s3, config } = await createHarness(e, { clock });
   const connection = parseConnection({
     connectionId: `conn_backfill0000${n}`,
     appId: `app-backfill-${n}`,

@@ -34,7 +34,7 @@ describe('the export path end to end on the local engines', () => {
     const e = engines();
     await e.createBucket('customer-e2e');
     const clock = new ManualClock(T0);
-    const { driver, s3 } = createHarness(e, { clock });
+    const { driver, s3 } = await createHarness(e, { clock });
     const connection = parseConnection(
       connectionRow({
         connectionId: 'conn_e2e0000000001',
@@ -109,7 +109,7 @@ describe('the export path end to end on the local engines', () => {
     const e = engines();
     await e.createBucket('customer-select');
     const clock = new ManualClock(T0);
-    const { driver, s3 } = createHarness(e, { clock });
+    const { driver, s3 } = await createHarness(e, { clock });
     const selected = parseConnection(
       connectionRow({
         connectionId: 'conn_sel0000000001',
@@ -185,7 +185,7 @@ describe('the export path end to end on the local engines', () => {
     const e = engines();
     await e.createBucket('customer-isolation');
     const clock = new ManualClock(T0);
-    const { driver, s3 } = createHarness(e, { clock });
+    const { driver, s3 } = await createHarness(e, { clock });
     const good = parseConnection(
       connectionRow({
         connectionId: 'conn_good000000001',

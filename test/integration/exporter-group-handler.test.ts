@@ -53,7 +53,7 @@ describe('exporter handler: group jobs', () => {
   it('runs a group message with one read of the staged data, acks it despite a broken member, and retries that member alone', async () => {
     const e = engines();
     await e.createBucket('customer-handler-group');
-    const harness = createHarness(e, { clock: systemClock });
+    const harness = await createHarness(e, { clock: systemClock });
     const app = 'app-handler-group';
     // The handlers run on the real clock: a window [E - 15 min, E) that holds now (not too close to
     // its end, so staging finishes inside it), with connections on time for it.

@@ -23,7 +23,7 @@ describe('frequency changes', () => {
     await e.createBucket('customer-frequency');
     const start = new Date('2026-11-02T09:00:00Z'); // a Monday
     const clock = new ManualClock(start);
-    const { driver, s3 } = createHarness(e, { clock });
+    const { driver, s3 } = await createHarness(e, { clock });
     const base = parseConnection({
       connectionId: 'conn_frequency00000001',
       appId: 'app-frequency',

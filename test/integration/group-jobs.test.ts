@@ -112,7 +112,7 @@ describe('group jobs: one read of the staged data per app and tick', () => {
   it('three connections of one app and frequency are one group job: each exports exactly its records, and the staged bytes are read once (three single jobs read them three times)', async () => {
     const e = engines();
     const clock = new ManualClock(at(10 * HOUR));
-    const harness = createHarness(e, { clock });
+    const harness = await createHarness(e, { clock });
     const { driver } = harness;
     const app = 'app-group-once';
     const make = connectionFactory({
@@ -211,7 +211,7 @@ describe('group jobs: one read of the staged data per app and tick', () => {
     const clock = new ManualClock(at(DAY + 9 * HOUR));
     // Retries and continuations go to a queue of the test's own, so the retry runs when the test says.
     const retries = new InProcessJobQueue();
-    const harness = createHarness(e, { clock, exportOverrides: { jobs: retries } });
+    const harness = await createHarness(e, { clock, exportOverrides: { jobs: retries } });
     const { driver } = harness;
     const app = 'app-group-fail';
     const gone = 'customer-group-gone';
@@ -280,7 +280,7 @@ describe('group jobs: one read of the staged data per app and tick', () => {
     const e = engines();
     const clock = new ManualClock(at(3 * DAY + 9 * HOUR));
     const retries = new InProcessJobQueue();
-    const harness = createHarness(e, { clock, exportOverrides: { jobs: retries } });
+    const harness = await createHarness(e, { clock, exportOverrides: { jobs: retries } });
     const { driver } = harness;
     const app = 'app-group-early';
     const make = connectionFactory({
@@ -343,7 +343,7 @@ describe('group jobs: one read of the staged data per app and tick', () => {
     // A Monday 00:05 after DAY0: the weekly tick.
     const monday = DAY0 + ((8 - new Date(DAY0).getUTCDay()) % 7) * DAY + 7 * DAY;
     const clock = new ManualClock(new Date(monday - 2 * DAY));
-    const harness = createHarness(e, { clock });
+    const harness = await createHarness(e, { clock });
     const { driver } = harness;
     const make = connectionFactory({
       idPrefix: 'grpweek',

@@ -70,7 +70,7 @@ describe('usage counters under retries', () => {
     const clock = new ManualClock(new Date('2026-11-02T10:00:00Z'));
     const connection = freshConnection();
     const faults = { commitThrowsBefore: false, commitThrowsAfter: false, manifestPutThrows: false };
-    const harness = createHarness(e, {
+    const harness = await createHarness(e, {
       clock,
       sink: (real): ExportSink => ({
         async putObject(target, key, body, contentType) {
@@ -100,11 +100,13 @@ describe('usage counters under retries', () => {
       }
       return committed;
     };
-    const flakyDriver = createHarness(e, {
-      clock,
-      sink: () => driver.runtime.sink,
-      exportOverrides: { state: flaky },
-    }).driver;
+    const flakyDriver = (
+      await createHarness(e, {
+        clock,
+        sink: () => driver.runtime.sink,
+        exportOverrides: { state: flaky },
+      })
+    ).driver;
     await driver.runtime.connections.put(connection);
     await driver.runtime.state.initialize(connection.connectionId, new Date(connection.createdAt));
 
@@ -172,7 +174,7 @@ describe('rerun of a past window', () => {
     const clock = new ManualClock(new Date('2026-11-02T10:00:00Z'));
     const connection = freshConnection();
     // A tiny part size: the window is split into several parts, which the rerun must reproduce.
-    const { driver, s3 } = createHarness(e, { clock, config: { partSizeBytes: 600 } });
+    const { driver, s3 } = await createHarness(e, { clock, config: { partSizeBytes: 600 } });
     await driver.runtime.connections.put(connection);
     await driver.runtime.state.initialize(connection.connectionId, new Date(connection.createdAt));
     for (const [at, prefix] of [
@@ -251,7 +253,7 @@ describe('export outcomes on EventBridge', () => {
     const clock = new ManualClock(new Date('2026-11-02T10:00:00Z'));
     const connection = freshConnection();
     let denied = true;
-    const { driver } = createHarness(e, {
+    const { driver } = await createHarness(e, {
       clock,
       notifier: new EventBridgeNotifier(new EventBridgeClient({ region: 'us-east-1' })),
       sink: (real): ExportSink => ({

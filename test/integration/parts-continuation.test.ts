@@ -15,7 +15,7 @@ describe('a window larger than one invocation', () => {
     let invocations = 0;
     // Tiny parts and no time left after each part: every invocation writes one part, saves the
     // cursor, re-enqueues itself and stops; the watermark moves only after the last part.
-    const { driver, s3 } = createHarness(e, {
+    const { driver, s3 } = await createHarness(e, {
       clock,
       config: { partSizeBytes: 1 },
       exportOverrides: { remainingTimeMs: () => 0, reserveMs: 1 },

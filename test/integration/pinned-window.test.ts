@@ -26,9 +26,9 @@ describe('a pinned window keeps the settings it was pinned with', () => {
     const e = engines();
     await e.createBucket('customer-pinned');
     const clock = new ManualClock(new Date('2026-11-02T10:00:00Z'));
-    const { driver, s3 } = createHarness(e, { clock });
+    const { driver, s3 } = await createHarness(e, { clock });
     const state = crashingOnceBeforeCommit(driver.runtime.state);
-    const { driver: crashing } = createHarness(e, { clock, exportOverrides: { state } });
+    const { driver: crashing } = await createHarness(e, { clock, exportOverrides: { state } });
 
     const original = parseConnection({
       connectionId: 'conn_pin00000000001',
@@ -109,7 +109,7 @@ describe('after a commit', () => {
       },
       exportFailed: async () => undefined,
     };
-    const { driver } = createHarness(e, { clock, notifier: failingNotifier });
+    const { driver } = await createHarness(e, { clock, notifier: failingNotifier });
     const connection = parseConnection({
       connectionId: 'conn_notify00000001',
       appId: 'app-notify',

@@ -131,7 +131,7 @@ describe('write headers on the real export path', () => {
     await e.createBucket('customer-sec');
     const clock = new ManualClock(T0);
     const recorder = new RequestRecorder();
-    const { driver, s3 } = createHarness(e, {
+    const { driver, s3 } = await createHarness(e, {
       clock,
       config: { kmsKeyAllowlist: [KEY_ARN] },
       sink: () => recordingSink(localProvider(clock), recorder),
@@ -211,7 +211,7 @@ describe('write headers on the real export path', () => {
     await e.createBucket('customer-fine');
     const clock = new ManualClock(T0);
     const recorder = new RequestRecorder();
-    const { driver, s3 } = createHarness(e, {
+    const { driver, s3 } = await createHarness(e, {
       clock,
       config: { kmsKeyAllowlist: [KEY_ARN] },
       sink: () => recordingSink(localProvider(clock), recorder),
@@ -316,7 +316,7 @@ describe('tenant isolation: one tagged exporter session per connection', () => {
       exporterRoleArn: EXPORTER_ROLE,
       clock,
     });
-    const { driver, s3 } = createHarness(e, { clock, sink: () => recordingSink(provider, recorder) });
+    const { driver, s3 } = await createHarness(e, { clock, sink: () => recordingSink(provider, recorder) });
     const a = connectionRow({
       connectionId: 'conn_tenant00000a',
       appId: 'app-tenant',

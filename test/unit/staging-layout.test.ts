@@ -34,38 +34,38 @@ const at = (iso: string) => new Date(iso);
 describe('Staging slots', () => {
   it('every window boundary of every frequency is a slot boundary', () => {
     expect((15 * 60_000) % SLOT_MS).toBe(0);
-    expect(slotStartOf(at('2026-11-02T10:14:59.999Z')).toISOString()).toBe('2026-11-02T10:10:00.000Z');
+    expect(slotStartOf(at('2026-11-02T10:14:59.999Z')).toISOString()).toBe('2026-11-02T10:00:00.000Z');
     expect(slotStartOf(at('2026-11-02T10:15:00.000Z')).toISOString()).toBe('2026-11-02T10:15:00.000Z');
   });
 
   it('a window [start, end) is the slots from the slot of start to end', () => {
     expect(
-      slotsOfWindow(at('2026-11-02T10:00:00Z'), at('2026-11-02T10:15:00Z')).map((d) => d.toISOString()),
-    ).toEqual(['2026-11-02T10:00:00.000Z', '2026-11-02T10:05:00.000Z', '2026-11-02T10:10:00.000Z']);
-    expect(slotsOfWindow(at('2026-11-02T00:00:00Z'), at('2026-11-03T00:00:00Z'))).toHaveLength(288);
+      slotsOfWindow(at('2026-11-02T10:07:00Z'), at('2026-11-02T10:45:00Z')).map((d) => d.toISOString()),
+    ).toEqual(['2026-11-02T10:00:00.000Z', '2026-11-02T10:15:00.000Z', '2026-11-02T10:30:00.000Z']);
+    expect(slotsOfWindow(at('2026-11-02T00:00:00Z'), at('2026-11-03T00:00:00Z'))).toHaveLength(96);
   });
 
   it('a segment is writable only while its slot is open, and compaction starts after any such write has ended', () => {
-    const t = at('2026-11-02T10:09:30Z');
-    expect(segmentWritableAt(t, at('2026-11-02T10:09:59.999Z'))).toBe(true);
-    expect(segmentWritableAt(t, at('2026-11-02T10:10:00Z'))).toBe(false);
+    const t = at('2026-11-02T10:14:30Z');
+    expect(segmentWritableAt(t, at('2026-11-02T10:14:59.999Z'))).toBe(true);
+    expect(segmentWritableAt(t, at('2026-11-02T10:15:00Z'))).toBe(false);
     // A write started just before the slot ends finishes within the stager timeout, before compaction.
-    const lastWriteEnd = at('2026-11-02T10:10:00Z').getTime() + STAGER_TIMEOUT_SECONDS * 1000;
+    const lastWriteEnd = at('2026-11-02T10:15:00Z').getTime() + STAGER_TIMEOUT_SECONDS * 1000;
     expect(compactionStartOf(slotStartOf(t)).getTime()).toBeGreaterThan(lastWriteEnd);
     expect(compactionStartOf(slotStartOf(t)).getTime()).toBe(
-      at('2026-11-02T10:10:00Z').getTime() + COMPACTION_DELAY_SECONDS * 1000,
+      at('2026-11-02T10:15:00Z').getTime() + COMPACTION_DELAY_SECONDS * 1000,
     );
   });
 
   it('keys: segments under their slot, slots and quarantine by day', () => {
     const key = segmentKey(at('2026-11-02T10:07:03.004Z'), 'shardId-000000000007', '4959');
-    expect(key).toBe('segments/1793613900000/1793614023004-shardId%2D000000000007-4959.seg');
+    expect(key).toBe('segments/1793613600000/1793614023004-shardId%2D000000000007-4959.seg');
     expect(stageTimeOfSegmentKey(key)?.toISOString()).toBe('2026-11-02T10:07:03.004Z');
     expect(stageTimeOfSegmentKey('segments/1793613900000/notes.txt')).toBeUndefined();
-    const slot = at('2026-11-02T10:05:00Z');
-    expect(slotDataKey(slot)).toBe('slots/2026-11-02/1793613900000.data');
-    expect(slotIndexKey(slot)).toBe('slots/2026-11-02/1793613900000.index');
-    expect(slotQuarantineKey(slot)).toBe('quarantine/dt=2026-11-02/1793613900000.ndjson.gz');
+    const slot = at('2026-11-02T10:00:00Z');
+    expect(slotDataKey(slot)).toBe('slots/2026-11-02/1793613600000.data');
+    expect(slotIndexKey(slot)).toBe('slots/2026-11-02/1793613600000.index');
+    expect(slotQuarantineKey(slot)).toBe('quarantine/dt=2026-11-02/1793613600000.ndjson.gz');
   });
 
   it('compares Kinesis sequence numbers as integers', () => {
