@@ -319,8 +319,8 @@ class JsonScanner {
     if (b[nameStart] !== QUOTE || nameEnd - nameStart < 3) return false;
     const first = b[timeStart];
     if (first !== MINUS && !isDigit(first)) return false;
-    // Short plain numbers are finite; others (1e999) are checked as JSON.parse reads them.
-    return timeEnd - timeStart <= 15 || Number.isFinite(Number(b.toString('latin1', timeStart, timeEnd)));
+    // As JSON.parse reads it: 1e999 is Infinity.
+    return Number.isFinite(Number(b.toString('latin1', timeStart, timeEnd)));
   }
 
   private fail(_i: number, reason: string): number {
@@ -563,6 +563,13 @@ function decodeAggregated(b: Buffer, out: DecodedRecord): void {
   const parsed = kplUserRecords(b);
   if (typeof parsed === 'string') {
     out.quarantined.push({ reason: parsed, data: copy(b) });
+    return;
+  }
+  if (parsed.length === 0) {
+    out.quarantined.push({
+      reason: `KPL aggregated record holds no user record; ${FORMAT_HINT}`,
+      data: copy(b),
+    });
     return;
   }
   parsed.forEach((data, userRecord) => {
