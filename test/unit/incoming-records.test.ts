@@ -9,6 +9,14 @@ import {
   MAX_ITEM_BYTES,
 } from '../../lambdas/domain/incoming-records.ts';
 import {
+  freeKey,
+  jsonValue,
+  numberToken,
+  objectTokens,
+  stringToken,
+  type Tokens,
+} from '../support/json-text.ts';
+import {
   aggregatedProtobuf,
   field,
   KPL_MAGIC,
@@ -290,87 +298,6 @@ describe('decodeRecordData: KPL aggregated records', () => {
 });
 
 // ---------------------------------------------------------------- properties
-
-/** JSON text as tokens, so the expected compact text is the tokens joined without whitespace. */
-type Tokens = string[];
-
-const escapes = fc.constantFrom(
-  '\\u00e9',
-  '\\u0041',
-  '\\/',
-  '\\n',
-  '\\"',
-  '\\\\',
-  '\\ud83d\\ude00',
-  '\\uD800',
-  '\\t',
-  '\\u0000',
-);
-const plainChars = fc.constantFrom(
-  'a',
-  'Z',
-  '0',
-  ' ',
-  'é',
-  '😀',
-  '中',
-  '{',
-  '}',
-  '[',
-  ']',
-  ',',
-  ':',
-  '\u007f',
-);
-const stringToken = fc
-  .array(fc.oneof(plainChars, escapes), { maxLength: 6 })
-  .map((parts) => `"${parts.join('')}"`);
-const numberToken = fc.oneof(
-  fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map(String),
-  fc.constantFrom('1.50', '1e3', '-0', '0.0', '2E-7', '9007199254740993', '1.0e+10', '-12.3400'),
-  fc
-    .tuple(fc.nat(), fc.stringMatching(/^[0-9]{1,4}$/), fc.constantFrom('', 'e5', 'E-2', 'e+0'))
-    .map(([i, f, e]) => `${i}.${f}${e}`),
-);
-const keyToken = fc.oneof(
-  stringToken,
-  fc.constantFrom('"1"', '"10"', '"2"', '"0"', '"-1"', '"01"', '"__proto__"'),
-);
-const RESERVED = new Set(['event_uuid', 'event_name', 'event_time', 'app_id', 'event']);
-const freeKey = keyToken.filter((k) => !RESERVED.has(JSON.parse(k) as string));
-
-const { value: jsonValue } = fc.letrec<{ value: Tokens; object: Tokens; array: Tokens }>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    stringToken.map((t) => [t]),
-    numberToken.map((t) => [t]),
-    fc.constantFrom('true', 'false', 'null').map((t) => [t]),
-    tie('object'),
-    tie('array'),
-  ),
-  object: fc
-    .array(fc.tuple(freeKey, tie('value')), { maxLength: 4 })
-    .map((members) => objectTokens(members.map(([k, v]) => [k, v]))),
-  array: fc.array(tie('value'), { maxLength: 4 }).map((items) => {
-    const out: Tokens = ['['];
-    items.forEach((item, i) => {
-      if (i > 0) out.push(',');
-      out.push(...item);
-    });
-    out.push(']');
-    return out;
-  }),
-}));
-
-function objectTokens(members: [string, Tokens][]): Tokens {
-  const out: Tokens = ['{'];
-  members.forEach(([key, value], i) => {
-    if (i > 0) out.push(',');
-    out.push(key, ':', ...value);
-  });
-  out.push('}');
-  return out;
-}
 
 /** A valid event: the three required fields among random members, in random places. */
 const validEvent = fc
