@@ -133,7 +133,8 @@ function decodeItems(b: Buffer, userRecord: number | undefined, out: DecodedReco
     return;
   }
   const lines = nonBlankLines(b);
-  if (lines.length < 2) {
+  if (lines.length < 2 || (b.length > MAX_ITEM_BYTES && utf8 && scanner.scan(b))) {
+    // One item (a single line, or one pretty-printed value too large to take): refused whole.
     const reason = lines.length === 0 ? `holds no JSON object; ${FORMAT_HINT}` : itemDefect(b, utf8, scanner);
     out.quarantined.push(quarantined(reason, b, where));
     return;

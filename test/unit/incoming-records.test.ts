@@ -215,6 +215,17 @@ describe('decodeRecordData: NDJSON records', () => {
     ]);
   });
 
+  it('refuses a pretty-printed object larger than the item limit as one item, not line by line', () => {
+    const pad = `\n    "pad": "${'x'.repeat(1000)}",`.repeat(Math.ceil(MAX_ITEM_BYTES / 1000));
+    const text = `{\n  "app_id": "a",\n  "event": {${pad}\n    "event_uuid": "u", "event_name": "n", "event_time": 1\n  }\n}\n`;
+    const result = decodeText(text);
+    expect(result.events).toEqual([]);
+    expect(result.quarantined).toHaveLength(1);
+    expect(result.quarantined[0]!.reason).toMatch(/larger than 1048576 bytes/);
+    expect(result.quarantined[0]!.position).toBeUndefined();
+    expect(result.quarantined[0]!.data.equals(utf8(text))).toBe(true);
+  });
+
   it('accepts a record larger than the item limit made of small lines', () => {
     const line = record(`{"event_uuid":"u","event_name":"n","event_time":1,"pad":"${'x'.repeat(1000)}"}`);
     const count = Math.ceil((2 * MAX_ITEM_BYTES) / line.length);
