@@ -78,9 +78,19 @@ const FALSE = Buffer.from('false');
 const NULL = Buffer.from('null');
 const KEY_APP_ID = Buffer.from('"app_id"');
 const KEY_EVENT = Buffer.from('"event"');
-const KEY_EVENT_UUID = Buffer.from('"event_uuid"');
-const KEY_EVENT_NAME = Buffer.from('"event_name"');
-const KEY_EVENT_TIME = Buffer.from('"event_time"');
+/**
+ * The event's keys the stager checks (the first three) or the exporter acts on: each may appear once,
+ * so every reader sees the same value and the exporter can keep the event's bytes.
+ */
+const ACTED_ON_KEYS = [
+  'event_uuid',
+  'event_name',
+  'event_time',
+  'event_code',
+  'user_attributes',
+  'device_attributes',
+];
+const ACTED_ON_TOKENS = ACTED_ON_KEYS.map((key) => Buffer.from(JSON.stringify(key)));
 
 /** Roles of an object in the scan: the record's envelope, its event, or any other value. */
 const PLAIN = 0;
@@ -207,6 +217,8 @@ function scannedEvent(s: JsonScanner, item: Buffer): DecodedEvent | string {
   const appId = s.appId(item);
   if (appId === undefined || !APP_ID_PATTERN.test(appId)) return APP_ID_DEFECT;
   if (s.eventStart < 0) return eventDefect(undefined) ?? 'event is missing';
+  const repeated = s.repeatedEventKey();
+  if (repeated) return `event has "${repeated}" more than once; send each key once`;
   const event = compact(item, s.eventStart, s.eventEnd, s.gaps);
   if (!s.eventFieldsValid(item)) {
     // The rare cases (a defect, an escaped or repeated key) are decided as JSON.parse sees the event.
@@ -265,10 +277,10 @@ class JsonScanner {
   private recording = false;
   /** Set by `string` when it met a backslash. */
   private escaped = false;
-  private eventKeyEscaped = false;
   /** Value spans of event_uuid, event_name, event_time ([start, end) each) and how often each key appeared. */
   private fields = [-1, -1, -1, -1, -1, -1];
-  private fieldCounts = [0, 0, 0];
+  /** How often each of ACTED_ON_KEYS appeared in the event. */
+  private fieldCounts = ACTED_ON_KEYS.map(() => 0);
 
   /** True when `b` is one valid JSON value within the nesting limit; otherwise `error` says why. */
   scan(b: Buffer): boolean {
@@ -278,7 +290,6 @@ class JsonScanner {
     this.duplicateKey = undefined;
     this.gaps = [];
     this.recording = false;
-    this.eventKeyEscaped = false;
     this.fields.fill(-1);
     this.fieldCounts.fill(0);
     let i = this.ws(0);
@@ -303,7 +314,7 @@ class JsonScanner {
 
   /**
    * True when the event is an object whose event_uuid and event_name are non-empty strings and
-   * event_time a finite number, each key written once and no key escaped (so JSON.parse would
+   * event_time a finite number (each key is there once, see repeatedEventKey, so JSON.parse would
    * see exactly these values). False means "decide with JSON.parse", not necessarily a defect.
    */
   eventFieldsValid(b: Buffer): boolean {
@@ -315,7 +326,7 @@ class JsonScanner {
       number,
       number,
     ];
-    if (b[this.eventStart] !== LBRACE || this.eventKeyEscaped) return false;
+    if (b[this.eventStart] !== LBRACE) return false;
     if (this.fieldCounts[0] !== 1 || this.fieldCounts[1] !== 1 || this.fieldCounts[2] !== 1) return false;
     // A JSON string token longer than its two quotes is a non-empty string.
     if (b[uuidStart] !== QUOTE || uuidEnd - uuidStart < 3) return false;
@@ -394,9 +405,8 @@ class JsonScanner {
       const valueStart = j;
       if (role === ENVELOPE) j = this.envelopeMember(keyStart, keyEnd, keyEscaped, j, depth);
       else {
-        if (role === EVENT && keyEscaped) this.eventKeyEscaped = true;
         j = this.value(j, depth);
-        if (role === EVENT && j >= 0 && !keyEscaped) this.noteEventField(keyStart, keyEnd, valueStart, j);
+        if (role === EVENT && j >= 0) this.noteEventField(keyStart, keyEnd, keyEscaped, valueStart, j);
       }
       if (j < 0) return -1;
       j = this.ws(j);
@@ -440,20 +450,29 @@ class JsonScanner {
     return end;
   }
 
-  private noteEventField(keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): void {
-    if (keyEnd - keyStart !== KEY_EVENT_UUID.length) return;
+  private noteEventField(
+    keyStart: number,
+    keyEnd: number,
+    keyEscaped: boolean,
+    valueStart: number,
+    valueEnd: number,
+  ): void {
     const b = this.b;
-    const k = isKey(b, keyStart, keyEnd, KEY_EVENT_UUID)
-      ? 0
-      : isKey(b, keyStart, keyEnd, KEY_EVENT_NAME)
-        ? 1
-        : isKey(b, keyStart, keyEnd, KEY_EVENT_TIME)
-          ? 2
-          : -1;
+    const k = keyEscaped
+      ? ACTED_ON_KEYS.indexOf(JSON.parse(b.toString('utf8', keyStart, keyEnd)) as string)
+      : ACTED_ON_TOKENS.findIndex((token) => isKey(b, keyStart, keyEnd, token));
     if (k < 0) return;
     this.fieldCounts[k]!++;
-    this.fields[2 * k] = valueStart;
-    this.fields[2 * k + 1] = valueEnd;
+    if (k < 3) {
+      this.fields[2 * k] = valueStart;
+      this.fields[2 * k + 1] = valueEnd;
+    }
+  }
+
+  /** A key of ACTED_ON_KEYS the event holds more than once (however escaped), or undefined. */
+  repeatedEventKey(): string | undefined {
+    const k = this.fieldCounts.findIndex((count) => count > 1);
+    return k < 0 ? undefined : ACTED_ON_KEYS[k];
   }
 
   private array(i: number, depth: number): number {

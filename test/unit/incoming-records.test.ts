@@ -70,13 +70,33 @@ describe('decodeRecordData: one JSON object per record', () => {
     const result = decodeText(`{"app\\u005fid":"a\\u0031","event":${event}}`);
     expect(result.quarantined).toEqual([]);
     expect(result.events).toEqual([{ appId: 'a1', event: utf8(event) }]);
-    // An escaped key that overrides a valid field: JSON.parse keeps the last one.
+    // An escaped key that repeats a field: refused, whichever value a reader would take.
     const overridden = decodeText(
       record('{"event_uuid":"u","event_name":"n","event_time":1,"event\\u005ftime":"x"}'),
     );
     expect(overridden.quarantined.map((q) => q.reason)).toEqual([
-      'event.event_time is missing or not a number',
+      'event has "event_time" more than once; send each key once',
     ]);
+  });
+
+  it('refuses an event that repeats a key the stager checks or the exporter acts on', () => {
+    for (const key of [
+      'event_uuid',
+      'event_name',
+      'event_time',
+      'event_code',
+      'user_attributes',
+      'device_attributes',
+    ]) {
+      const text = record(`{"event_uuid":"u","event_name":"n","event_time":1,"${key}":"1","${key}":"1"}`);
+      expect(decodeText(text).quarantined).toEqual([
+        { reason: `event has "${key}" more than once; send each key once`, data: utf8(text) },
+      ]);
+    }
+    // Once each, and repeated only inside a nested value: accepted.
+    const once =
+      '{"event_uuid":"u","event_name":"n","event_time":1,"event_code":"c","x":{"event_code":2,"event_code":3}}';
+    expect(eventTexts(decodeText(record(once)))).toEqual([once]);
   });
 
   it.each([
@@ -98,10 +118,6 @@ describe('decodeRecordData: one JSON object per record', () => {
     ['with a numeric event_name', record('{"event_uuid":"u","event_name":5,"event_time":1}')],
     ['with event_time as a string', record('{"event_uuid":"u","event_name":"n","event_time":"1"}')],
     ['with event_time 1e999', record('{"event_uuid":"u","event_name":"n","event_time":1e999}')],
-    [
-      'with a repeated event_time whose last is a string',
-      record('{"event_uuid":"u","event_name":"n","event_time":1,"event_time":"1"}'),
-    ],
     ['with event_uuid null', record('{"event_uuid":null,"event_name":"n","event_time":1}')],
   ])('quarantines an event %s with the reason eventDefect gives', (_name, text) => {
     const expected = eventDefect((JSON.parse(text) as { event?: unknown }).event);
@@ -392,7 +408,7 @@ describe('decodeRecordData: properties', () => {
     );
   });
 
-  it('accepts an event exactly when eventDefect of its JSON.parse value finds nothing', () => {
+  it('accepts an event exactly when it repeats no field and eventDefect of its JSON.parse value finds nothing', () => {
     const fieldValue = fc.oneof(
       stringToken,
       numberToken,
@@ -424,7 +440,14 @@ describe('decodeRecordData: properties', () => {
       fc.property(anyEvent, (event) => {
         const eventText = event.join('');
         const result = decodeText(record(eventText));
-        const defect = eventDefect(JSON.parse(eventText));
+        const keys = event.filter((_, k) => event[k + 1] === ':' && k > 0 && /[{,]/.test(event[k - 1]!));
+        const names = keys.map((key) => JSON.parse(key) as string);
+        const repeated = ['event_uuid', 'event_name', 'event_time'].find(
+          (name) => names.filter((n) => n === name).length > 1,
+        );
+        const defect = repeated
+          ? `event has "${repeated}" more than once; send each key once`
+          : eventDefect(JSON.parse(eventText));
         if (defect) {
           expect(result.events).toEqual([]);
           expect(result.quarantined.map((q) => q.reason)).toEqual([defect]);
