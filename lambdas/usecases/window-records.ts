@@ -62,20 +62,23 @@ export function compileRecordWriter(
 // ---------------------------------------------------------------- byte-level records (the exporter's hot path)
 //
 // The exporter works on the staged bytes: no UTF-8 decoding, no strings, and no JSON.parse of a
-// line in the stager's canonical form (its own JSON.stringify output). One pass over the line
-// finds the top-level keys the selection needs; the attribute objects are rewritten in place.
-// A line that shows it is not canonical (whitespace between tokens, an escape JSON.stringify
-// does not write, a raw control character, unbalanced brackets, a duplicated key among those
-// acted on, a missing or mistyped event_uuid / event_name / event_time) takes the parse path of
-// compileRecordWriter, so its record or its CorruptStagedLineError is exactly that path's.
+// line. Staged lines are events as received, without whitespace (big integers, `1.50`, any valid
+// escape), so every kept byte is copied as staged. One pass over the line finds the top-level keys
+// the selection needs (an escaped key or event name is decoded to be compared); the attribute
+// objects are rewritten in place. A line that is not whitespace-free JSON with one of each acted-on
+// key (whitespace between tokens, an invalid escape, a raw control character, unbalanced brackets,
+// a duplicated key among those acted on, a kept `__proto__`, a missing or mistyped event_uuid /
+// event_name / event_time) takes the parse path of compileRecordWriter, so its record (re-serialized)
+// or its CorruptStagedLineError is exactly that path's.
 // What is not checked, like pass-through does not check it: the grammar of values copied
-// verbatim (numbers, literals, commas) and duplicated keys inside them — the stager never
-// writes those, and a copied value is copied as staged.
+// verbatim (numbers, literals, commas) and duplicated keys inside them — the stager validated them,
+// and a copied value is copied as staged.
 
 /** Output chunks are handed on at about this many bytes. */
 const CHUNK_BYTES = 256 * 1024;
 
 const QUOTE = 0x22;
+const SLASH = 0x2f;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
@@ -170,7 +173,9 @@ export type RecordBytesWriter = (
 
 /**
  * End of the JSON string whose opening quote is at `i` (the index after its closing quote), or -1
- * when it is unterminated, holds a raw control character or an escape JSON.stringify never writes.
+ * when it is unterminated, holds a raw control character or an invalid escape (RFC 8259 §7).
+ * Every valid escape is accepted: staged events keep the producer's bytes, so `\/`, `\u0041` or a
+ * lone `\ud83d` are as they were received, and are copied as they are.
  */
 function scanString(b: Uint8Array, i: number, end: number): number {
   for (let j = i + 1; j < end; j++) {
@@ -179,10 +184,11 @@ function scanString(b: Uint8Array, i: number, end: number): number {
     if (c < 0x20) return -1;
     if (c === BACKSLASH) {
       const n = b[j + 1];
-      // JSON.stringify's short escapes: \" \\ \b \f \n \r \t
+      // The short escapes: \" \\ \/ \b \f \n \r \t
       if (
         n === QUOTE ||
         n === BACKSLASH ||
+        n === SLASH ||
         n === 0x62 ||
         n === 0x66 ||
         n === 0x6e ||
@@ -192,16 +198,16 @@ function scanString(b: Uint8Array, i: number, end: number): number {
         j++;
         continue;
       }
-      // \u00xx (lowercase hex) for the other control characters; anything else (\/, \u0041, a lone
-      // surrogate) is left to the parse path.
-      if (n === 0x75 && b[j + 2] === ZERO && b[j + 3] === ZERO && (b[j + 4] === ZERO || b[j + 4] === 0x31)) {
-        const low = b[j + 5]!;
-        const digit = low >= ZERO && low <= NINE ? low - ZERO : low >= 0x61 && low <= 0x66 ? low - 0x57 : -1;
-        const code = (b[j + 4] === ZERO ? 0 : 16) + digit;
-        if (digit >= 0 && code !== 8 && code !== 9 && code !== 10 && code !== 12 && code !== 13) {
-          j += 5;
-          continue;
-        }
+      if (
+        n === 0x75 &&
+        j + 5 < end &&
+        isHex(b[j + 2]!) &&
+        isHex(b[j + 3]!) &&
+        isHex(b[j + 4]!) &&
+        isHex(b[j + 5]!)
+      ) {
+        j += 5;
+        continue;
       }
       return -1;
     }
@@ -209,25 +215,47 @@ function scanString(b: Uint8Array, i: number, end: number): number {
   return -1;
 }
 
+function isHex(c: number): boolean {
+  return (c >= ZERO && c <= NINE) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+function hasBackslash(b: Uint8Array, start: number, end: number): boolean {
+  for (let k = start; k < end; k++) if (b[k] === BACKSLASH) return true;
+  return false;
+}
+
+/** The value of the JSON string token [start, end) of `b` (scanned already), decoding its escapes. */
+function decodeString(b: Uint8Array, start: number, end: number): string {
+  return JSON.parse(Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8')) as string;
+}
+
 /** JSON-encoded strings (with their quotes, as JSON.stringify writes them), looked up by byte length. */
 class EncodedNames {
   private readonly byLength = new Map<number, Uint8Array[]>();
+  private readonly byName = new Map<string, Uint8Array>();
   constructor(names: Iterable<string>) {
     for (const name of names) {
       const encoded = Buffer.from(JSON.stringify(name), 'utf8');
       const list = this.byLength.get(encoded.length) ?? [];
       list.push(encoded);
       this.byLength.set(encoded.length, list);
+      this.byName.set(name, encoded);
     }
   }
 
-  /** The encoded name equal to bytes [start, end) of `b`, or undefined. */
+  /**
+   * The encoded name whose value equals the string token [start, end) of `b`, or undefined. A token
+   * written with other escapes than JSON.stringify's (`"\u0041ge"` for "Age") is decoded first.
+   */
   find(b: Uint8Array, start: number, end: number): Uint8Array | undefined {
     const candidates = this.byLength.get(end - start);
-    if (!candidates) return undefined;
-    for (const candidate of candidates) if (bytesEqual(b, start, candidate)) return candidate;
-    return undefined;
+    if (candidates) for (const candidate of candidates) if (bytesEqual(b, start, candidate)) return candidate;
+    return hasBackslash(b, start + 1, end - 1) ? this.byName.get(decodeString(b, start, end)) : undefined;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && bytesEqual(a, 0, b);
 }
 
 function bytesEqual(b: Uint8Array, start: number, expected: Uint8Array): boolean {
@@ -242,6 +270,15 @@ const KEY_EVENT_TIME = Buffer.from('"event_time"');
 const KEY_USER_ATTRIBUTES = Buffer.from('"user_attributes"');
 const KEY_DEVICE_ATTRIBUTES = Buffer.from('"device_attributes"');
 const KEY_PROTO = Buffer.from('"__proto__"');
+/** The top-level keys the fast path acts on, found by their value however the key is escaped. */
+const ACTED_ON_KEYS = new EncodedNames([
+  'event_name',
+  'event_code',
+  'event_uuid',
+  'event_time',
+  'user_attributes',
+  'device_attributes',
+]);
 
 const FALLBACK = -1;
 const SKIP = 0;
@@ -348,30 +385,30 @@ export function compileRecordBytesWriter(selection: Selection, frame: RecordFram
         if (depth === 1 && b[stringEnd] === COLON) {
           // A top-level key; its value starts after the colon.
           const value = stringEnd + 1;
-          const keyLength = stringEnd - j;
-          if (keyLength === 12) {
-            if (bytesEqual(b, j, KEY_EVENT_NAME)) {
-              if (nameStart >= 0 || b[value] !== QUOTE) return FALLBACK;
-              nameStart = value;
-              nameEnd = scanString(b, value, end);
-              if (nameEnd < value + 3) return FALLBACK; // empty (or not canonical)
-            } else if (bytesEqual(b, j, KEY_EVENT_CODE)) {
-              if (codeStart >= 0) return FALLBACK;
-              codeStart = value;
-              codeEnd = b[value] === QUOTE ? scanString(b, value, end) : -1;
-            } else if (bytesEqual(b, j, KEY_EVENT_UUID)) {
-              if (uuid || b[value] !== QUOTE || b[value + 1] === QUOTE) return FALLBACK;
-              uuid = true;
-            } else if (bytesEqual(b, j, KEY_EVENT_TIME)) {
-              const first = b[value]!;
-              if (time || !(first === MINUS || (first >= ZERO && first <= NINE))) return FALLBACK;
-              time = true;
-            }
-          } else if (keyLength === 17 && bytesEqual(b, j, KEY_USER_ATTRIBUTES)) {
+          const key = ACTED_ON_KEYS.find(b, j, stringEnd);
+          if (key === undefined) {
+            // Any other key: its value is copied as staged.
+          } else if (sameBytes(key, KEY_EVENT_NAME)) {
+            if (nameStart >= 0 || b[value] !== QUOTE) return FALLBACK;
+            nameStart = value;
+            nameEnd = scanString(b, value, end);
+            if (nameEnd < value + 3) return FALLBACK; // empty (or unterminated)
+          } else if (sameBytes(key, KEY_EVENT_CODE)) {
+            if (codeStart >= 0) return FALLBACK;
+            codeStart = value;
+            codeEnd = b[value] === QUOTE ? scanString(b, value, end) : -1;
+          } else if (sameBytes(key, KEY_EVENT_UUID)) {
+            if (uuid || b[value] !== QUOTE || b[value + 1] === QUOTE) return FALLBACK;
+            uuid = true;
+          } else if (sameBytes(key, KEY_EVENT_TIME)) {
+            const first = b[value]!;
+            if (time || !(first === MINUS || (first >= ZERO && first <= NINE))) return FALLBACK;
+            time = true;
+          } else if (sameBytes(key, KEY_USER_ATTRIBUTES)) {
             if (userStart >= 0) return FALLBACK;
             userStart = value;
             open = 1;
-          } else if (keyLength === 19 && bytesEqual(b, j, KEY_DEVICE_ATTRIBUTES)) {
+          } else if (sameBytes(key, KEY_DEVICE_ATTRIBUTES)) {
             if (deviceStart >= 0) return FALLBACK;
             deviceStart = value;
             open = 2;

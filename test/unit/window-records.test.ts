@@ -129,8 +129,6 @@ describe('the byte-level record writer', () => {
       base.replace('{"event_name"', '{ "event_name"'),
       base.replace('"plan":1', '"plan" : 1'),
       `${base}\r`,
-      base.replace('"x"', '"\\u0041\\/"'),
-      base.replace('"x"', '"\\ud83d"'),
       base.replace('"x"', '"a\tb"'),
       base.replace('"a":2', '"__proto__":{"b":1}'),
       base.replace('"event_name":"a"', '"event_name":"a","event_name":"b"'),
@@ -162,6 +160,9 @@ describe('the byte-level record writer', () => {
       base.replace('"plan":1', '"plan":1e2'),
       base.replace('"plan":1', '"plan":-0'),
       base.replace('"a":2', '"a":{"b":1,"b":2}'),
+      // Escapes JSON.stringify does not write: kept as received (the events are the producer's bytes).
+      base.replace('"x"', '"\\u0041\\/"'),
+      base.replace('"x"', '"\\ud83d"'),
       // A duplicated attribute: only where the selection keeps it does the line take the parse path.
       base.replace('"a":2', '"a":2,"a":3'),
     ];
