@@ -20,7 +20,7 @@ import { CONNECTION_SESSION_TAG, ENV, type Frequency } from '../lambdas/definiti
 import { SERVICE_NAMES } from '../lambdas/domain/metrics.ts';
 import { scheduleDefinitions } from '../lambdas/domain/schedules.ts';
 import { ExportFunction } from './function.ts';
-import { STAGED_EVENTS, type StagingStorage } from './staging.ts';
+import { grantStagedReads, grantStagedWrites, type StagingStorage } from './staging.ts';
 import type { ExportTables } from './tables.ts';
 
 export interface ExportProps {
@@ -246,33 +246,9 @@ export class Export extends Construct {
         resources: [tables.exportState.tableArn],
       }),
     );
-    exporterRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadStagedEvents',
-        actions: ['s3:GetObject'],
-        resources: [staging.bucket.arnForObjects(STAGED_EVENTS)],
-      }),
-    );
-    Validations.of(exporterRole.node.findChild('DefaultPolicy')).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${staging.nagObjectsFinding(STAGED_EVENTS)}]`,
-      reason:
-        'Staged object keys are made at run time (app, hour, stage time, shard, sequence); the exporter may only read the events/ prefix of the one staging bucket (not the quarantine).',
-    });
-    exporterRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ListStagedEvents',
-        actions: ['s3:ListBucket'],
-        resources: [staging.bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': STAGED_EVENTS } },
-      }),
-    );
-    exporterRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'DecryptStagedEvents',
-        actions: ['kms:Decrypt'],
-        resources: [props.dataKey.keyArn],
-      }),
-    );
+    // The exporter compacts a staging slot itself when the schedule has not reached it yet.
+    grantStagedReads(exporterRole, staging, props.dataKey);
+    grantStagedWrites(exporterRole, staging, props.dataKey);
     exporterRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'EnqueueContinuations',

@@ -11,10 +11,14 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { STAGER_TIMEOUT_SECONDS } from '../lambdas/definitions.ts';
+import {
+  STAGER_BATCH_SIZE,
+  STAGER_MAX_BATCHING_WINDOW_SECONDS,
+  STAGER_TIMEOUT_SECONDS,
+} from '../lambdas/definitions.ts';
 import { SERVICE_NAMES } from '../lambdas/domain/metrics.ts';
 import { ExportFunction } from './function.ts';
-import { QUARANTINE, STAGED_EVENTS, type StagingStorage } from './staging.ts';
+import { SEGMENTS, type StagingStorage } from './staging.ts';
 
 export interface IngestProps {
   /** The staging bucket's key (the stager encrypts the objects it stages). */
@@ -26,9 +30,16 @@ export interface IngestProps {
   logRetentionDays: number;
   /** Hours the stream keeps records; also how old a record may get before the stager gives up on it. */
   streamRetentionHours: number;
-  /** Records per stager invocation. Default 1000. */
+  /**
+   * Records per stager invocation: each batch is one segment whatever its apps, so larger
+   * batches mean fewer requests per GB (the 6 MB invocation payload caps a batch first).
+   * @default STAGER_BATCH_SIZE (10,000)
+   */
   batchSize?: number;
-  /** How long Lambda gathers records before invoking the stager. Default 5 s. */
+  /**
+   * How long Lambda gathers records before invoking the stager.
+   * @default STAGER_MAX_BATCHING_WINDOW_SECONDS (5 s)
+   */
   maxBatchingWindow?: Duration;
   /** Retries of a failing batch before its sequence range goes to the failure queue. Default 20. */
   retryAttempts?: number;
@@ -65,13 +76,10 @@ export class Ingest extends Construct {
     const { bucket } = props.staging;
     this.stager.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'StageObjects',
-        // GetObject: the stager HEADs an object to learn whether an earlier attempt created it.
+        sid: 'StageSegments',
+        // GetObject: the stager HEADs a segment to learn whether an earlier attempt created it.
         actions: ['s3:PutObject', 's3:GetObject'],
-        resources: [
-          props.staging.bucket.arnForObjects(STAGED_EVENTS),
-          props.staging.bucket.arnForObjects(QUARANTINE),
-        ],
+        resources: [props.staging.bucket.arnForObjects(SEGMENTS)],
       }),
     );
     this.stager.role.addToPrincipalPolicy(
@@ -80,6 +88,7 @@ export class Ingest extends Construct {
         // Without ListBucket, S3 answers HEAD of a missing key with 403 instead of 404.
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [SEGMENTS] } },
       }),
     );
     this.stager.role.addToPrincipalPolicy(
@@ -97,13 +106,11 @@ export class Ingest extends Construct {
       }),
     );
 
-    Validations.of(this.stager.role.node.findChild('DefaultPolicy')).acknowledge(
-      ...[STAGED_EVENTS, QUARANTINE].map((keyPattern) => ({
-        id: `AwsSolutions-IAM5[Resource::${props.staging.nagObjectsFinding(keyPattern)}]`,
-        reason:
-          'Staged object keys are made at run time (app, hour, stage time, shard, sequence); the grant is limited to the two prefixes the stager writes (events/, quarantine/) of the one staging bucket.',
-      })),
-    );
+    Validations.of(this.stager.role.node.findChild('DefaultPolicy')).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${props.staging.nagObjectsFinding(SEGMENTS)}]`,
+      reason:
+        'Segment keys are made at run time (slot, stage time, shard, sequence); the grant is limited to the segments/ prefix of the one staging bucket.',
+    });
 
     this.failureQueue = new sqs.Queue(this, 'FailureQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -119,14 +126,13 @@ export class Ingest extends Construct {
     this.stager.function.addEventSource(
       new sources.KinesisEventSource(this.stream, {
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,
-        batchSize: props.batchSize ?? 1000,
-        maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(5),
+        batchSize: props.batchSize ?? STAGER_BATCH_SIZE,
+        maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(STAGER_MAX_BATCHING_WINDOW_SECONDS),
         // One batch per shard at a time: the stager's checkpoint is one row per shard, in order.
         parallelizationFactor: 1,
-        // No bisecting: the stager's idempotency fixes a batch's identity (and stage time) by its
-        // shard and FIRST sequence number. A retried batch must start at the same record so the
-        // retry finds its checkpoint and re-creates the same object instead of staging the
-        // records again under a new key; halving would start retries at other records.
+        // No bisecting: a failing batch is retried whole, so a retry finds its pending unit and
+        // re-creates the same segment. (A split or skipped unit is still safe: the next batch
+        // completes or abandons it — lambdas/usecases/stage-batch.ts.)
         bisectBatchOnError: false,
         // The stager reports a failed batch's FIRST record, so the retry is the same batch again.
         reportBatchItemFailures: true,

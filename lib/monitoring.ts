@@ -24,7 +24,7 @@ import {
 } from '../lambdas/domain/metrics.ts';
 import { periodMs } from '../lambdas/domain/windows.ts';
 
-export type FunctionRole = 'stager' | 'dispatcher' | 'exporter' | 'connectionTest';
+export type FunctionRole = 'stager' | 'compactor' | 'dispatcher' | 'exporter' | 'connectionTest';
 
 export interface MonitoringProps {
   functions: Record<FunctionRole, lambda.IFunction>;
@@ -90,6 +90,7 @@ export class Monitoring extends Construct {
 
     const fnLabels: Record<FunctionRole, string> = {
       stager: 'Stager',
+      compactor: 'Compactor',
       dispatcher: 'Dispatcher',
       exporter: 'Exporter',
       connectionTest: 'ConnectionTest',
@@ -129,6 +130,18 @@ export class Monitoring extends Construct {
       description: `The stager is more than the settle delay (${props.settleDelayMinutes} min) behind the stream: events land in later windows than they were received in, and may expire from the stream.`,
     });
 
+    this.alarm('StagingRangesAbandoned', {
+      metric: this.custom(
+        METRICS.stagingRangesAbandoned,
+        SERVICE_NAMES.stager,
+        undefined,
+        FIVE_MINUTES,
+        'Sum',
+      ),
+      threshold: 0,
+      description:
+        'The Kinesis event source gave up on records before they were staged (retries or record age exhausted); they are in the stager failure queue and must be put again.',
+    });
     this.alarm('ExportFailures', {
       metric: this.custom(METRICS.exportFailures, SERVICE_NAMES.exporter, undefined, FIFTEEN_MINUTES, 'Sum'),
       threshold: 0,

@@ -6,6 +6,7 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { ENV } from '../lambdas/definitions.ts';
+import { Compaction } from './compaction.ts';
 import { DEFAULT_CONFIG, type ExportStackConfig } from './config.ts';
 import { Export } from './export.ts';
 import { Ingest } from './ingest.ts';
@@ -25,6 +26,7 @@ export class S3EventExportStack extends Stack {
   readonly tables: ExportTables;
   readonly staging: StagingStorage;
   readonly ingest: Ingest;
+  readonly compaction: Compaction;
   readonly export: Export;
   readonly monitoring: Monitoring;
 
@@ -64,6 +66,14 @@ export class S3EventExportStack extends Stack {
       streamRetentionHours: config.streamRetentionHours,
     });
 
+    this.compaction = new Compaction(this, 'Compaction', {
+      stagingKey: this.dataKey,
+      staging: this.staging,
+      environment,
+      memorySize: config.memorySizes.stager,
+      logRetentionDays: config.logRetentionDays,
+    });
+
     this.export = new Export(this, 'Export', {
       tables: this.tables,
       staging: this.staging,
@@ -85,6 +95,7 @@ export class S3EventExportStack extends Stack {
     this.monitoring = new Monitoring(this, 'Monitoring', {
       functions: {
         stager: this.ingest.stager.function,
+        compactor: this.compaction.compactor.function,
         dispatcher: this.export.dispatcher.function,
         exporter: this.export.exporter.function,
         connectionTest: this.export.connectionTest.function,
@@ -93,6 +104,7 @@ export class S3EventExportStack extends Stack {
         JobDeadLetterQueue: this.export.jobDeadLetterQueue,
         StagerFailureQueue: this.ingest.failureQueue,
         ScheduleDeadLetterQueue: this.export.scheduleDeadLetterQueue,
+        CompactionScheduleDeadLetterQueue: this.compaction.scheduleDeadLetterQueue,
       },
       settleDelayMinutes: config.settleDelayMinutes,
       stagingRetentionDays: config.stagingRetentionDays,

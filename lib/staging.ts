@@ -19,12 +19,14 @@
  *   to SSE-KMS buckets), also private, TLS-only and expiring.
  */
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
 /** Object patterns of the staging layout (lambdas/domain/staging-layout.ts). */
-export const STAGED_EVENTS = 'events/*';
+export const SEGMENTS = 'segments/*';
+export const SLOTS = 'slots/*';
 export const QUARANTINE = 'quarantine/*';
 
 export interface StagingStorageProps {
@@ -87,4 +89,76 @@ export class StagingStorage extends Construct {
     const logicalId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket);
     return `<${logicalId}.Arn>/${keyPattern}`;
   }
+}
+
+/** The default policy of `role`, for cdk-nag acknowledgements of its run-time key patterns. */
+function acknowledgeKeyPatterns(
+  role: iam.Role,
+  staging: StagingStorage,
+  patterns: string[],
+  reason: string,
+): void {
+  Validations.of(role.node.findChild('DefaultPolicy')).acknowledge(
+    ...patterns.map((keyPattern) => ({
+      id: `AwsSolutions-IAM5[Resource::${staging.nagObjectsFinding(keyPattern)}]`,
+      reason,
+    })),
+  );
+}
+
+/**
+ * Read segments and compacted slots: the compactor, and the exporter (which compacts a slot the
+ * schedule has not reached yet rather than wait for it).
+ */
+export function grantStagedReads(role: iam.Role, staging: StagingStorage, key: kms.IKey): void {
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'ReadStagedData',
+      actions: ['s3:GetObject'],
+      resources: [staging.bucket.arnForObjects(SEGMENTS), staging.bucket.arnForObjects(SLOTS)],
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'ListSegments',
+      // Also makes a HEAD of a missing key answer 404 instead of 403.
+      actions: ['s3:ListBucket'],
+      resources: [staging.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [SEGMENTS, SLOTS] } },
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({ sid: 'DecryptStagedData', actions: ['kms:Decrypt'], resources: [key.keyArn] }),
+  );
+  acknowledgeKeyPatterns(
+    role,
+    staging,
+    [SEGMENTS, SLOTS],
+    'Staged keys are made at run time (slot, stage time, shard, sequence); the grant is limited to the segments/ and slots/ prefixes of the one staging bucket (not the quarantine).',
+  );
+}
+
+/** Write compacted slots and the slots' quarantine files. */
+export function grantStagedWrites(role: iam.Role, staging: StagingStorage, key: kms.IKey): void {
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'WriteCompactedSlots',
+      // AbortMultipartUpload: a large slot is a multipart upload that may need cleaning up.
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resources: [staging.bucket.arnForObjects(SLOTS), staging.bucket.arnForObjects(QUARANTINE)],
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'EncryptCompactedSlots',
+      actions: ['kms:GenerateDataKey'],
+      resources: [key.keyArn],
+    }),
+  );
+  acknowledgeKeyPatterns(
+    role,
+    staging,
+    [QUARANTINE],
+    'Quarantine keys are made at run time (day and slot); the grant is limited to the quarantine/ prefix of the one staging bucket.',
+  );
 }

@@ -13,6 +13,7 @@ export { METRIC_NAMESPACE } from '../definitions.ts';
 /** Powertools service names, one per function (also `POWERTOOLS_SERVICE_NAME`). */
 export const SERVICE_NAMES = {
   stager: 'stager',
+  compactor: 'compactor',
   dispatcher: 'dispatcher',
   exporter: 'exporter',
   connectionTest: 'connection-test',
@@ -30,6 +31,11 @@ export const METRICS = {
   // stager (dimensions: service)
   eventsStaged: 'EventsStaged',
   recordsQuarantined: 'RecordsQuarantined',
+  /** Records of a unit the event source gave up on before it was staged (see the failure-queue runbook). */
+  stagingRangesAbandoned: 'StagingRangesAbandoned',
+  // compactor (dimensions: service)
+  slotsCompacted: 'SlotsCompacted',
+  eventsCompacted: 'EventsCompacted',
   // dispatcher (dimensions: service, Frequency)
   exportJobsEnqueued: 'ExportJobsEnqueued',
   invalidConnections: 'InvalidConnections',

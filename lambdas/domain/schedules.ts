@@ -8,7 +8,12 @@
  * §2), and flooring the tick's *scheduled* time to the frequency's boundary
  * (`windowEndForTick`) gives the window end, the same on every retry.
  */
-import { COMPACTION_DELAY_SECONDS, FREQUENCIES, type Frequency } from '../definitions.ts';
+import {
+  COMPACTION_DELAY_SECONDS,
+  FREQUENCIES,
+  type Frequency,
+  STAGING_SLOT_MINUTES,
+} from '../definitions.ts';
 
 /** EventBridge Scheduler fills this in with the tick's scheduled time (ISO-8601, UTC). */
 export const SCHEDULED_TIME_PLACEHOLDER = '<aws.scheduler.scheduled-time>';
@@ -92,3 +97,18 @@ export function scheduleDefinitions(settleDelayMinutes: number): ScheduleDefinit
 export function scheduledTimeForBoundary(boundary: Date, settleDelayMinutes: number): Date {
   return new Date(boundary.getTime() + settleDelayMinutes * 60_000);
 }
+
+/**
+ * The compaction schedule: once per staging slot, as soon as the slot may be compacted (its end
+ * plus the compaction delay, rounded up to a minute) — before the exports of windows ending there.
+ * With 15-minute slots and a 2-minute delay: `cron(2,17,32,47 * * * ? *)`.
+ */
+export function compactionScheduleExpression(): string {
+  const m = Math.ceil(COMPACTION_DELAY_SECONDS / 60);
+  const starts: number[] = [];
+  for (let minute = m; minute < 60 + m; minute += STAGING_SLOT_MINUTES) starts.push(minute % 60);
+  return `cron(${starts.sort((a, b) => a - b).join(',')} * * * ? *)`;
+}
+
+/** The compaction schedule's input; the scheduler fills in the scheduled time. */
+export const COMPACTION_SCHEDULE_INPUT = { scheduledTime: SCHEDULED_TIME_PLACEHOLDER } as const;

@@ -20,7 +20,22 @@ async function stage(event: KinesisStreamEvent): Promise<KinesisStreamBatchRespo
     if (result) {
       metrics.addMetric(METRICS.eventsStaged, MetricUnit.Count, result.stagedEvents);
       metrics.addMetric(METRICS.recordsQuarantined, MetricUnit.Count, result.quarantinedRecords);
-      logger.info('batch staged', { shardId, ...result, objectsCreated: result.objectsCreated.length });
+      metrics.addMetric(METRICS.stagingRangesAbandoned, MetricUnit.Count, result.abandoned.length);
+      if (result.abandoned.length > 0)
+        logger.error(
+          'the event source gave up on records that were not staged; see the failure-queue runbook',
+          {
+            shardId,
+            abandoned: result.abandoned,
+          },
+        );
+      logger.info('batch staged', {
+        shardId,
+        stagedEvents: result.stagedEvents,
+        quarantinedRecords: result.quarantinedRecords,
+        alreadyStagedRecords: result.alreadyStagedRecords,
+        objectsCreated: result.objectsCreated.length,
+      });
     } else {
       logger.error('batch not staged; it will be retried from its first record', {
         shardId,

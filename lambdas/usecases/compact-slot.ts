@@ -5,6 +5,8 @@
  * change once the slot's compaction may start (docs/exactly-once.md §2), so a repeated or
  * concurrent run writes the same bytes: compaction is idempotent.
  */
+
+import { COMPACTION_DELAY_SECONDS } from '../definitions.ts';
 import { mapBounded } from '../domain/bounded.ts';
 import {
   compareSections,
@@ -19,10 +21,12 @@ import {
 import {
   compactionStartOf,
   isSlotBoundary,
+  SLOT_MS,
   segmentPrefix,
   slotDataKey,
   slotIndexKey,
   slotQuarantineKey,
+  slotStartOf,
   stageTimeOfSegmentKey,
 } from '../domain/staging-layout.ts';
 import {
@@ -242,4 +246,30 @@ export async function listSettledWindow(
         );
     return store.listWindow(appId, start, end, groupBytes);
   }
+}
+
+/** Slots a scheduled run looks back over: a missed run (an outage) is caught up by the next ones. */
+export const COMPACTION_LOOKBACK_SLOTS = 8;
+
+export interface DueCompaction {
+  slotStart: Date;
+  outcome: CompactOutcome;
+}
+
+/**
+ * What the compaction schedule does at `at`: compact every slot whose compaction may start by
+ * then, oldest first, looking back `lookbackSlots` slots; slots already compacted cost one HEAD.
+ */
+export async function compactDueSlots(
+  at: Date,
+  deps: CompactSlotDeps,
+  lookbackSlots = COMPACTION_LOOKBACK_SLOTS,
+): Promise<DueCompaction[]> {
+  const latest = slotStartOf(new Date(at.getTime() - COMPACTION_DELAY_SECONDS * 1000 - SLOT_MS));
+  const done: DueCompaction[] = [];
+  for (let i = lookbackSlots - 1; i >= 0; i--) {
+    const slotStart = new Date(latest.getTime() - i * SLOT_MS);
+    done.push({ slotStart, outcome: await compactSlot(slotStart, { ...deps, clock: { now: () => at } }) });
+  }
+  return done;
 }
