@@ -16,6 +16,7 @@ import { connectionsValidate } from './commands/connections-validate.ts';
 import { demo } from './commands/demo.ts';
 import { exportCommand } from './commands/export.ts';
 import { history } from './commands/history.ts';
+import { local } from './commands/local.ts';
 import { rerun } from './commands/rerun.ts';
 import { sim } from './commands/sim.ts';
 import { stage } from './commands/stage.ts';
@@ -41,6 +42,7 @@ export const COMMANDS: readonly CliCommand[] = [
   history,
   rerun,
   usage,
+  local,
   demo,
   sim,
   backfill,
