@@ -4,6 +4,7 @@
  */
 import type { CliCommand } from './command.ts';
 import { backfill } from './commands/backfill.ts';
+import { connectionsAthena } from './commands/connections-athena.ts';
 import { connectionsDelete } from './commands/connections-delete.ts';
 import { connectionsGet } from './commands/connections-get.ts';
 import { connectionsList } from './commands/connections-list.ts';
@@ -35,6 +36,7 @@ export const COMMANDS: readonly CliCommand[] = [
   connectionsDelete,
   connectionsTest,
   connectionsPolicy,
+  connectionsAthena,
   stage,
   tick,
   exportCommand,

@@ -123,11 +123,21 @@ async function serve(
     }
     if (ctx.settings.json) {
       ctx.print(
-        JSON.stringify({ env, buckets, stagingBucket: engines.stagingBucket, dataDir: dataDir ?? null }),
+        JSON.stringify({
+          env,
+          buckets,
+          stagingBucket: engines.stagingBucket,
+          dataDir: dataDir ?? null,
+          dynamoPid: engines.dynamoPid,
+          dynamoPort: engines.dynamoPort,
+        }),
       );
     } else {
       ctx.print(
         `# DynamoDB Local and the S3 emulator on ${engines.endpoint}; state ${dataDir ? `kept in ${dataDir}` : 'in memory'}`,
+      );
+      ctx.print(
+        `# DynamoDB Local: java pid ${engines.dynamoPid} on port ${engines.dynamoPort}, reached through the endpoint`,
       );
       ctx.print('# paste into another shell:');
       for (const line of exportLines(env)) ctx.print(line);
