@@ -55,13 +55,18 @@ export function clockDuration(ms: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
-/** The text of the line: counts, elapsed and, once something is done, the time left at this pace. */
-export function progressLine(label: string, unit: string, update: ProgressUpdate, elapsedMs: number): string {
+/** The text of the line: counts, elapsed and, when known, the time left (`etaMs`). */
+export function progressLine(
+  label: string,
+  unit: string,
+  update: ProgressUpdate,
+  elapsedMs: number,
+  etaMs?: number,
+): string {
   const parts = [`${update.done}/${update.total} ${unit}`];
   if (update.events !== undefined) parts.push(`${update.events.toLocaleString('en-US')} events`);
   parts.push(`${clockDuration(elapsedMs)} elapsed`);
-  if (update.done > 0 && update.done < update.total)
-    parts.push(`ETA ${clockDuration((elapsedMs / update.done) * (update.total - update.done))}`);
+  if (etaMs !== undefined && update.done < update.total) parts.push(`ETA ${clockDuration(etaMs)}`);
   return `${label}: ${parts.join(', ')}`;
 }
 
@@ -76,13 +81,20 @@ export function createProgress(options: ProgressOptions): Progress {
   const minInterval = options.minIntervalMs ?? 200;
   const started = now();
   let last: ProgressUpdate | undefined;
+  // The pace is measured from the first update: set-up before it (engines starting) is not work.
+  let first: { at: number; done: number } | undefined;
   let drawnAt = Number.NEGATIVE_INFINITY;
   let shown = false;
   /** The counts changed since the line was drawn. */
   let stale = false;
   const draw = () => {
     if (!last) return;
-    stream.write(`${ERASE_LINE}${progressLine(label, unit, last, now() - started)}`);
+    const at = now();
+    const eta =
+      first && last.done > first.done
+        ? ((at - first.at) / (last.done - first.done)) * (last.total - last.done)
+        : undefined;
+    stream.write(`${ERASE_LINE}${progressLine(label, unit, last, at - started, eta)}`);
     drawnAt = now();
     shown = true;
     stale = false;
@@ -91,6 +103,7 @@ export function createProgress(options: ProgressOptions): Progress {
     enabled: true,
     update(update) {
       last = update;
+      first ??= { at: now(), done: update.done };
       stale = true;
       if (!shown || now() - drawnAt >= minInterval || update.done >= update.total) draw();
     },

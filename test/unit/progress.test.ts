@@ -33,6 +33,17 @@ describe('progress line', () => {
     ]);
   });
 
+  it('measures the pace (ETA) from the first update, not from the set-up before it', () => {
+    const stream = fakeStream(true);
+    let t = 0;
+    const progress = createProgress({ label: 'sim', stream, now: () => t, minIntervalMs: 0 });
+    t = 60_000; // a minute of engines starting
+    progress.update({ done: 1, total: 5 });
+    t = 70_000;
+    progress.update({ done: 2, total: 5 });
+    expect(stream.writes.at(-1)).toBe('\r\x1b[2Ksim: 2/5 windows, 1:10 elapsed, ETA 0:30');
+  });
+
   it('not a terminal (pipe, CI log): writes nothing at all', () => {
     const stream = fakeStream(false);
     const progress = createProgress({ label: 'sim', stream, now: () => 0 });
@@ -55,8 +66,9 @@ describe('progress line', () => {
     expect(clockDuration(0)).toBe('0:00');
     expect(clockDuration(65_400)).toBe('1:05');
     expect(clockDuration(3_725_000)).toBe('1:02:05');
-    expect(progressLine('bench', 'runs', { done: 3, total: 6 }, 30_000)).toBe(
+    expect(progressLine('bench', 'runs', { done: 3, total: 6 }, 30_000, 30_000)).toBe(
       'bench: 3/6 runs, 0:30 elapsed, ETA 0:30',
     );
+    expect(progressLine('bench', 'runs', { done: 0, total: 6 }, 5_000)).toBe('bench: 0/6 runs, 0:05 elapsed');
   });
 });
