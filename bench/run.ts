@@ -16,6 +16,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildSync } from 'esbuild';
+import { createProgress } from '../cli/progress.ts';
 import { parseConnection } from '../lambdas/domain/connection.ts';
 import type { Runtime } from '../lambdas/runtime.ts';
 import { readAll } from '../lambdas/usecases/stream-bytes.ts';
@@ -61,7 +62,16 @@ const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const rate = (events: number, seconds: number) =>
   `${Math.round(events / seconds).toLocaleString('en-US')} ev/s`;
 
+/** Runs done of the repetitions (each baseline and each variant), on stderr when it is a terminal. */
+const progress = createProgress({
+  label: 'bench',
+  unit: 'runs',
+  stream: process.stderr,
+  now: () => performance.now(),
+});
+
 function log(line: string): void {
+  progress.clear();
   process.stdout.write(`${line}\n`);
 }
 
@@ -251,9 +261,18 @@ async function main(): Promise<void> {
       rss[v.name] = [];
       cpu[v.name] = [];
     }
+    const totalRuns = REPS * (variants.length + 2);
+    let runsDone = 0;
+    const ran = (exported: number) => {
+      runsDone += 1;
+      progress.update({ done: runsDone, total: totalRuns, events: exported });
+    };
+    let eventsExported = 0;
     for (let rep = 1; rep <= REPS; rep++) {
       times['zcat | gzip -6']!.push(timeShell(baselines.gzip));
+      ran(eventsExported);
       times['zcat | gzip -6 | gpg -e']!.push(timeShell(baselines.gzipGpg));
+      ran(eventsExported);
       for (const v of variants) {
         const connectionId = await newConnection(runtime, BENCH_APP, {
           projected: v.projected,
@@ -270,6 +289,8 @@ async function main(): Promise<void> {
         rss[v.name]!.push(result.peakRssMb);
         cpu[v.name]!.push(result.cpuSeconds + (result.emulatorCpuSeconds ?? 0));
         sizes[v.name] = result.bytes;
+        eventsExported += result.records;
+        ran(eventsExported);
       }
       log(
         `rep ${rep}: ${Object.entries(times)
@@ -281,6 +302,7 @@ async function main(): Promise<void> {
       );
     }
 
+    progress.finish();
     log('');
     log('median over repetitions (same staged data, same run):');
     for (const [name, t] of Object.entries(times)) {

@@ -4,6 +4,7 @@
  */
 import type { CliCommand } from './command.ts';
 import { backfill } from './commands/backfill.ts';
+import { connectionsAthena } from './commands/connections-athena.ts';
 import { connectionsDelete } from './commands/connections-delete.ts';
 import { connectionsGet } from './commands/connections-get.ts';
 import { connectionsList } from './commands/connections-list.ts';
@@ -16,6 +17,7 @@ import { connectionsValidate } from './commands/connections-validate.ts';
 import { demo } from './commands/demo.ts';
 import { exportCommand } from './commands/export.ts';
 import { history } from './commands/history.ts';
+import { local } from './commands/local.ts';
 import { rerun } from './commands/rerun.ts';
 import { sim } from './commands/sim.ts';
 import { stage } from './commands/stage.ts';
@@ -34,6 +36,7 @@ export const COMMANDS: readonly CliCommand[] = [
   connectionsDelete,
   connectionsTest,
   connectionsPolicy,
+  connectionsAthena,
   stage,
   tick,
   exportCommand,
@@ -41,6 +44,7 @@ export const COMMANDS: readonly CliCommand[] = [
   history,
   rerun,
   usage,
+  local,
   demo,
   sim,
   backfill,

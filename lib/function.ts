@@ -36,7 +36,7 @@ export interface ExportFunctionProps {
 }
 
 /** esbuild target of every function bundle and of its worker bundles (the Lambda runtime's Node.js). */
-export const BUNDLE_TARGET = 'node22';
+export const BUNDLE_TARGET = 'node24';
 
 /** The shell command (local bundling, no Docker) that bundles one worker entry into `outputDir`. */
 export function workerBundleCommand(entry: string, outputDir: string): string {
@@ -89,7 +89,7 @@ export class ExportFunction extends Construct {
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
-      runtime: lambda.Runtime.NODEJS_22_X,
+      runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       description: props.description,
       memorySize: props.memorySize,
@@ -132,7 +132,7 @@ export class ExportFunction extends Construct {
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
-        'Node.js 22 is the runtime the code is built (esbuild target node22) and tested for; moving to a newer runtime is a deliberate, tested upgrade, not drift.',
+        'Node.js 24 is the runtime the code is built (esbuild target node24) and tested for (npm test runs the bundling, handler and integration tests under Node 24); moving to a newer runtime is a deliberate, tested upgrade, not drift.',
     });
   }
 }

@@ -39,6 +39,8 @@ export interface DemoOptions {
   settleDelayMinutes?: number;
   print: (line: string) => void;
   decrypt?: Decrypt;
+  /** Called as ticks run: ticks done of the day's total, events staged so far. */
+  onProgress?: (update: { done: number; total: number; events: number }) => void;
 }
 
 export interface DemoResult {
@@ -142,6 +144,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       }
     }
     ticks.sort((a, b) => a.at.getTime() - b.at.getTime());
+    const totalTicks = ticks.length;
 
     const staged: StagedEventRecord[] = [];
     let quarantined = 0;
@@ -186,6 +189,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       while (ticks.length > 0 && ticks[0]!.at.getTime() <= t) {
         const tick = ticks.shift()!;
         const run = await driver.tick(tick.frequency, tick.at);
+        options.onProgress?.({ done: totalTicks - ticks.length, total: totalTicks, events: staged.length });
         for (const x of run.exports) {
           if (x.error) {
             print(

