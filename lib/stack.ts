@@ -150,6 +150,7 @@ export class S3EventExportStack extends Stack {
         'Server access logs of the staging bucket',
       ],
       JobQueueUrl: [this.export.jobQueue.queueUrl, 'SQS queue of export jobs'],
+      JobQueueArn: [this.export.jobQueue.queueArn, 'SQS queue of export jobs (ARN, for IAM policies)'],
       JobDeadLetterQueueUrl: [this.export.jobDeadLetterQueue.queueUrl, 'Export jobs given up after retries'],
       JobDeadLetterQueueArn: [
         this.export.jobDeadLetterQueue.queueArn,
