@@ -182,7 +182,7 @@ export const CHECKS_BEYOND_SCHEMA = [
   {
     field: 'pgpPublicKey',
     rule: 'parses as an OpenPGP public key that can encrypt (not expired, not revoked)',
-    checkedBy: 'connections validate/put/test and every export (preflight)',
+    checkedBy: 'connections test and every export (preflight)',
   },
   {
     field: 'kmsKeyArn',

@@ -179,7 +179,8 @@ describe('docs/connection.schema.json and validateConnection', () => {
 
   it('every check beyond the schema is listed in docs/operations.md', () => {
     const docs = readFileSync(new URL('docs/operations.md', root), 'utf8');
-    for (const check of CHECKS_BEYOND_SCHEMA) expect(docs).toContain(`\`${check.field}\` ${check.rule}`);
+    for (const check of CHECKS_BEYOND_SCHEMA)
+      expect(docs).toContain(`\`${check.field}\` ${check.rule} — ${check.checkedBy}.`);
     // The cross-field region rule is one of them, and the schema alone lets such a row through.
     const row = {
       ...EXAMPLE_CONNECTION,
