@@ -3,6 +3,7 @@
  * DynamoDB JSON of `aws dynamodb put-item --item file://...`), validated with
  * the domain schema, printed without secrets, errors one line per field.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { type Connection, type FieldError, validateConnection } from '../lambdas/domain/connection.ts';
@@ -177,4 +178,34 @@ export function toDynamoDbJson(row: Record<string, unknown>): Record<string, unk
 
 export function toJsonText(value: unknown): string {
   return JSON.stringify(value, null, 2);
+}
+
+/** A connection given to a command as a stored row's id or as a row file not yet stored. */
+export interface RowSource {
+  connectionId: string;
+  raw: unknown;
+  /** False when the row came from a file: nothing is recorded on its (absent) export state. */
+  stored: boolean;
+}
+
+/**
+ * `conn_...` (not an existing file) reads the stored row; anything else is a row FILE (one row, plain or DynamoDB JSON), so an
+ * operator can print policies and test a connection before it is stored.
+ */
+export async function rowFromIdOrFile(
+  argument: string,
+  repository: () => Promise<{ getRaw(id: string): Promise<Record<string, unknown> | undefined> }>,
+): Promise<RowSource> {
+  if (argument.startsWith('conn_') && !existsSync(argument)) {
+    const raw = await (await repository()).getRaw(argument);
+    if (!raw) throw new CliError(`connection ${argument} not found`);
+    return { connectionId: argument, raw, stored: true };
+  }
+  const file = await readRowFile(argument);
+  const [row, ...others] = file.rows;
+  if (!row || others.length > 0) {
+    throw new CliError(`${argument}: expected exactly one connection row, found ${file.rows.length}`);
+  }
+  const id = (row.raw as { connectionId?: unknown } | null)?.connectionId;
+  return { connectionId: typeof id === 'string' ? id : '(no connectionId)', raw: row.raw, stored: false };
 }

@@ -3,13 +3,7 @@
  * the runtime settings they read from the environment the stack outputs, the export
  * dependencies built from the context's adapters, option parsing, and plain-text tables.
  */
-import {
-  DEFAULT_SETTLE_DELAY_MINUTES,
-  DEFAULT_STAGING_RETENTION_DAYS,
-  ENV,
-  FREQUENCIES,
-  type Frequency,
-} from '../lambdas/definitions.ts';
+import { ENV, FREQUENCIES, type Frequency } from '../lambdas/definitions.ts';
 import { InvalidKmsKeyAllowlistError, parseKmsKeyAllowlist } from '../lambdas/domain/kms-allowlist.ts';
 import type { ExportJob } from '../lambdas/ports/index.ts';
 import type { ExportJobRun } from '../lambdas/usecases/export-job.ts';
@@ -39,6 +33,21 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
   return value;
 }
 
+/**
+ * A setting that must be the deployed value (the stack outputs it): assuming a default here would
+ * export, stage or refuse by different windows and retention than the deployment.
+ */
+export function deployedNumber(env: NodeJS.ProcessEnv, name: string, output: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    throw new CliError(
+      `${name} is not set: it must be the deployed value (stack output ${output}). ` +
+        'Run: eval "$(s3-event-export env --outputs <cdk outputs file or describe-stacks JSON>)"',
+    );
+  }
+  return positiveNumber(env, name, 0);
+}
+
 export function operationSettings(ctx: CliContext): OperationSettings {
   let kmsKeyAllowlist: string[];
   try {
@@ -48,8 +57,8 @@ export function operationSettings(ctx: CliContext): OperationSettings {
     throw error;
   }
   return {
-    settleDelayMinutes: positiveNumber(ctx.env, ENV.settleDelayMinutes, DEFAULT_SETTLE_DELAY_MINUTES),
-    stagingRetentionDays: positiveNumber(ctx.env, ENV.stagingRetentionDays, DEFAULT_STAGING_RETENTION_DAYS),
+    settleDelayMinutes: deployedNumber(ctx.env, ENV.settleDelayMinutes, 'SettleDelayMinutes'),
+    stagingRetentionDays: deployedNumber(ctx.env, ENV.stagingRetentionDays, 'StagingRetentionDays'),
     partSizeBytes: positiveNumber(ctx.env, ENV.partSizeBytes, DEFAULT_PART_SIZE_BYTES),
     kmsKeyAllowlist,
   };

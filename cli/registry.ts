@@ -15,6 +15,7 @@ import { connectionsPause, connectionsResume } from './commands/connections-stat
 import { connectionsTest } from './commands/connections-test.ts';
 import { connectionsValidate } from './commands/connections-validate.ts';
 import { demo } from './commands/demo.ts';
+import { envCommand } from './commands/env.ts';
 import { exportCommand } from './commands/export.ts';
 import { history } from './commands/history.ts';
 import { local } from './commands/local.ts';
@@ -48,6 +49,7 @@ export const COMMANDS: readonly CliCommand[] = [
   demo,
   sim,
   backfill,
+  envCommand,
 ];
 
 /** The command whose name is the longest prefix of `words`, and the words left over. */

@@ -2,12 +2,16 @@
  * The production stack (SPEC §6): everything `cdk deploy` creates, assembled
  * from one construct per concern.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { ENV } from '../lambdas/definitions.ts';
 import { Compaction } from './compaction.ts';
 import { DEFAULT_CONFIG, type ExportStackConfig } from './config.ts';
+
+/** The KmsKeyAllowlist output when the list is empty (CloudFormation refuses an empty output value). */
+export const EMPTY_LIST_OUTPUT = '-';
+
 import { Export } from './export.ts';
 import { Ingest } from './ingest.ts';
 import { Monitoring } from './monitoring.ts';
@@ -111,7 +115,28 @@ export class S3EventExportStack extends Stack {
       alarmEmail: config.alarmEmail,
     });
 
+    if (!config.alarmEmail) {
+      Annotations.of(this).addWarningV2(
+        's3-event-export:no-alarm-destination',
+        'no alarmEmail: every alarm notifies the SNS topic AlarmTopicArn, which has no subscriber, so alarms reach nobody. ' +
+          'Deploy with -c alarmEmail=oncall@example.com, or subscribe your paging tool to the AlarmTopicArn output',
+      );
+    }
+
     const outputs: Record<string, [string, string]> = {
+      Region: [this.region, 'Region of the deployment (AWS_REGION for the CLI)'],
+      SettleDelayMinutes: [
+        String(config.settleDelayMinutes),
+        'Minutes after a window boundary at which schedules fire (SETTLE_DELAY_MINUTES for the CLI)',
+      ],
+      StagingRetentionDays: [
+        String(config.stagingRetentionDays),
+        'Days staged events are kept (STAGING_RETENTION_DAYS for the CLI)',
+      ],
+      KmsKeyAllowlist: [
+        config.kmsKeyAllowlist.length > 0 ? config.kmsKeyAllowlist.join(',') : EMPTY_LIST_OUTPUT,
+        `Customer KMS keys connections may use, comma-separated ("${EMPTY_LIST_OUTPUT}": none) (KMS_KEY_ALLOWLIST for the CLI)`,
+      ],
       ExporterRoleArn: [
         this.export.exporterRole.roleArn,
         "The role customers allow in their bucket policy (and KMS key policy); the CLI prints a connection's ready-to-paste policies",
@@ -137,7 +162,19 @@ export class S3EventExportStack extends Stack {
         'Server access logs of the staging bucket',
       ],
       JobQueueUrl: [this.export.jobQueue.queueUrl, 'SQS queue of export jobs'],
+      JobQueueArn: [this.export.jobQueue.queueArn, 'SQS queue of export jobs (ARN, for IAM policies)'],
       JobDeadLetterQueueUrl: [this.export.jobDeadLetterQueue.queueUrl, 'Export jobs given up after retries'],
+      JobDeadLetterQueueArn: [
+        this.export.jobDeadLetterQueue.queueArn,
+        'Job DLQ ARN (aws sqs start-message-move-task --source-arn)',
+      ],
+      StagerFailureQueueUrl: [this.ingest.failureQueue.queueUrl, 'Kinesis batches the stager gave up on'],
+      StagerFailureQueueArn: [this.ingest.failureQueue.queueArn, 'Stager failure queue ARN'],
+      ScheduleDeadLetterQueueUrl: [
+        this.export.scheduleDeadLetterQueue.queueUrl,
+        'Schedule ticks that could not invoke the dispatcher',
+      ],
+      ScheduleDeadLetterQueueArn: [this.export.scheduleDeadLetterQueue.queueArn, 'Schedule DLQ ARN'],
       DispatcherFunctionName: [this.export.dispatcher.function.functionName, 'Invoke for a manual tick'],
       ConnectionTestFunctionName: [
         this.export.connectionTest.function.functionName,

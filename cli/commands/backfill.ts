@@ -1,6 +1,7 @@
-import { DEFAULT_STAGING_RETENTION_DAYS, ENV } from '../../lambdas/definitions.ts';
+import { ENV } from '../../lambdas/definitions.ts';
 import { BackfillRefused, backfill as runBackfill } from '../../lambdas/usecases/backfill.ts';
 import { type CliCommand, CliError, noPositionals, stringOption, UsageError } from '../command.ts';
+import { deployedNumber } from '../operations.ts';
 
 export const backfill: CliCommand = {
   name: 'backfill',
@@ -11,7 +12,7 @@ export const backfill: CliCommand = {
     'the next tick exports everything received since --from as one window (split into parts by size).\n' +
     'Refused while the connection is not paused, while an exporter holds its lease or a started window\n' +
     'is not committed, when --from is later than the watermark, and when --from is earlier than the\n' +
-    `staging retention (${ENV.stagingRetentionDays}, default ${DEFAULT_STAGING_RETENTION_DAYS} days) allows.`,
+    `staging retention (${ENV.stagingRetentionDays}, the stack output StagingRetentionDays; required) allows.`,
   options: {
     connection: { type: 'string', valueName: 'ID', description: 'the connectionId (conn_...)' },
     from: {
@@ -30,11 +31,7 @@ export const backfill: CliCommand = {
     if (!/^\d{4}-\d{2}-\d{2}T/.test(fromText) || Number.isNaN(from.getTime())) {
       throw new UsageError('--from must be an ISO-8601 instant, e.g. 2026-11-20T00:00:00Z');
     }
-    const retentionText = ctx.env[ENV.stagingRetentionDays];
-    const stagingRetentionDays = retentionText ? Number(retentionText) : DEFAULT_STAGING_RETENTION_DAYS;
-    if (!Number.isFinite(stagingRetentionDays) || stagingRetentionDays <= 0) {
-      throw new CliError(`${ENV.stagingRetentionDays} must be a positive number of days`);
-    }
+    const stagingRetentionDays = deployedNumber(ctx.env, ENV.stagingRetentionDays, 'StagingRetentionDays');
     const stateTable = ctx.requireSetting('stateTable');
     const connections = await ctx.connectionRepository();
     const { dynamo } = await ctx.awsClients();

@@ -18,7 +18,10 @@ export const connectionsNew: CliCommand = {
     'Every value not given by an option is a placeholder (my-app, my-export, my-export-bucket, ...).\n' +
     'The row is validated before it is printed. Typical use:\n' +
     '  s3-event-export connections new --app-id app1 --name daily_export --bucket acme-events > row.json\n' +
-    '  s3-event-export connections put row.json',
+    '  s3-event-export connections policy row.json     # send to the customer\n' +
+    '  s3-event-export connections test row.json       # once the customer applied it\n' +
+    '  s3-event-export connections put row.json --activate\n' +
+    'The row is PAUSED; put stores a new row PAUSED unless --activate.',
   options: {
     'app-id': { type: 'string', valueName: 'ID', description: 'app whose events are exported' },
     'app-name': { type: 'string', valueName: 'NAME', description: 'app_name written into every record' },
@@ -66,7 +69,8 @@ export const connectionsNew: CliCommand = {
       userAttributes: 'ALL',
       deviceAttributes: 'ALL',
       frequency: (stringOption(args, 'frequency') ?? 'FIFTEEN_MINUTES') as ConnectionInput['frequency'],
-      status: 'ACTIVE',
+      // Stored rows start paused until a test passes (connections put --activate).
+      status: 'PAUSED',
       createdAt: ctx.clock.now().toISOString(),
     };
     const checked = checkRows([{ label: `connection ${row.connectionId}`, raw: row }]);

@@ -14,7 +14,7 @@ import {
   onePositional,
   stringOption,
 } from '../command.ts';
-import { formatRowError, toJsonText } from '../connection-rows.ts';
+import { formatRowError, rowFromIdOrFile, toJsonText } from '../connection-rows.ts';
 import type { CliContext } from '../context.ts';
 
 const ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
@@ -81,13 +81,14 @@ function printPolicies(
 export const connectionsPolicy: CliCommand = {
   name: 'connections policy',
   summary: "Print the bucket policy / KMS key policy / trust policy a connection's bucket owner applies",
-  usage: 'ID [--exporter-role-arn ARN] [--show-external-id]',
+  usage: 'ID|FILE [--exporter-role-arn ARN] [--show-external-id]',
   description:
     "The exact documents of lambdas/domain/policies.ts for this connection, with the exporter role's\n" +
     'ARN filled in: the bucket policy statement (writes under the connection prefix only, only from\n' +
     'a session tagged with this connection id), the KMS key policy statement when kmsKeyArn is set\n' +
     "(usable only via S3 in the bucket's region), and in assume-role mode the role's trust and\n" +
-    'permissions policies. The external id is shown as a placeholder unless --show-external-id.',
+    'permissions policies. The external id is shown as a placeholder unless --show-external-id.\n' +
+    'FILE prints them for a row not stored yet, to send to the customer before the first export.',
   options: {
     'exporter-role-arn': EXPORTER_ROLE_OPTION,
     'show-external-id': {
@@ -96,19 +97,18 @@ export const connectionsPolicy: CliCommand = {
     },
   },
   async run(args, ctx) {
-    const connectionId = onePositional(args, 'ID (a connectionId, conn_...)');
+    const argument = onePositional(args, 'ID (a connectionId, conn_...) or FILE (a row not stored yet)');
     const roleArn = exporterRoleArnOf(args, ctx);
     if (!roleArn) {
       throw new CliError(
         `--exporter-role-arn is required (or set ${ENV.exporterRoleArn}): the policies name the stack's exporter role (stack output ExporterRoleArn)`,
       );
     }
-    const raw = await (await ctx.connectionRepository()).getRaw(connectionId);
-    if (!raw) throw new CliError(`connection ${connectionId} not found`);
+    const { connectionId, raw } = await rowFromIdOrFile(argument, () => ctx.connectionRepository());
     const result = validateConnection(raw);
     if (!result.ok) {
       for (const e of result.errors) ctx.warn(formatRowError({ label: `connection ${connectionId}`, ...e }));
-      ctx.warn(`connection ${connectionId}: fix the row first (connections put FILE); no policy printed`);
+      ctx.warn(`connection ${connectionId}: fix the row first; no policy printed`);
       return EXIT_FAILURE;
     }
     const connection = result.connection;

@@ -1,5 +1,5 @@
 import type { Connection } from '../../lambdas/domain/connection.ts';
-import { type CliCommand, EXIT_FAILURE, onePositional } from '../command.ts';
+import { type CliCommand, EXIT_FAILURE, flag, onePositional } from '../command.ts';
 import {
   checkRows,
   formatRowError,
@@ -47,11 +47,21 @@ function nameConflicts(incoming: Connection[], existing: Record<string, unknown>
 export const connectionsPut: CliCommand = {
   name: 'connections put',
   summary: 'Validate connection row(s) from a file and store them (whole-row replace)',
-  usage: 'FILE',
+  usage: 'FILE [--activate]',
   description:
     'FILE as for `connections validate`. Every row is validated first, and connectionName must be\n' +
     'unique per app; if any row has an error, nothing is written and every error is printed.\n' +
-    'updatedAt is set to now. Edits take effect from the next export window.',
+    'updatedAt is set to now. Edits take effect from the next export window.\n' +
+    'A NEW row (its connectionId not in the table yet) is stored PAUSED unless --activate: it would\n' +
+    'fail every tick until the customer applied its policy. Onboarding: connections policy FILE (send\n' +
+    'it to the customer), connections test FILE, then put FILE --activate (or put, then resume ID).',
+  options: {
+    activate: {
+      type: 'boolean',
+      description:
+        'store new rows ACTIVE (after `connections test FILE` passed, or knowingly without a test)',
+    },
+  },
   async run(args, ctx) {
     const file = await readRowFile(
       onePositional(args, 'FILE (a JSON file with one connection row or an array)'),
@@ -67,12 +77,23 @@ export const connectionsPut: CliCommand = {
     };
     if (!checked.ok) return fail(checked.errors);
     const repository = await ctx.connectionRepository();
-    const conflicts = nameConflicts(checked.connections, await repository.listRaw());
+    const existing = await repository.listRaw();
+    const conflicts = nameConflicts(checked.connections, existing);
     if (conflicts.length > 0) return fail(conflicts);
+    const storedIds = new Set(existing.map((r) => r.connectionId));
+    const activate = flag(args, 'activate');
     const updatedAt = ctx.clock.now().toISOString();
     const stored: Connection[] = [];
     for (const connection of checked.connections) {
-      const row = { ...connection, updatedAt };
+      const isNew = !storedIds.has(connection.connectionId);
+      const status = isNew ? (activate ? 'ACTIVE' : 'PAUSED') : connection.status;
+      const row = { ...connection, status, updatedAt };
+      if (isNew && !activate && connection.status === 'ACTIVE') {
+        ctx.warn(
+          `connection ${row.connectionId} is new: stored PAUSED until tested. Run "connections test ${row.connectionId}" ` +
+            `(or test the file before putting it), then "connections resume ${row.connectionId}"; or put with --activate`,
+        );
+      }
       await repository.put(row);
       stored.push(row);
       if (!ctx.settings.json) {

@@ -4,7 +4,7 @@ import { InvalidKmsKeyAllowlistError, parseKmsKeyAllowlist } from '../../lambdas
 import type { SinkTarget } from '../../lambdas/ports/index.ts';
 import type { ConnectionCheck, ConnectionTestReport } from '../../lambdas/usecases/test-connection.ts';
 import { type CliCommand, CliError, EXIT_FAILURE, onePositional } from '../command.ts';
-import { toJsonText } from '../connection-rows.ts';
+import { rowFromIdOrFile, toJsonText } from '../connection-rows.ts';
 import type { CliContext } from '../context.ts';
 import { EXPORTER_ROLE_OPTION, exporterRoleArnOf } from './connections-policy.ts';
 
@@ -42,24 +42,26 @@ function printReport(ctx: CliContext, report: ConnectionTestReport, recorded: st
 export const connectionsTest: CliCommand = {
   name: 'connections test',
   summary: "Write a probe object with the connection's exact settings and report each check with its fix",
-  usage: 'ID [--exporter-role-arn ARN]',
+  usage: 'ID|FILE [--exporter-role-arn ARN]',
   description:
     'Runs "test connection" (SPEC §5): validates the row, the PGP key and the KMS key allowlist\n' +
     `(${ENV.kmsKeyAllowlist}), then writes a small gzipped probe (PGP-encrypted when the connection\n` +
     'has a key) under <prefix>_connection_test/ with ExpectedBucketOwner, bucket-owner-full-control\n' +
     'and SSE-KMS as an export would. With --exporter-role-arn the probe is written by a session of\n' +
     'the exporter role tagged with the connection id, exactly as the exporter writes; without it,\n' +
-    "with your own credentials. A failing report is recorded as the connection's last error.\n" +
+    "with your own credentials. A failing report of a stored row is recorded as the connection's\n" +
+    'last error. FILE tests a row before it is stored (connections new > row.json; test row.json;\n' +
+    'then connections put row.json --activate).\n' +
     'Exit 1 if any check fails.',
   options: { 'exporter-role-arn': EXPORTER_ROLE_OPTION },
   async run(args, ctx) {
-    const connectionId = onePositional(args, 'ID (a connectionId, conn_...)');
+    const source = await rowFromIdOrFile(
+      onePositional(args, 'ID (a connectionId, conn_...) or FILE (a row not stored yet)'),
+      () => ctx.connectionRepository(),
+    );
+    const { connectionId, raw: row } = source;
     const exporterRoleArn = exporterRoleArnOf(args, ctx);
     const kmsKeyAllowlist = allowlistOf(ctx);
-    const repository = await ctx.connectionRepository();
-    const state = await ctx.exportStateStore();
-    const row = await repository.getRaw(connectionId);
-    if (!row) throw new CliError(`connection ${connectionId} not found`);
 
     // Loaded here, not at the top: other commands start without the SDK and openpgp.
     const [
@@ -96,7 +98,7 @@ export const connectionsTest: CliCommand = {
       return client;
     };
     try {
-      const report = await testConnection(row, {
+      const report = await testConnection(row as Record<string, unknown>, {
         sink: new S3ExportSink(clientFor),
         pgp: { loadEncryptionKey: pgp.loadEncryptionKey, encryptStream: pgp.encryptStream },
         kmsKeyAllowlist,
@@ -107,8 +109,8 @@ export const connectionsTest: CliCommand = {
         clock: ctx.clock,
         exporterRoleArn,
       });
-      const diagnosis = diagnosisOf(report);
-      if (diagnosis) await state.recordError(connectionId, diagnosis);
+      const diagnosis = source.stored ? diagnosisOf(report) : undefined;
+      if (diagnosis) await (await ctx.exportStateStore()).recordError(connectionId, diagnosis);
       if (ctx.settings.json) {
         ctx.print(toJsonText({ ...report, ...(diagnosis ? { recordedDiagnosis: diagnosis } : {}) }));
       } else {

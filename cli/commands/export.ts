@@ -5,6 +5,7 @@ import {
   exportDepsOf,
   jobFailed,
   jobReportLines,
+  operationSettings,
   parseInstant,
   requiredOption,
   runExportJob,
@@ -35,6 +36,7 @@ export const exportCommand: CliCommand = {
     const atOption = stringOption(args, 'at');
     const at = atOption === undefined ? ctx.clock.now() : parseInstant(atOption, '--at');
     const exporterRoleArn = exporterRoleArnOf(args, ctx);
+    operationSettings(ctx); // refuse unknown deployed settings before reading anything
 
     const raw = await (await ctx.connectionRepository()).getRaw(connectionId);
     if (!raw) throw new CliError(`connection ${connectionId} not found`);

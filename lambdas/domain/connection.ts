@@ -7,8 +7,17 @@
 import { z } from 'zod';
 import { FREQUENCIES } from '../definitions.ts';
 
+/*
+ * Every structural rule is a zod check that z.toJSONSchema can publish (a `regex`, a length, an
+ * enum, a shape) — never a `.refine` function, which the JSON Schema would silently drop — so
+ * docs/connection.schema.json and validateConnection agree (test/unit/schema-agreement.test.ts
+ * checks it over generated rows). Rules a schema cannot state are in CHECKS_BEYOND_SCHEMA.
+ */
+
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to refuse control characters
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
+/** No white space (as String.prototype.trim sees it) at either end. */
+const NO_EDGE_WHITESPACE = /^(?!\s)[\s\S]*(?<!\s)$/;
 
 const connectionId = z
   .string({ error: 'connectionId is required: "conn_" followed by a ULID or UUID' })
@@ -32,12 +41,12 @@ const connectionName = z
   .string({ error: 'connectionName is required: 1-100 characters, no "/"' })
   .min(1, { error: 'connectionName must not be empty (1-100 characters, no "/")' })
   .max(100, { error: 'connectionName must be at most 100 characters' })
-  .refine((s) => !s.includes('/'), {
+  .regex(/^[^/]*$/, {
     error: 'connectionName must not contain "/" (it is one folder of the object key)',
   })
-  .refine((s) => !CONTROL_CHARS.test(s), { error: 'connectionName must not contain control characters' })
-  .refine((s) => s.trim() === s, { error: 'connectionName must not start or end with white space' })
-  .refine((s) => s !== '.' && s !== '..', {
+  .regex(NO_CONTROL_CHARS, { error: 'connectionName must not contain control characters' })
+  .regex(NO_EDGE_WHITESPACE, { error: 'connectionName must not start or end with white space' })
+  .regex(/^(?!\.{1,2}$)/, {
     error: 'connectionName must not be "." or ".." (it is a folder of the object key)',
   });
 
@@ -47,10 +56,10 @@ const bucketName = z
     error:
       'bucketName must be a valid S3 bucket name: 3-63 characters of lowercase letters, digits, "." and "-", starting and ending with a letter or digit',
   })
-  .refine((s) => !s.includes('..') && !s.includes('.-') && !s.includes('-.'), {
+  .regex(/^(?![\s\S]*(\.\.|\.-|-\.))/, {
     error: 'bucketName must not contain "..", ".-" or "-."',
   })
-  .refine((s) => !/^\d+\.\d+\.\d+\.\d+$/.test(s), {
+  .regex(/^(?!\d+\.\d+\.\d+\.\d+$)/, {
     error: 'bucketName must not be formatted as an IP address',
   });
 
@@ -68,14 +77,14 @@ const folderPath = z
   .string()
   .min(1, { error: 'folderPath must not be empty; omit it for no folder' })
   .max(512, { error: 'folderPath must be at most 512 characters' })
-  .refine((s) => !s.startsWith('/') && !s.endsWith('/'), {
+  .regex(/^(?!\/)[\s\S]*(?<!\/)$/, {
     error: 'folderPath must not start or end with "/", e.g. my_folder/sub_folder',
   })
-  .refine((s) => !s.includes('//'), { error: 'folderPath must not contain "//"' })
-  .refine((s) => !s.split('/').some((segment) => segment === '.' || segment === '..'), {
+  .regex(/^(?![\s\S]*\/\/)/, { error: 'folderPath must not contain "//"' })
+  .regex(/^(?!(?:[\s\S]*\/)?\.{1,2}(?:\/|$))/, {
     error: 'folderPath must not contain "." or ".." segments',
   })
-  .refine((s) => !CONTROL_CHARS.test(s), { error: 'folderPath must not contain control characters' });
+  .regex(NO_CONTROL_CHARS, { error: 'folderPath must not contain control characters' });
 
 const eventName = z
   .string()
@@ -115,10 +124,10 @@ const frequency = z.enum(FREQUENCIES, {
 
 const pgpPublicKey = z
   .string()
-  .refine((s) => !/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(s), {
+  .regex(/^(?![\s\S]*-----BEGIN PGP PRIVATE KEY BLOCK-----)/, {
     error: 'pgpPublicKey: this is a private key; paste the public key (gpg --armor --export <key id>)',
   })
-  .refine((s) => /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+-----END PGP PUBLIC KEY BLOCK-----/.test(s), {
+  .regex(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+-----END PGP PUBLIC KEY BLOCK-----/, {
     error:
       'pgpPublicKey must be an ASCII-armored OpenPGP public key ("-----BEGIN PGP PUBLIC KEY BLOCK-----" ... ), as printed by gpg --armor --export <key id>',
   });
@@ -146,6 +155,46 @@ const isoInstant = (field: string) =>
 
 export const CONNECTION_STATUSES = ['ACTIVE', 'PAUSED', 'DISABLED'] as const;
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
+
+/** Fields that only come together; published as the JSON Schema's `dependentRequired`. */
+const REQUIRED_TOGETHER = {
+  assumeRoleArn: {
+    requires: 'externalId',
+    message:
+      'externalId is required with assumeRoleArn: the external id the customer put in the role trust policy',
+  },
+  externalId: {
+    requires: 'assumeRoleArn',
+    message: 'assumeRoleArn is required when externalId is set (or remove externalId)',
+  },
+} as const;
+
+/**
+ * What validateConnection and the commands check that docs/connection.schema.json cannot express
+ * (listed in docs/operations.md, "What the schema does not check").
+ */
+export const CHECKS_BEYOND_SCHEMA = [
+  {
+    field: 'kmsKeyArn',
+    rule: "the key is in the bucket's region (bucketRegion)",
+    checkedBy: 'every validation (validateConnection)',
+  },
+  {
+    field: 'pgpPublicKey',
+    rule: 'parses as an OpenPGP public key that can encrypt (not expired, not revoked)',
+    checkedBy: 'connections test and every export (preflight)',
+  },
+  {
+    field: 'kmsKeyArn',
+    rule: "is in the deployment's KMS key allowlist (kmsKeyAllowlist context key, KMS_KEY_ALLOWLIST)",
+    checkedBy: 'connections test and every export (preflight)',
+  },
+  {
+    field: 'connectionName',
+    rule: 'is unique per app (appId) across the Connections table',
+    checkedBy: 'connections put',
+  },
+] as const;
 
 export const connectionSchema = z
   .object({
@@ -175,20 +224,9 @@ export const connectionSchema = z
   })
   .strict()
   .superRefine((row, ctx) => {
-    if (row.assumeRoleArn && !row.externalId) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['externalId'],
-        message:
-          'externalId is required with assumeRoleArn: the external id the customer put in the role trust policy',
-      });
-    }
-    if (row.externalId && !row.assumeRoleArn) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['assumeRoleArn'],
-        message: 'assumeRoleArn is required when externalId is set (or remove externalId)',
-      });
+    for (const [field, { requires, message }] of Object.entries(REQUIRED_TOGETHER)) {
+      const present = (name: string) => (row as Record<string, unknown>)[name] !== undefined;
+      if (present(field) && !present(requires)) ctx.addIssue({ code: 'custom', path: [requires], message });
     }
     if (row.kmsKeyArn) {
       const keyRegion = row.kmsKeyArn.split(':')[3];
@@ -270,5 +308,8 @@ export function connectionJsonSchema(): Record<string, unknown> {
     $id: 'https://github.com/s3-event-export/s3-event-export/docs/connection.schema.json',
     title: 'Export connection row (DynamoDB table Connections)',
     ...schema,
+    dependentRequired: Object.fromEntries(
+      Object.entries(REQUIRED_TOGETHER).map(([field, { requires }]) => [field, [requires]]),
+    ),
   };
 }

@@ -27,6 +27,7 @@ export const DIAGNOSIS_CODES = [
   'ASSUME_ROLE_DENIED',
   'EXPORTER_ROLE_UNAVAILABLE',
   'KMS_ACCESS_DENIED',
+  'BUCKET_KMS_KEY_DENIED',
   'KMS_KEY_DISABLED',
   'KMS_KEY_NOT_FOUND',
   'KMS_KEY_NOT_ALLOWLISTED',
@@ -290,6 +291,7 @@ export function explain(error: unknown, context: DiagnosisContext): Explanation 
         transient: false,
       };
     }
+    if (kms) return bucketDefaultKeyDenied(s.message, context);
     if (/identity-based policy|service control policy|permissions boundary|session policy/i.test(s.message)) {
       return {
         code: 'ACCESS_DENIED',
@@ -343,6 +345,29 @@ export function explain(error: unknown, context: DiagnosisContext): Explanation 
   return {
     code: 'UNKNOWN',
     problem: `unexpected failure writing to bucket ${c.bucketName} (${detail})`,
+    transient: false,
+  };
+}
+
+/**
+ * KMS denied inside an S3 write although the connection names no key: the bucket's default
+ * encryption (SSE-KMS with a customer managed key) applies the bucket's own key, and its key
+ * policy does not let our writer use it. S3 names the key in the message
+ * ("... kms:GenerateDataKey on resource: arn:aws:kms:...:key/..."); only the ARN is copied.
+ */
+function bucketDefaultKeyDenied(message: string, context: DiagnosisContext): Explanation {
+  const c = context.connection;
+  const key = /on resource: "?(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+)/.exec(message)?.[1];
+  const named =
+    key ?? `the bucket's default encryption key (aws s3api get-bucket-encryption --bucket ${c.bucketName})`;
+  return {
+    code: 'BUCKET_KMS_KEY_DENIED',
+    problem:
+      `bucket ${c.bucketName} encrypts new objects by default with the customer managed KMS key ${named}, ` +
+      'and its key policy does not allow our exporter role to use it (the connection sets no kmsKeyArn, so the bucket policy is not the problem)',
+    fix:
+      `add this statement to the key policy of ${named}: ${json(kmsKeyPolicyStatement(c, roleOf(context)))}; ` +
+      "or change the bucket's default encryption to SSE-S3",
     transient: false,
   };
 }

@@ -13,18 +13,35 @@
  * The parts are written by the exporter's own part writer (same record writer, same split at
  * staged-object boundaries), so with unchanged settings and staging a rerun reproduces the
  * window byte for byte (gzip is deterministic; PGP output is not, so its sizes and digests
- * change). What still differs from the history (part keys, record counts) is reported.
+ * change).
+ *
+ * Verify before write: the window is first recomputed without writing anything (each part's
+ * key, records and the SHA-256 of its gzip bytes) and compared with the history row. When they
+ * differ (staged data changed or expired, part size changed), the rerun is refused before the
+ * customer's bucket is touched, unless the operator passes `force` — then the differences are
+ * written and reported. The history holds the SHA-256 of the object as stored: for a PGP
+ * connection that is the ciphertext, which no rerun can reproduce (OpenPGP output is randomized),
+ * so for those the check is part keys and record counts only, and the result says so.
  */
-
+import { createHash } from 'node:crypto';
 import type { Connection } from '../domain/connection.ts';
 import { validateConnection } from '../domain/connection.ts';
 import type { WindowManifest } from '../domain/manifest.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
-import type { Clock, ConnectionRepository, ExportState, WrittenPart } from '../ports/index.ts';
+import type {
+  Clock,
+  ConnectionRepository,
+  ExportSink,
+  ExportState,
+  SinkTarget,
+  StagedObjectRef,
+  WrittenPart,
+} from '../ports/index.ts';
 import { listSettledWindow } from './compact-slot.ts';
 import {
   type CommittedWindow,
   ConnectionProblem,
+  type Encryptor,
   type ExportDeps,
   type ExportSettings,
   refGroupBytes,
@@ -58,7 +75,8 @@ export type RerunRefusal =
   | 'WINDOW_NOT_COMMITTED'
   | 'BEYOND_RETENTION'
   | 'KEYS_CHANGED'
-  | 'CONNECTION_PROBLEM';
+  | 'CONNECTION_PROBLEM'
+  | 'DIFFERS_FROM_HISTORY';
 
 /** The rerun was refused before anything was written; the message says why and what to do. */
 export class RerunRefused extends Error {
@@ -81,14 +99,18 @@ export interface RerunResult {
   manifestKey: string;
   manifest: WindowManifest;
   records: number;
-  /** Where the rewritten window differs from its history row (part keys, record counts); empty when identical. */
+  /** Where the recomputed window differs from its history row (part keys, records, SHA-256); empty when identical. */
   differences: string[];
+  /** True when the gzip SHA-256 of each part was compared with the history (false for PGP connections). */
+  hashesCompared: boolean;
+  /** True when the window was written despite differences because the operator passed `force`. */
+  forced: boolean;
 }
 
 const DAY_MS = 86_400_000;
 
 export async function rerunWindow(
-  input: { connectionId: string; windowEnd: Date },
+  input: { connectionId: string; windowEnd: Date; force?: boolean },
   deps: RerunDeps,
 ): Promise<RerunResult> {
   const { connectionId } = input;
@@ -155,6 +177,66 @@ export async function rerunWindow(
     window.windowEnd,
     refGroupBytes(deps.settings.partSizeBytes),
   );
+  // Dry pass: the same part writer into a sink that only measures; nothing reaches the bucket.
+  const recomputed = await writeParts(connection, target, window, objects, undefined, {
+    ...deps,
+    sink: measuringSink,
+  });
+  const hashesCompared = !connection.pgpPublicKey;
+  const differences = differencesFrom(window, recomputed, hashesCompared);
+  if (differences.length > 0 && !input.force) {
+    throw new RerunRefused(
+      'DIFFERS_FROM_HISTORY',
+      `the window recomputed from staging differs from what was committed, nothing was written: ${differences.join('; ')}. ` +
+        'Rewriting would change files the customer already has; pass --force to write it anyway',
+    );
+  }
+
+  const parts = await writeParts(connection, target, window, objects, encrypt, deps);
+  const { manifestKey, manifest } = await writeWindowManifest(
+    connection,
+    target,
+    { sequence: window.sequence, windowStart: window.windowStart, windowEnd: window.windowEnd, parts },
+    deps.sink,
+  );
+  return {
+    connectionId,
+    windowStart: window.windowStart,
+    windowEnd: window.windowEnd,
+    sequence: window.sequence,
+    parts,
+    manifestKey,
+    manifest,
+    records: manifest.totalRecords,
+    differences,
+    hashesCompared,
+    forced: differences.length > 0,
+  };
+}
+
+/** A sink that stores nothing: it reads the body and returns its size and SHA-256. */
+const measuringSink: ExportSink = {
+  async putObject(_target, key, body) {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of body) {
+      const buffer = chunk as Buffer;
+      hash.update(buffer);
+      bytes += buffer.length;
+    }
+    return { key, bytes, sha256: hash.digest('hex') };
+  },
+};
+
+/** Write every part of the window with the exporter's part writer, in order. */
+async function writeParts(
+  connection: Connection,
+  target: SinkTarget,
+  window: CommittedWindow,
+  objects: StagedObjectRef[],
+  encrypt: Encryptor | undefined,
+  deps: WindowWriterDeps,
+): Promise<WrittenPart[]> {
   const parts: WrittenPart[] = [];
   const cursor = { nextObjectIndex: 0, nextPartNumber: 1 };
   const noLease = async () => undefined;
@@ -172,7 +254,7 @@ export async function rerunWindow(
         noLease,
         deps,
       );
-      if (!part) break;
+      if (!part) return parts;
       parts.push(part.written);
       cursor.nextObjectIndex = part.nextObjectIndex;
       cursor.nextPartNumber += 1;
@@ -180,24 +262,6 @@ export async function rerunWindow(
   } finally {
     source.close();
   }
-
-  const { manifestKey, manifest } = await writeWindowManifest(
-    connection,
-    target,
-    { sequence: window.sequence, windowStart: window.windowStart, windowEnd: window.windowEnd, parts },
-    deps.sink,
-  );
-  return {
-    connectionId,
-    windowStart: window.windowStart,
-    windowEnd: window.windowEnd,
-    sequence: window.sequence,
-    parts,
-    manifestKey,
-    manifest,
-    records: manifest.totalRecords,
-    differences: differencesFrom(window, parts),
-  };
 }
 
 /** The current row must name the window's files exactly as the original export did. */
@@ -217,17 +281,21 @@ function assertSameKeys(connection: Connection, window: CommittedWindow): void {
   }
 }
 
-function differencesFrom(window: CommittedWindow, parts: WrittenPart[]): string[] {
+function differencesFrom(window: CommittedWindow, parts: WrittenPart[], compareHashes: boolean): string[] {
   const differences: string[] = [];
-  const written = new Map(parts.map((p) => [p.key, p]));
+  const recomputed = new Map(parts.map((p) => [p.key, p]));
   for (const original of window.parts) {
-    const now = written.get(original.key);
+    const now = recomputed.get(original.key);
     if (!now)
       differences.push(
         `${original.key}: written by the original export but not by the rerun: no longer in the manifest, delete it`,
       );
     else if (now.records !== original.records)
       differences.push(`${original.key}: ${now.records} records now, ${original.records} when committed`);
+    else if (compareHashes && now.sha256 !== original.sha256)
+      differences.push(
+        `${original.key}: same ${now.records} records but SHA-256 ${now.sha256} now, ${original.sha256} when committed`,
+      );
   }
   const originalKeys = new Set(window.parts.map((p) => p.key));
   for (const part of parts) {

@@ -329,6 +329,41 @@ describe('cli operations on the local engines', () => {
     expect(await state.listHistory(connection.connectionId)).toHaveLength(2);
   });
 
+  it('rerun verifies before it writes: staged data that changed since the commit is refused with no object in the bucket modified; --force writes it and says so', async () => {
+    const { s3 } = adapters();
+    const first = (await bucketWindows()).manifests[0]!;
+    const snapshot = async () => {
+      const keys = await listKeys(s3, BUCKET, '');
+      return new Map(await Promise.all(keys.map(async (k) => [k, await readObject(s3, BUCKET, k)] as const)));
+    };
+    // Three more events staged inside the committed window [10:00, 10:15): staging no longer matches the history.
+    const saved = clock.now();
+    clock.set(new Date('2026-11-02T10:07:00Z'));
+    expect((await cli(['stage', ndjson('late.ndjson', eventLines(connection.appId, 'late', 3))])).code).toBe(
+      0,
+    );
+    clock.set(saved);
+    const before = await snapshot();
+    const argv = ['rerun', '--connection', connection.connectionId, '--window-end', first.windowEnd];
+
+    const refused = await cli(argv);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('rerun refused (DIFFERS_FROM_HISTORY)');
+    expect(refused.stderr).toContain('9 records now, 6 when committed');
+    expect(refused.stderr).toContain('nothing was written');
+    const after = await snapshot();
+    expect([...after.keys()]).toEqual([...before.keys()]);
+    for (const [key, bytes] of before) expect(after.get(key)?.equals(bytes), key).toBe(true);
+
+    const forced = await cli([...argv, '--force', '--json']);
+    expect(forced.code).toBe(0);
+    const report = JSON.parse(forced.stdout) as { forced: boolean; records: number; differences: string[] };
+    expect(report).toMatchObject({ forced: true, records: 9, hashesCompared: true });
+    expect(report.differences[0]).toContain('9 records now, 6 when committed');
+    const dataKey = first.files[0]!.key;
+    expect(gzipRecords(await readObject(s3, BUCKET, dataKey))).toHaveLength(9);
+  });
+
   it('rerun refuses a window that is not in the history, and one that starts before the staging retention', async () => {
     const missing = await cli([
       'rerun',

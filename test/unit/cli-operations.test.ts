@@ -99,7 +99,7 @@ async function cli(
   const state = options.state ?? new InMemoryExportState();
   const queue = options.queue ?? [];
   const code = await runCli(argv, {
-    env: { AWS_REGION: 'us-east-1', ...options.env },
+    env: { AWS_REGION: 'us-east-1', SETTLE_DELAY_MINUTES: '5', STAGING_RETENTION_DAYS: '14', ...options.env },
     clock: { now: () => NOW },
     io: { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
     overrides: {

@@ -325,7 +325,7 @@ describe('cli: connections put/get/list/pause/resume/delete', () => {
       row(),
       row({ connectionId: 'conn_01JD7Z6T5Q9Y3M2K8V4W1X0BBB', connectionName: 'daily', frequency: 'DAILY' }),
     ];
-    const run = await cli(['connections', 'put', file('put.json', rows)], repo);
+    const run = await cli(['connections', 'put', file('put.json', rows), '--activate'], repo);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(
       'put connection conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA (app acme-shop, fifteen, FIFTEEN_MINUTES, ACTIVE)',
@@ -338,6 +338,25 @@ describe('cli: connections put/get/list/pause/resume/delete', () => {
       frequency: 'DAILY',
       updatedAt: NOW.toISOString(),
       status: 'ACTIVE',
+    });
+  });
+
+  it('put stores a new row PAUSED unless --activate, says how to go on, and keeps the status of a row already stored', async () => {
+    const repo = new InMemoryConnectionRepository();
+    const run = await cli(['connections', 'put', file('new.json', row())], repo);
+    expect(run.code).toBe(0);
+    expect(repo.rows.get('conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA')).toMatchObject({ status: 'PAUSED' });
+    expect(run.stderr).toContain(
+      'connection conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA is new: stored PAUSED until tested. Run "connections test conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA"',
+    );
+    expect(run.stdout).toContain('(app acme-shop, fifteen, FIFTEEN_MINUTES, PAUSED)');
+    // Once stored, a put replaces the row as written: the operator's ACTIVE is kept.
+    await cli(['connections', 'resume', 'conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA'], repo);
+    const again = await cli(['connections', 'put', file('again.json', row({ frequency: 'DAILY' }))], repo);
+    expect(again.stderr).toBe('');
+    expect(repo.rows.get('conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA')).toMatchObject({
+      status: 'ACTIVE',
+      frequency: 'DAILY',
     });
   });
 

@@ -89,6 +89,38 @@ describe('diagnosis of S3 write failures', () => {
     expect(d.message).toContain('"kms:ViaService":"s3.ap-south-1.amazonaws.com"');
   });
 
+  it("KMS AccessDenied on the bucket's default key, with no kmsKeyArn on the connection: the bucket's key policy, not the bucket policy, with the statement to add", async () => {
+    const { kmsKeyArn: _none, ...plain } = connection;
+    const bucketKey = 'arn:aws:kms:ap-south-1:444455556666:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b';
+    // What S3 answers a PutObject whose bucket default-encrypts with a key the writer may not use.
+    const error = await sdkErrorFor({
+      statusCode: 403,
+      body: s3ErrorXml(
+        'AccessDenied',
+        `User: arn:aws:sts::111122223333:assumed-role/s3-event-export-exporter/conn_01JD7Z6T5Q9Y3M2K8V4W1X0ABC is not authorized to perform: kms:GenerateDataKey on resource: ${bucketKey} because no resource-based policy allows the kms:GenerateDataKey action`,
+      ),
+    });
+    expect((error as { name: string }).name).toBe('AccessDenied');
+    for (const bucketOwnerAccountId of [undefined, '444455556666']) {
+      const d = diagnose(error, {
+        ...context,
+        connection: { ...plain, ...(bucketOwnerAccountId ? { bucketOwnerAccountId } : {}) },
+      });
+      expect(d.code).toBe('BUCKET_KMS_KEY_DENIED');
+      expect(d.message).toContain(`default with the customer managed KMS key ${bucketKey}`);
+      expect(d.message).toContain(
+        `add this statement to the key policy of ${bucketKey}: ${JSON.stringify(kmsKeyPolicyStatement(plain, ROLE))}`,
+      );
+      expect(d.message).toContain('"kms:ViaService":"s3.ap-south-1.amazonaws.com"');
+      expect(d.message).not.toContain('111122223333:assumed-role');
+    }
+    // Without the key in the message, the fix says how to find it.
+    const vague = s3Error('AccessDenied', 403, 'not authorized to perform: kms:GenerateDataKey');
+    expect(diagnose(vague, { ...context, connection: plain }).message).toContain(
+      'aws s3api get-bucket-encryption --bucket customer-data-lake',
+    );
+  });
+
   it('a 301 PermanentRedirect names the bucket’s real region from x-amz-bucket-region', async () => {
     const error = await sdkErrorFor({
       statusCode: 301,
