@@ -106,7 +106,7 @@ describe('cli: connections test on the local engines', () => {
     expect(run.stdout).toContain('conn_cli0000000ok: all 3 checks passed');
 
     const probeKey = probeObjectKey(ok, NOW);
-    expect(probeKey).toMatch(/^exports_daily\/_connection_test\/probe_\d+\.json\.gz\.gpg$/);
+    expect(probeKey).toMatch(/^exports_daily\/_connection_test\/probe_\d+\.probe$/);
     expect(await listKeys(s3(), 'customer-cli-ok')).toEqual([probeKey]);
     const plaintext = gunzipSync(await home.decrypt(await readObject(s3(), 'customer-cli-ok', probeKey)));
     expect(JSON.parse(plaintext.toString('utf8'))).toMatchObject({

@@ -98,7 +98,7 @@ describe('test connection', () => {
       BucketKeyEnabled: true,
       ContentType: 'application/gzip',
     });
-    expect(report.probeKey).toBe('exports_daily-events/_connection_test/probe_1772359500.json.gz');
+    expect(report.probeKey).toBe('exports_daily-events/_connection_test/probe_1772359500.probe');
     const lines = gunzipSync(putBody()).toString('utf8').split('\n');
     expect(lines).toHaveLength(2);
     expect(JSON.parse(lines[0]!)).toMatchObject({ probe: 'connection-test', connectionId: row.connectionId });
@@ -116,7 +116,7 @@ describe('test connection', () => {
     expect(report.checks.find((c) => c.name === 'pgpPublicKey')?.message).toMatch(
       /encrypted to [0-9A-F]{40} \(cv25519\)/,
     );
-    expect(report.probeKey).toMatch(/\.json\.gz\.gpg$/);
+    expect(report.probeKey).toMatch(/_connection_test\/probe_\d+\.probe$/);
     expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.ContentType).toBe('application/pgp-encrypted');
     const decrypted = await openpgp.decrypt({
       message: await openpgp.readMessage({ binaryMessage: putBody() }),
