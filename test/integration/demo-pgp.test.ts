@@ -9,7 +9,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sundayAfter } from '../../cli/commands/demo.ts';
 import { runCli } from '../../cli/main.ts';
+import { loadEncryptionKey } from '../../lambdas/adapters/pgp.ts';
 import { runDemo } from '../../local/demo.ts';
 import type { Decrypt } from '../../local/verify.ts';
 import { createGpgHome, type GpgHome, type GpgKey } from '../support/gpg.ts';
@@ -36,7 +38,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 let home: GpgHome;
-const keys = {} as Record<'rsa3072' | 'curve25519', GpgKey>;
+const keys = {} as Record<'rsa3072' | 'curve25519' | 'gpgDefaults', GpgKey>;
 const scratch: string[] = [];
 
 async function tempDir(prefix: string): Promise<string> {
@@ -49,6 +51,8 @@ beforeAll(async () => {
   home = await createGpgHome();
   keys.rsa3072 = await home.createKey('rsa3072');
   keys.curve25519 = await home.createKey('curve25519');
+  // Made at the real current time with gpg's default options, as a customer would just before a demo.
+  keys.gpgDefaults = await home.createKey('gpgDefaults');
 });
 afterAll(async () => {
   vi.unstubAllEnvs();
@@ -81,7 +85,9 @@ describe('demo with a PGP key made by gpg', () => {
       expect(lines.filter((l) => / refused \(|export failed/.test(l))).toEqual([]);
       expect(result.duplicates).toBe(0);
       expect(result.missing).toBe(0);
-      expect(result.exported).toBe(result.staged);
+      expect(result.staged).toBe(400);
+      expect(result.exported).toBe(result.expected);
+      expect(result.ok).toBe(true);
       const pgp = result.connections.find((c) => c.connectionId === PGP_CONNECTION);
       expect(pgp?.expected).toBeGreaterThan(300);
       expect(pgp?.manifestProblems).toEqual([]);
@@ -135,11 +141,42 @@ describe('cli: demo --pgp-public-key FILE', () => {
     return { code, stdout, stderr };
   }
 
-  async function keyFile(): Promise<string> {
+  async function keyFile(key: GpgKey = keys.curve25519): Promise<string> {
     const path = join(await tempDir('demo-key-'), 'customer.asc');
-    await writeFile(path, keys.curve25519.armoredPublicKey);
+    await writeFile(path, key.armoredPublicKey);
     return path;
   }
+
+  it('a key made just now with gpg defaults works without --day: the demo moves to the next Sunday and prints what it staged', async () => {
+    vi.stubEnv('GNUPGHOME', home.homedir);
+    try {
+      const out = await tempDir('demo-cli-now-');
+      const run = await demoCli([
+        '--events',
+        '150',
+        '--out',
+        out,
+        '--pgp-public-key',
+        await keyFile(keys.gpgDefaults),
+      ]);
+      expect(run.stderr).toBe('');
+      expect(run.stdout).not.toMatch(/refused \(|export failed|cannot decrypt/);
+      const next = sundayAfter(new Date()).toISOString().slice(0, 10);
+      expect(run.stdout).toContain(`ran every tick of ${next}`);
+      // The staged count is the stager's (all 150 events sent), not the sum expected over the three connections.
+      expect(run.stdout).toContain('staged 150 events');
+      const verified =
+        /verified: (\d+) staged, (\d+) expected, (\d+) exported, 0 duplicates, 0 missing, 0 problems/.exec(
+          run.stdout,
+        );
+      expect(verified?.[1]).toBe('150');
+      expect(Number(verified?.[2])).toBeGreaterThan(150);
+      expect(verified?.[3]).toBe(verified?.[2]);
+      expect(run.code).toBe(0);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  }, 180_000);
 
   it('verifies the encrypted files with gpg --decrypt from the keyring of GNUPGHOME', async () => {
     vi.stubEnv('GNUPGHOME', home.homedir);
@@ -160,7 +197,9 @@ describe('cli: demo --pgp-public-key FILE', () => {
     expect(run.stdout).toContain(`connection ${PGP_CONNECTION}: FIFTEEN_MINUTES, ALL events`);
     expect(run.stdout).toMatch(/\.json\.gz\.gpg +\d+ +\d+/);
     expect(run.stdout).not.toContain('cannot decrypt');
-    expect(run.stdout).toMatch(/verified: \d+ staged, \d+ exported, 0 duplicates, 0 missing/);
+    expect(run.stdout).toMatch(
+      /verified: 150 staged, \d+ expected, \d+ exported, 0 duplicates, 0 missing, 0 problems/,
+    );
     vi.unstubAllEnvs();
   }, 180_000);
 
@@ -190,15 +229,21 @@ describe('cli: demo --pgp-public-key FILE', () => {
     }
   }, 180_000);
 
-  it('a key made after the simulated day is refused up front with a --day that works', async () => {
-    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-    const run = await demoCli(['--day', yesterday, '--pgp-public-key', await keyFile()]);
+  it('a --day before the key was made is refused up front, with a --day that works for that key', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const run = await demoCli(['--day', today, '--pgp-public-key', await keyFile(keys.gpgDefaults)]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(
-      new RegExp(
-        `^error: --pgp-public-key .*customer\\.asc: pgpPublicKey: key ${keys.curve25519.fingerprint} is dated in the future .*; the demo simulates ${yesterday}, before the key was made: pass e\\.g\\. --day \\d{4}-\\d{2}-\\d{2}\\n$`,
-      ),
-    );
+    const refused = new RegExp(
+      `^error: --pgp-public-key .*customer\\.asc: pgpPublicKey: key ${keys.gpgDefaults.fingerprint} is dated in the future .*; the demo simulates ${today}, when the key is not valid: pass e\\.g\\. --day (\\d{4}-\\d{2}-\\d{2}) \\(or omit --day\\)\\n$`,
+    ).exec(run.stderr);
+    expect(refused, run.stderr).not.toBeNull();
+    // The suggested day works: a Sunday after today, the key valid from its start through its last tick.
+    const suggested = new Date(`${refused![1]}T00:00:00Z`);
+    expect(suggested.getTime()).toBeGreaterThan(Date.now());
+    expect(suggested.getUTCDay()).toBe(0);
+    for (const at of [suggested, new Date(suggested.getTime() + 2 * 86_400_000)]) {
+      await expect(loadEncryptionKey(keys.gpgDefaults.armoredPublicKey, at)).resolves.toBeDefined();
+    }
   });
 });
