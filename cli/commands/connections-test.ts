@@ -49,7 +49,8 @@ export const connectionsTest: CliCommand = {
     'has a key) under <prefix>_connection_test/ with ExpectedBucketOwner, bucket-owner-full-control\n' +
     'and SSE-KMS as an export would. With --exporter-role-arn the probe is written by a session of\n' +
     'the exporter role tagged with the connection id, exactly as the exporter writes; without it,\n' +
-    "with your own credentials. A failing report is recorded as the connection's last error.\n" +
+    "with your own credentials. A failing report is recorded as the connection's last error; a\n" +
+    'passing one clears the error recorded before it.\n' +
     'Exit 1 if any check fails.',
   options: { 'exporter-role-arn': EXPORTER_ROLE_OPTION },
   async run(args, ctx) {
@@ -109,6 +110,7 @@ export const connectionsTest: CliCommand = {
       });
       const diagnosis = diagnosisOf(report);
       if (diagnosis) await state.recordError(connectionId, diagnosis);
+      else if (report.ok) await state.recordPassedTest(connectionId, new Date(report.testedAt));
       if (ctx.settings.json) {
         ctx.print(toJsonText({ ...report, ...(diagnosis ? { recordedDiagnosis: diagnosis } : {}) }));
       } else {

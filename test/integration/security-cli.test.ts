@@ -159,4 +159,41 @@ describe('cli: connections test on the local engines', () => {
     ]);
     expect(report.recordedDiagnosis.code).toBe('BUCKET_NOT_FOUND');
   });
+
+  it('once the operator fixes the cause, a passing test clears the recorded error: status shows none', async () => {
+    const { state } = repositories();
+    expect((await state.get('conn_cli00000bad'))?.lastError?.code).toBe('BUCKET_NOT_FOUND');
+    await engines().createBucket('customer-cli-nonexistent');
+
+    const run = await cli(['connections', 'test', 'conn_cli00000bad']);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('conn_cli00000bad: all 2 checks passed');
+    const stored = await state.get('conn_cli00000bad');
+    expect(stored?.lastError).toBeUndefined();
+    expect(stored?.watermark).toEqual(new Date('2026-01-01T00:00:00Z'));
+    const status = await cli(['status', '--json']);
+    const entry = (JSON.parse(status.stdout) as { connectionId: string; lastError?: unknown }[]).find(
+      (e) => e.connectionId === 'conn_cli00000bad',
+    );
+    expect(entry).toBeDefined();
+    expect(entry?.lastError).toBeUndefined();
+  });
+
+  it('a passing test keeps an error recorded after it started, and creates no state row', async () => {
+    const { state } = repositories();
+    await state.initialize('conn_cli000later', new Date('2026-01-01T00:00:00Z'));
+    const later = {
+      code: 'ACCESS_DENIED' as const,
+      message: 'export failed meanwhile',
+      at: new Date(NOW.getTime() + 1000).toISOString(),
+    };
+    await state.recordError('conn_cli000later', later);
+    await state.recordPassedTest('conn_cli000later', NOW);
+    expect((await state.get('conn_cli000later'))?.lastError).toEqual(later);
+
+    await state.recordPassedTest('conn_cli00absent', NOW);
+    const rows = await state.listStates();
+    expect(rows.map((r) => r.connectionId)).not.toContain('conn_cli00absent');
+  });
 });
