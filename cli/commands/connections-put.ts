@@ -8,6 +8,7 @@ import {
   redactConnection,
   toJsonText,
 } from '../connection-rows.ts';
+import { startEditErrors } from '../start-checks.ts';
 
 /** `connectionName` is unique per app (SPEC §2): against the table and within the file. */
 function nameConflicts(incoming: Connection[], existing: Record<string, unknown>[]): RowError[] {
@@ -51,7 +52,9 @@ export const connectionsPut: CliCommand = {
   description:
     'FILE as for `connections validate`. Every row is validated first, and connectionName must be\n' +
     'unique per app; if any row has an error, nothing is written and every error is printed.\n' +
-    'updatedAt is set to now. Edits take effect from the next export window.',
+    'updatedAt is set to now. Edits take effect from the next export window. startFrom cannot change\n' +
+    'once a connection has exported (use `backfill`), and a connection that has not exported yet\n' +
+    'cannot start (startFrom, else createdAt) before the staging retention.',
   async run(args, ctx) {
     const file = await readRowFile(
       onePositional(args, 'FILE (a JSON file with one connection row or an array)'),
@@ -67,8 +70,11 @@ export const connectionsPut: CliCommand = {
     };
     if (!checked.ok) return fail(checked.errors);
     const repository = await ctx.connectionRepository();
-    const conflicts = nameConflicts(checked.connections, await repository.listRaw());
+    const existing = await repository.listRaw();
+    const conflicts = nameConflicts(checked.connections, existing);
     if (conflicts.length > 0) return fail(conflicts);
+    const startErrors = await startEditErrors(checked.connections, existing, ctx);
+    if (startErrors.length > 0) return fail(startErrors);
     const updatedAt = ctx.clock.now().toISOString();
     const stored: Connection[] = [];
     for (const connection of checked.connections) {
