@@ -177,7 +177,7 @@ describe('cli: demo --pgp-public-key FILE', () => {
     } finally {
       vi.unstubAllEnvs();
     }
-  }, 180_000);
+  }, 600_000); // one simulated day through the CLI: ~100 s idle, several minutes on a loaded machine
 
   it('a keyring without the secret key reports each file it cannot decrypt and exits 1, without crashing', async () => {
     const stranger = await createGpgHome();
