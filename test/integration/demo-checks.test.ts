@@ -49,5 +49,5 @@ describe('demo verdict', () => {
     expect(lines.at(-1)).toMatch(
       /^verified: 120 staged, \d+ expected, \d+ exported, 0 duplicates, 0 missing, 1 problems$/,
     );
-  }, 600_000); // one simulated day: ~100 s on a shared 2-core machine
+  }, 600_000); // one simulated day: 104 s measured (120 events, shared 2-core machine)
 });
