@@ -13,7 +13,7 @@ import {
 import { EventBridgeNotifier } from './adapters/eventbridge-notifier.ts';
 import { createS3ClientProvider } from './adapters/s3-client-provider.ts';
 import { S3ExportSink } from './adapters/s3-export-sink.ts';
-import { SqsJobQueue } from './adapters/sqs-job-queue.ts';
+import { lazySqsJobQueue } from './adapters/sqs-job-queue.ts';
 import { configFromEnv } from './config.ts';
 import { systemClock } from './ports/index.ts';
 import { createRuntime, type Runtime } from './runtime.ts';
@@ -30,13 +30,7 @@ export function lambdaRuntime(): Runtime {
     exporterRoleArn: config.exporterRoleArn,
     clock: systemClock,
   });
-  const jobs = {
-    enqueue: async (...args: Parameters<SqsJobQueue['enqueue']>) => {
-      if (!config.jobQueueUrl)
-        throw new Error('JOB_QUEUE_URL is not set: this function cannot enqueue export jobs');
-      return new SqsJobQueue(createSqsClient({ region }), config.jobQueueUrl).enqueue(...args);
-    },
-  };
+  const jobs = lazySqsJobQueue(() => createSqsClient({ region }), config.jobQueueUrl);
   runtime = createRuntime(config, {
     clients: {
       documentClient: createDynamoDocumentClient({ region }),

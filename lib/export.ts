@@ -148,11 +148,26 @@ export class Export extends Construct {
       ],
     };
 
+    // Inside one account no bucket policy is needed, so the customers' tag pinning never applies
+    // there: the exporter role may not write into, nor assume a role of, the operator's own account.
+    const account = Stack.of(this).account;
+    const notOwnAccount = { StringNotEquals: { 'aws:ResourceAccount': account } };
     this.exporterRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'WriteIntoCustomerBuckets',
         actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
         resources: [`arn:${partition}:s3:::*/*`],
+        conditions: notOwnAccount,
+      }),
+    );
+    this.exporterRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverOurOwnAccountBuckets',
+        effect: iam.Effect.DENY,
+        // Explicit, so that no bucket policy of our account naming this role can grant a write either.
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        resources: [`arn:${partition}:s3:::*/*`],
+        conditions: { StringEquals: { 'aws:ResourceAccount': account } },
       }),
     );
     this.exporterRole.addToPrincipalPolicy(
@@ -197,6 +212,16 @@ export class Export extends Construct {
           // Assume-role mode: the customer's trust policy checks the external id and the connection tag.
           actions: ['sts:AssumeRole'],
           resources: [props.assumeRoleArnPattern],
+          conditions: notOwnAccount,
+        }),
+      );
+      this.exporterRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'NeverOurOwnAccountRoles',
+          effect: iam.Effect.DENY,
+          // By ARN as well as by condition: a role of our own account is never a customer's.
+          actions: ['sts:AssumeRole'],
+          resources: [`arn:${partition}:iam::${account}:role/*`],
         }),
       );
     }

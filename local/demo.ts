@@ -19,7 +19,7 @@ import { boundariesBetween, boundaryAtOrBefore } from '../lambdas/domain/windows
 import { ManualClock } from './clock.ts';
 import { startLocalEngines } from './engines.ts';
 import { createEventGenerator, seededRandom } from './events.ts';
-import { createHarness, readBucket } from './harness.ts';
+import { createHarness, type HarnessOptions, readBucket } from './harness.ts';
 import {
   type ConnectionVerification,
   type Decrypt,
@@ -41,16 +41,25 @@ export interface DemoOptions {
   decrypt?: Decrypt;
   /** Called as ticks run: ticks done of the day's total, events staged so far. */
   onProgress?: (update: { done: number; total: number; events: number }) => void;
+  /** Wrap the customer sink (fault injection: a test makes a manifest disagree with its files). */
+  sink?: HarnessOptions['sink'];
 }
 
 export interface DemoResult {
   connections: ConnectionVerification[];
+  /** Events the stager reports it wrote into staged objects (its own count, not the generator's). */
   staged: number;
+  /** Events the connections should have exported (a selected-events connection exports fewer). */
+  expected: number;
   exported: number;
   duplicates: number;
   missing: number;
+  /** Manifest problems (sequence, listed files, sizes, SHA-256) plus a staged count that differs from what was sent. */
+  problems: number;
   quarantined: number;
   filesWritten: string[];
+  /** 0 duplicates, 0 missing and no problem: what the CLI's exit code reports. */
+  ok: boolean;
 }
 
 const APP_ID = 'acme-shop';
@@ -110,7 +119,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const engines = await startLocalEngines();
   try {
     const clock = new ManualClock(dayStart);
-    const { driver, s3 } = await createHarness(engines, { clock });
+    const { driver, s3 } = await createHarness(engines, {
+      clock,
+      ...(options.sink ? { sink: options.sink } : {}),
+    });
     for (const bucket of ['acme-analytics-exports', 'acme-marketing']) await engines.createBucket(bucket);
 
     const connections = new Map<string, Connection>();
@@ -147,6 +159,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const totalTicks = ticks.length;
 
     const staged: StagedEventRecord[] = [];
+    let stagedEvents = 0;
     let quarantined = 0;
     let next = 0;
     let redelivered = false;
@@ -167,10 +180,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         await driver.resumeSequence();
         const records = driver.kinesisRecords([...batch, ...malformed]);
         const result = await driver.stageRecords(records);
+        stagedEvents += result.stagedEvents;
         quarantined += result.quarantinedRecords;
         // A Lambda retry delivers the same batch again: it must be staged once.
         if (!redelivered && t > dayStart.getTime() + 9 * 3_600_000) {
           const again = await driver.stageRecords(records);
+          stagedEvents += again.stagedEvents;
           print(
             `re-delivered one Kinesis batch of ${records.length} records: ${again.alreadyStagedRecords} recognized as already staged`,
           );
@@ -213,8 +228,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       }
     }
     print(
-      `staged ${staged.length} events (${quarantined} malformed records quarantined) and ran every tick of ${dayStart.toISOString().slice(0, 10)}`,
+      `staged ${stagedEvents} events (${quarantined} malformed records quarantined) and ran every tick of ${dayStart.toISOString().slice(0, 10)}`,
     );
+    const stagingProblem =
+      stagedEvents === staged.length
+        ? undefined
+        : `the stager reports ${stagedEvents} events staged, but ${staged.length} were sent`;
 
     // Copy the customer buckets to the output folder, keeping keys.
     const filesWritten: string[] = [];
@@ -250,19 +269,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
     print(`output copied to ${options.outDir} (${filesWritten.length} objects)`);
 
+    if (stagingProblem) print(`! ${stagingProblem}`);
     const total = verifications.reduce(
       (acc, v) => ({
-        staged: acc.staged + v.expected,
+        expected: acc.expected + v.expected,
         exported: acc.exported + v.exported,
         duplicates: acc.duplicates + v.duplicates + v.unexpected,
         missing: acc.missing + v.missing,
+        problems: acc.problems + v.manifestProblems.length,
       }),
-      { staged: 0, exported: 0, duplicates: 0, missing: 0 },
+      { expected: 0, exported: 0, duplicates: 0, missing: 0, problems: stagingProblem ? 1 : 0 },
     );
     print(
-      `verified: ${total.staged} staged, ${total.exported} exported, ${total.duplicates} duplicates, ${total.missing} missing`,
+      `verified: ${stagedEvents} staged, ${total.expected} expected, ${total.exported} exported, ${total.duplicates} duplicates, ${total.missing} missing, ${total.problems} problems`,
     );
-    return { connections: verifications, ...total, quarantined, filesWritten };
+    const ok = total.duplicates === 0 && total.missing === 0 && total.problems === 0;
+    return { connections: verifications, staged: stagedEvents, ...total, quarantined, filesWritten, ok };
   } finally {
     await engines.stop();
   }

@@ -8,6 +8,7 @@ import {
   redactConnection,
   toJsonText,
 } from '../connection-rows.ts';
+import { startEditErrors } from '../start-checks.ts';
 
 /** `connectionName` is unique per app (SPEC §2): against the table and within the file. */
 function nameConflicts(incoming: Connection[], existing: Record<string, unknown>[]): RowError[] {
@@ -54,7 +55,9 @@ export const connectionsPut: CliCommand = {
     'updatedAt is set to now. Edits take effect from the next export window.\n' +
     'A NEW row (its connectionId not in the table yet) is stored PAUSED unless --activate: it would\n' +
     'fail every tick until the customer applied its policy. Onboarding: connections policy FILE (send\n' +
-    'it to the customer), connections test FILE, then put FILE --activate (or put, then resume ID).',
+    'it to the customer), connections test FILE, then put FILE --activate (or put, then resume ID).\n' +
+    'startFrom cannot change once a connection has exported (use `backfill`), and a connection that\n' +
+    'has not exported yet cannot start (startFrom, else createdAt) before the staging retention.',
   options: {
     activate: {
       type: 'boolean',
@@ -82,6 +85,8 @@ export const connectionsPut: CliCommand = {
     if (conflicts.length > 0) return fail(conflicts);
     const storedIds = new Set(existing.map((r) => r.connectionId));
     const activate = flag(args, 'activate');
+    const startErrors = await startEditErrors(checked.connections, existing, ctx);
+    if (startErrors.length > 0) return fail(startErrors);
     const updatedAt = ctx.clock.now().toISOString();
     const stored: Connection[] = [];
     for (const connection of checked.connections) {

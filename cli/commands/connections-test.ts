@@ -50,8 +50,8 @@ export const connectionsTest: CliCommand = {
     'and SSE-KMS as an export would. With --exporter-role-arn the probe is written by a session of\n' +
     'the exporter role tagged with the connection id, exactly as the exporter writes; without it,\n' +
     "with your own credentials. A failing report of a stored row is recorded as the connection's\n" +
-    'last error. FILE tests a row before it is stored (connections new > row.json; test row.json;\n' +
-    'then connections put row.json --activate).\n' +
+    'last error; a passing one clears the error recorded before it. FILE tests a row before it is\n' +
+    'stored (connections new > row.json; test row.json; then connections put row.json --activate).\n' +
     'Exit 1 if any check fails.',
   options: { 'exporter-role-arn': EXPORTER_ROLE_OPTION },
   async run(args, ctx) {
@@ -110,7 +110,11 @@ export const connectionsTest: CliCommand = {
         exporterRoleArn,
       });
       const diagnosis = source.stored ? diagnosisOf(report) : undefined;
-      if (diagnosis) await (await ctx.exportStateStore()).recordError(connectionId, diagnosis);
+      if (source.stored) {
+        const state = await ctx.exportStateStore();
+        if (diagnosis) await state.recordError(connectionId, diagnosis);
+        else if (report.ok) await state.recordPassedTest(connectionId, new Date(report.testedAt));
+      }
       if (ctx.settings.json) {
         ctx.print(toJsonText({ ...report, ...(diagnosis ? { recordedDiagnosis: diagnosis } : {}) }));
       } else {

@@ -6,29 +6,58 @@ import type { CliContext } from '../context.ts';
 import { positiveInteger } from '../operations.ts';
 import { createProgress } from '../progress.ts';
 
-/** `YYYY-MM-DD` of the first Sunday on or after `at` (UTC): a demo day whose weekly export runs. */
-function sundayOnOrAfter(at: Date): string {
-  const day = new Date(Math.floor(at.getTime() / 86_400_000) * 86_400_000);
-  day.setUTCDate(day.getUTCDate() + ((7 - day.getUTCDay()) % 7));
-  return day.toISOString().slice(0, 10);
-}
+const DAY_MS = 86_400_000;
+/** The default simulated day: a Sunday, so the weekly export at Monday 00:00 runs too. */
+const DEFAULT_DAY = new Date('2026-11-22T00:00:00Z');
 
 /**
- * The exporter validates the key as of the simulated clock, so a key made after the demo day
- * would be refused at every tick: say so before starting, with a day that works.
+ * The first Sunday that starts after `at` (UTC): every instant of that simulated day is later
+ * than `at`, so a key made at `at` is valid all day (a Sunday starting earlier today is not).
  */
-async function checkDemoKey(armored: string, file: string, day: Date, ctx: CliContext): Promise<void> {
+export function sundayAfter(at: Date): Date {
+  const day = new Date(Math.floor(at.getTime() / DAY_MS) * DAY_MS + DAY_MS);
+  day.setUTCDate(day.getUTCDate() + ((7 - day.getUTCDay()) % 7));
+  return day;
+}
+
+const isoDay = (day: Date) => day.toISOString().slice(0, 10);
+
+/**
+ * The simulated day for a PGP demo. The exporter validates the key as of the simulated clock,
+ * so a key made after the demo day would be refused at every tick. Without --day: the default
+ * day when the key is valid then, else the first Sunday after now (a key made just now is valid
+ * from then on). With --day: refused up front, with a day that works, when the key is not valid
+ * from its start to its last tick.
+ */
+async function demoDayForKey(
+  armored: string,
+  file: string,
+  day: Date | undefined,
+  ctx: CliContext,
+): Promise<Date> {
   const { InvalidPgpKeyError, loadEncryptionKey } = await import('../../lambdas/adapters/pgp.ts');
-  try {
-    await loadEncryptionKey(armored, day);
-  } catch (error) {
-    if (!(error instanceof InvalidPgpKeyError)) throw error;
-    const hint =
-      error.reason === 'NOT_YET_VALID'
-        ? `; the demo simulates ${day.toISOString().slice(0, 10)}, before the key was made: pass e.g. --day ${sundayOnOrAfter(ctx.clock.now())}`
-        : '';
-    throw new CliError(`--pgp-public-key ${file}: ${error.message}${hint}`);
-  }
+  const now = ctx.clock.now();
+  const refusal = async (at: Date) => {
+    try {
+      await loadEncryptionKey(armored, at);
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof InvalidPgpKeyError)) throw error;
+      return error;
+    }
+  };
+  const invalidNow = await refusal(now);
+  if (invalidNow) throw new CliError(`--pgp-public-key ${file}: ${invalidNow.message}`);
+  const candidate = day ?? DEFAULT_DAY;
+  // The last tick of the day (weekly, Monday 00:00 + settle delay) is within the next day.
+  const problem = (await refusal(candidate)) ?? (await refusal(new Date(candidate.getTime() + 2 * DAY_MS)));
+  if (!problem) return candidate;
+  if (!day && problem.reason === 'NOT_YET_VALID') return sundayAfter(now);
+  const hint =
+    problem.reason === 'NOT_YET_VALID' || problem.reason === 'EXPIRED'
+      ? `; the demo simulates ${isoDay(candidate)}, when the key is not valid: pass e.g. --day ${isoDay(sundayAfter(now))} (or omit --day)`
+      : '';
+  throw new CliError(`--pgp-public-key ${file}: ${problem.message}${hint}`);
 }
 
 export const demo: CliCommand = {
@@ -44,8 +73,9 @@ export const demo: CliCommand = {
     'staged. With --pgp-public-key the all-events connection is PGP-encrypted; its files are\n' +
     'verified with `gpg --decrypt` using your keyring (GNUPGHOME or ~/.gnupg); a file it cannot\n' +
     'decrypt is reported and counted as missing. The key must be valid on the simulated day\n' +
-    '(made before it: use --day for a key made after the default day). Exit 1 unless\n' +
-    '0 duplicates and 0 missing.',
+    '(without --day, a key made after the default day moves the demo to the next Sunday).\n' +
+    'Exit 1 unless 0 duplicates, 0 missing and no problem (manifests that do not match their\n' +
+    'files, a staged count that differs from what was sent).',
   options: {
     out: {
       type: 'string',
@@ -57,7 +87,8 @@ export const demo: CliCommand = {
     day: {
       type: 'string',
       valueName: 'YYYY-MM-DD',
-      description: 'the simulated UTC day (default 2026-11-22, a Sunday)',
+      description:
+        'the simulated UTC day (default 2026-11-22, a Sunday; with a PGP key made later, the next Sunday)',
     },
     'pgp-public-key': {
       type: 'string',
@@ -66,11 +97,16 @@ export const demo: CliCommand = {
     },
   },
   async run(args, ctx) {
-    const day = new Date(`${(args.values.day as string | undefined) ?? '2026-11-22'}T00:00:00Z`);
-    if (Number.isNaN(day.getTime())) throw new UsageError('--day must be a date YYYY-MM-DD');
+    const dayOption = args.values.day as string | undefined;
+    const given = dayOption === undefined ? undefined : new Date(`${dayOption}T00:00:00Z`);
+    if (given && (!/^\d{4}-\d{2}-\d{2}$/.test(dayOption ?? '') || Number.isNaN(given.getTime())))
+      throw new UsageError('--day must be a date YYYY-MM-DD');
     const keyFile = args.values['pgp-public-key'] as string | undefined;
     const pgpPublicKey = keyFile ? await readFile(keyFile, 'utf8') : undefined;
-    if (keyFile && pgpPublicKey !== undefined) await checkDemoKey(pgpPublicKey, keyFile, day, ctx);
+    const day =
+      keyFile && pgpPublicKey !== undefined
+        ? await demoDayForKey(pgpPublicKey, keyFile, given, ctx)
+        : (given ?? DEFAULT_DAY);
     const progress = createProgress({
       label: 'demo',
       stream: process.stderr,
@@ -90,6 +126,6 @@ export const demo: CliCommand = {
       onProgress: (update) => progress.update(update),
     });
     progress.finish();
-    return result.duplicates === 0 && result.missing === 0 ? 0 : 1;
+    return result.ok ? 0 : 1;
   },
 };

@@ -122,6 +122,7 @@ const NAMES = {
   '#leaseExpiresAt': 'leaseExpiresAt',
   '#cursor': 'cursor',
   '#lastError': 'lastError',
+  '#at': 'at',
   '#lastCommittedAt': 'lastCommittedAt',
   '#lastFileKey': 'lastFileKey',
   '#connectionId': 'connectionId',
@@ -380,6 +381,13 @@ export class DynamoExportStateStore implements ExportStateStore {
     await this.update(connectionId, 'SET #lastError = :diagnosis, #connectionId = :id', undefined, {
       ':diagnosis': diagnosis,
       ':id': connectionId,
+    });
+  }
+
+  async recordPassedTest(connectionId: string, testedAt: Date): Promise<void> {
+    // Diagnoses carry `at` as an ISO instant, so string order is time order.
+    await this.update(connectionId, 'REMOVE #lastError', '#lastError.#at <= :at', {
+      ':at': testedAt.toISOString(),
     });
   }
 

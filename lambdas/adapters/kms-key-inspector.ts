@@ -19,6 +19,9 @@ export interface KmsKeyInspectorOptions {
   endpoint?: string | undefined;
 }
 
+/** Clients kept per container (least recently used are dropped). */
+const MAX_CLIENTS = 100;
+
 export function createKmsKeyInspector(options: KmsKeyInspectorOptions = {}): KmsKeyInspector {
   const createClient: KmsClientFactory =
     options.createKmsClient ??
@@ -28,21 +31,47 @@ export function createKmsKeyInspector(options: KmsKeyInspectorOptions = {}): Kms
         ...(credentials ? { credentials } : {}),
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       }));
+  // One client per region and identity, made once and kept: its credentials are asked for on
+  // each use (the session provider caches and renews them), from the latest target of that id.
+  const clients = new Map<string, KMSClient>();
+  const latest = new Map<string, SinkTarget>();
+
+  const clientFor = async (target: SinkTarget, region: string): Promise<KMSClient> => {
+    const credentials = await options.credentialsFor?.(target); // surfaces STS errors here
+    const key = credentials ? `${region}|${target.connectionId}` : region;
+    latest.set(key, target);
+    let client = clients.get(key);
+    if (client) {
+      clients.delete(key);
+    } else {
+      const credentialsFor = options.credentialsFor;
+      client = createClient({
+        region,
+        ...(credentials && credentialsFor
+          ? { credentials: async () => (await credentialsFor(latest.get(key) ?? target)) ?? credentials }
+          : {}),
+      });
+    }
+    clients.set(key, client);
+    if (clients.size > MAX_CLIENTS) {
+      const [oldest, dropped] = clients.entries().next().value as [string, KMSClient];
+      clients.delete(oldest);
+      latest.delete(oldest);
+      dropped.destroy();
+    }
+    return client;
+  };
+
   return {
     async describeKey(target: SinkTarget, kmsKeyArn: string): Promise<KmsKeyDescription> {
-      const credentials = await options.credentialsFor?.(target);
       const region = kmsKeyArn.split(':')[3] || target.bucketRegion;
-      const client = createClient({ region, ...(credentials ? { credentials } : {}) });
-      try {
-        const { KeyMetadata } = await client.send(new DescribeKeyCommand({ KeyId: kmsKeyArn }));
-        return {
-          keyState: KeyMetadata?.KeyState ?? 'Unknown',
-          enabled: KeyMetadata?.Enabled === true && KeyMetadata.KeyState === 'Enabled',
-          keyManager: KeyMetadata?.KeyManager,
-        };
-      } finally {
-        client.destroy();
-      }
+      const client = await clientFor(target, region);
+      const { KeyMetadata } = await client.send(new DescribeKeyCommand({ KeyId: kmsKeyArn }));
+      return {
+        keyState: KeyMetadata?.KeyState ?? 'Unknown',
+        enabled: KeyMetadata?.Enabled === true && KeyMetadata.KeyState === 'Enabled',
+        keyManager: KeyMetadata?.KeyManager,
+      };
     },
   };
 }

@@ -140,20 +140,37 @@ export function createS3ClientProvider(options: S3ClientProviderOptions): S3Clie
     return `customer|${target.connectionId}|${target.assumeRoleArn}|${idHash}`;
   };
 
+  /** STS as the connection's tagged exporter session: one client per connection, kept (bounded). */
+  const chainedSts = new Map<string, STSClient>();
+  const stsAsExporter = (connectionId: string, exporterRoleArn: string): STSClient => {
+    let sts = chainedSts.get(connectionId);
+    if (sts) {
+      chainedSts.delete(connectionId);
+    } else {
+      sts = createSts({
+        region: options.region,
+        credentials: () => exporterSession(connectionId, exporterRoleArn),
+      });
+    }
+    chainedSts.set(connectionId, sts);
+    if (chainedSts.size > maxClients) {
+      const [oldest, dropped] = chainedSts.entries().next().value as [string, STSClient];
+      chainedSts.delete(oldest);
+      dropped.destroy();
+    }
+    return sts;
+  };
+
   const customerSession = (target: SinkTarget, exporterRoleArn: string) =>
     cached(customerIdentity(target), async () => {
-      const exporter = await exporterSession(target.connectionId, exporterRoleArn);
-      const sts = createSts({ region: options.region, credentials: exporter });
-      try {
-        return await assume(sts, {
-          RoleArn: target.assumeRoleArn as string,
-          RoleSessionName: roleSessionName(target.connectionId),
-          DurationSeconds: duration,
-          ...(target.externalId ? { ExternalId: target.externalId } : {}),
-        });
-      } finally {
-        sts.destroy();
-      }
+      // Fetch the exporter session first, so that its refusal is reported as such.
+      await exporterSession(target.connectionId, exporterRoleArn);
+      return assume(stsAsExporter(target.connectionId, exporterRoleArn), {
+        RoleArn: target.assumeRoleArn as string,
+        RoleSessionName: roleSessionName(target.connectionId),
+        DurationSeconds: duration,
+        ...(target.externalId ? { ExternalId: target.externalId } : {}),
+      });
     });
 
   /** Who the client writes as; the client cache is keyed by it (with the region). */

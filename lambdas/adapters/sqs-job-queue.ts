@@ -1,6 +1,22 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type ExportJob, type JobQueue, jobConnectionIds } from '../ports/index.ts';
 
+/**
+ * The container's job queue: its SQS client is made on the first enqueue and kept (SDK clients
+ * hold connection pools and credentials; one per container, not one per call). A function
+ * without a queue URL fails only when it tries to enqueue.
+ */
+export function lazySqsJobQueue(createClient: () => SQSClient, queueUrl: string | undefined): JobQueue {
+  let queue: SqsJobQueue | undefined;
+  return {
+    enqueue: async (jobs) => {
+      if (!queueUrl) throw new Error('JOB_QUEUE_URL is not set: this function cannot enqueue export jobs');
+      queue ??= new SqsJobQueue(createClient(), queueUrl);
+      return queue.enqueue(jobs);
+    },
+  };
+}
+
 /** Export jobs as SQS messages (one per connection, or per group of one app's connections), sent in batches of 10. */
 export class SqsJobQueue implements JobQueue {
   constructor(

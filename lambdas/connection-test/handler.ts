@@ -1,7 +1,7 @@
 /**
  * "Test connection": `{ connectionId }` → the connection's row → testConnection → the report.
  * A failing report is also recorded on the connection's export state (lastError), where the
- * CLI and the dashboard show it.
+ * CLI and the dashboard show it; a passing one clears the error recorded before it.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
@@ -26,7 +26,7 @@ export interface ConnectionTestEvent {
 
 export interface ConnectionTestHandlerDeps<K = unknown> {
   connections: Pick<ConnectionRepository, 'getRaw'>;
-  state: Pick<ExportStateStore, 'recordError'>;
+  state: Pick<ExportStateStore, 'recordError' | 'recordPassedTest'>;
   test: TestConnectionDeps<K>;
 }
 
@@ -60,6 +60,7 @@ export async function runConnectionTest<K>(
   const report = await testConnection(row, deps.test);
   const diagnosis = diagnosisOf(report);
   if (diagnosis) await deps.state.recordError(connectionId, diagnosis);
+  else if (report.ok) await deps.state.recordPassedTest(connectionId, new Date(report.testedAt));
   logger.info('connection tested', {
     connectionId,
     ok: report.ok,

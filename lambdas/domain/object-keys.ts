@@ -48,8 +48,13 @@ export function manifestObjectKey(connection: KeyedConnection, windowEnd: Date):
   return `${windowStem(connection, windowEnd)}.manifest.json`;
 }
 
-/** Key of the probe object written by "test connection". */
+/**
+ * Key of the probe object written by "test connection": `<prefix>_connection_test/probe_<ts>.probe`.
+ * It must never be read as data: it is outside every `export_day=` folder (an Athena table with
+ * partition projection reads only those), its folder starts with `_` (hidden to Hive-style
+ * readers), and it ends neither in `.json.gz` nor `.gpg`, so globs on `*.json.gz` or `*.gpg`
+ * (any depth) skip it. It stays under the connection's prefix: that is all the bucket policy grants.
+ */
 export function probeObjectKey(connection: KeyedConnection, at: Date): string {
-  const gpg = connection.pgpPublicKey ? '.gpg' : '';
-  return `${connectionPrefix(connection)}_connection_test/probe_${exportTimestamp(at)}.json.gz${gpg}`;
+  return `${connectionPrefix(connection)}_connection_test/probe_${exportTimestamp(at)}.probe`;
 }

@@ -8,7 +8,7 @@
  *   customer B's bucket and we would write A's data there (confused deputy); the exporter
  *   tags each session with the connection id it works for (see s3-client-provider.ts).
  * - KMS key policy statement: the exporter role may use the key only through S3 in the
- *   bucket's region (`kms:ViaService`).
+ *   bucket's region (`kms:ViaService`), and only from a session tagged with this connection's id.
  * - Assume-role mode: the customer's role trusts our exporter role with an external id.
  *
  * Why there is no `s3:x-amz-acl` condition: the exporter always sends
@@ -118,13 +118,20 @@ export function bucketPolicy(subject: PolicySubject, exporterRoleArn: string): P
  * role (assume-role mode, where the customer may grant it in IAM instead).
  */
 export function kmsKeyPolicyStatement(subject: PolicySubject, exporterRoleArn: string): PolicyStatement {
+  const viaS3 = { 'kms:ViaService': s3ViaService(subject.bucketRegion) };
+  // Pinned to the connection id like the bucket policy (S3 forwards our session's tags to KMS):
+  // another customer's connection naming this key gets no use of it. A customer's own role
+  // (assume-role mode) is only ever assumed for this connection, and its sessions carry no tag.
+  const pinned = subject.assumeRoleArn
+    ? viaS3
+    : { ...viaS3, [`aws:PrincipalTag/${CONNECTION_SESSION_TAG}`]: subject.connectionId };
   return {
     Sid: sid('EventExportViaS3', subject.connectionId),
     Effect: 'Allow',
     Principal: { AWS: subject.assumeRoleArn ?? exporterRoleArn },
     Action: [...EXPORT_KMS_ACTIONS],
     Resource: '*',
-    Condition: { StringEquals: { 'kms:ViaService': s3ViaService(subject.bucketRegion) } },
+    Condition: { StringEquals: pinned },
   };
 }
 

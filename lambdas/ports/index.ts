@@ -215,6 +215,11 @@ export interface ExportStateStore {
   releaseLease(connectionId: string, owner: string): Promise<void>;
   recordError(connectionId: string, diagnosis: ConnectionDiagnosis): Promise<void>;
   /**
+   * A connection test passed at `testedAt`: clear `lastError` when it was recorded at or before
+   * then (a later error, e.g. from an export running meanwhile, stays). Creates no state row.
+   */
+  recordPassedTest(connectionId: string, testedAt: Date): Promise<void>;
+  /**
    * Move a connection's watermark for a backfill: only when no unexpired lease is held
    * (now) and no window is pending; clears the cursor. False when refused.
    */

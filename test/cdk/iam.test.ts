@@ -79,12 +79,38 @@ describe('the exporter role customers grant', () => {
     expect(statement.Condition).toEqual(role(s).Properties.AssumeRolePolicyDocument.Statement[0].Condition);
   });
 
+  const ownAccount = { 'aws:ResourceAccount': { Ref: 'AWS::AccountId' } };
   const writeCustomerBuckets: Statement = {
     Sid: 'WriteIntoCustomerBuckets',
     Effect: 'Allow',
     Action: ['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:PutObject'],
     Resource: partitionArn(':s3:::*/*'),
+    Condition: { StringNotEquals: ownAccount },
   };
+  const neverOwnAccountBuckets: Statement = {
+    Sid: 'NeverOurOwnAccountBuckets',
+    Effect: 'Deny',
+    Action: ['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:PutObject'],
+    Resource: partitionArn(':s3:::*/*'),
+    Condition: { StringEquals: ownAccount },
+  };
+  const assumeCustomerRoles = (pattern: string): Statement[] => [
+    {
+      Sid: 'AssumeCustomerRoles',
+      Effect: 'Allow',
+      Action: 'sts:AssumeRole',
+      Resource: pattern,
+      Condition: { StringNotEquals: ownAccount },
+    },
+    {
+      Sid: 'NeverOurOwnAccountRoles',
+      Effect: 'Deny',
+      Action: 'sts:AssumeRole',
+      Resource: {
+        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/*']],
+      },
+    },
+  ];
   const neverOwnBuckets = (x: Synthesized): Statement => ({
     Sid: 'NeverOurOwnBuckets',
     Effect: 'Deny',
@@ -97,16 +123,12 @@ describe('the exporter role customers grant', () => {
     ],
   });
 
-  it('with an empty KMS allowlist: write objects (multipart included) anywhere but our buckets; no KMS at all', () => {
+  it("with an empty KMS allowlist: write objects (multipart included) anywhere but our account's buckets; no KMS at all", () => {
     expect(statementsOfRole(s.template, s.logicalId(s.stack.export.exporterRole))).toEqual([
       writeCustomerBuckets,
+      neverOwnAccountBuckets,
       neverOwnBuckets(s),
-      {
-        Sid: 'AssumeCustomerRoles',
-        Effect: 'Allow',
-        Action: 'sts:AssumeRole',
-        Resource: 'arn:aws:iam::*:role/*',
-      },
+      ...assumeCustomerRoles('arn:aws:iam::*:role/*'),
     ]);
   });
 
@@ -115,6 +137,7 @@ describe('the exporter role customers grant', () => {
       statementsOfRole(withKeys.template, withKeys.logicalId(withKeys.stack.export.exporterRole)),
     ).toEqual([
       writeCustomerBuckets,
+      neverOwnAccountBuckets,
       neverOwnBuckets(withKeys),
       {
         Sid: 'UseAllowlistedKeysViaS3',
@@ -129,12 +152,7 @@ describe('the exporter role customers grant', () => {
         Action: 'kms:DescribeKey',
         Resource: [KEY_A, KEY_B],
       },
-      {
-        Sid: 'AssumeCustomerRoles',
-        Effect: 'Allow',
-        Action: 'sts:AssumeRole',
-        Resource: 'arn:aws:iam::*:role/s3-export-*',
-      },
+      ...assumeCustomerRoles('arn:aws:iam::*:role/s3-export-*'),
     ]);
   });
 
@@ -143,7 +161,7 @@ describe('the exporter role customers grant', () => {
     const sids = statementsOfRole(off.template, off.logicalId(off.stack.export.exporterRole)).map(
       (st) => st.Sid,
     );
-    expect(sids).toEqual(['WriteIntoCustomerBuckets', 'NeverOurOwnBuckets']);
+    expect(sids).toEqual(['WriteIntoCustomerBuckets', 'NeverOurOwnAccountBuckets', 'NeverOurOwnBuckets']);
   });
 });
 

@@ -106,7 +106,7 @@ describe('cli: connections test on the local engines', () => {
     expect(run.stdout).toContain('conn_cli0000000ok: all 3 checks passed');
 
     const probeKey = probeObjectKey(ok, NOW);
-    expect(probeKey).toMatch(/^exports_daily\/_connection_test\/probe_\d+\.json\.gz\.gpg$/);
+    expect(probeKey).toMatch(/^exports_daily\/_connection_test\/probe_\d+\.probe$/);
     expect(await listKeys(s3(), 'customer-cli-ok')).toEqual([probeKey]);
     const plaintext = gunzipSync(await home.decrypt(await readObject(s3(), 'customer-cli-ok', probeKey)));
     expect(JSON.parse(plaintext.toString('utf8'))).toMatchObject({
@@ -158,5 +158,42 @@ describe('cli: connections test on the local engines', () => {
       ['write', false, 'BUCKET_NOT_FOUND'],
     ]);
     expect(report.recordedDiagnosis.code).toBe('BUCKET_NOT_FOUND');
+  });
+
+  it('once the operator fixes the cause, a passing test clears the recorded error: status shows none', async () => {
+    const { state } = repositories();
+    expect((await state.get('conn_cli00000bad'))?.lastError?.code).toBe('BUCKET_NOT_FOUND');
+    await engines().createBucket('customer-cli-nonexistent');
+
+    const run = await cli(['connections', 'test', 'conn_cli00000bad']);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('conn_cli00000bad: all 2 checks passed');
+    const stored = await state.get('conn_cli00000bad');
+    expect(stored?.lastError).toBeUndefined();
+    expect(stored?.watermark).toEqual(new Date('2026-01-01T00:00:00Z'));
+    const status = await cli(['status', '--json']);
+    const entry = (JSON.parse(status.stdout) as { connectionId: string; lastError?: unknown }[]).find(
+      (e) => e.connectionId === 'conn_cli00000bad',
+    );
+    expect(entry).toBeDefined();
+    expect(entry?.lastError).toBeUndefined();
+  });
+
+  it('a passing test keeps an error recorded after it started, and creates no state row', async () => {
+    const { state } = repositories();
+    await state.initialize('conn_cli000later', new Date('2026-01-01T00:00:00Z'));
+    const later = {
+      code: 'ACCESS_DENIED' as const,
+      message: 'export failed meanwhile',
+      at: new Date(NOW.getTime() + 1000).toISOString(),
+    };
+    await state.recordError('conn_cli000later', later);
+    await state.recordPassedTest('conn_cli000later', NOW);
+    expect((await state.get('conn_cli000later'))?.lastError).toEqual(later);
+
+    await state.recordPassedTest('conn_cli00absent', NOW);
+    const rows = await state.listStates();
+    expect(rows.map((r) => r.connectionId)).not.toContain('conn_cli00absent');
   });
 });

@@ -24,6 +24,7 @@ export type GpgKeyKind =
   | 'rsa4096'
   | 'rsa1024'
   | 'curve25519'
+  | 'gpgDefaults'
   | 'expired'
   | 'revoked'
   | 'signOnly';
@@ -110,6 +111,11 @@ export async function createGpgHome(): Promise<GpgHome> {
       case 'curve25519':
         // GnuPG's "future-default": ed25519 primary (sign, certify) + cv25519 encryption subkey.
         await gpg(['--quick-gen-key', uid, 'future-default', 'default', 'never']);
+        fingerprint = await fingerprintOf(uid);
+        break;
+      case 'gpgDefaults':
+        // `gpg --quick-gen-key <uid>` and nothing else: GnuPG's default algorithm and expiry, now.
+        await gpg(['--quick-gen-key', uid]);
         fingerprint = await fingerprintOf(uid);
         break;
       case 'expired':

@@ -35,8 +35,12 @@ const row = (patch: Record<string, unknown> = {}) => ({
 /** Only what `connections test` touches; any other call is a test failure. */
 class RecordingStateStore {
   readonly errors: { connectionId: string; diagnosis: ConnectionDiagnosis }[] = [];
+  readonly passed: { connectionId: string; testedAt: Date }[] = [];
   async recordError(connectionId: string, diagnosis: ConnectionDiagnosis): Promise<void> {
     this.errors.push({ connectionId, diagnosis });
+  }
+  async recordPassedTest(connectionId: string, testedAt: Date): Promise<void> {
+    this.passed.push({ connectionId, testedAt });
   }
 }
 

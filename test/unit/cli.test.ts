@@ -52,7 +52,8 @@ const row = (patch: Record<string, unknown> = {}) => ({
   bucketRegion: 'ap-south-1',
   events: { mode: 'ALL' },
   frequency: 'FIFTEEN_MINUTES',
-  createdAt: '2026-11-01T00:00:00.000Z',
+  // Within the staging retention (14 days) of NOW: a new connection may not start earlier.
+  createdAt: '2026-11-20T00:00:00.000Z',
   ...patch,
 });
 

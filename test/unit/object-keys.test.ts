@@ -6,6 +6,7 @@ import {
   exportDayFolder,
   exportTimestamp,
   manifestObjectKey,
+  probeObjectKey,
 } from '../../lambdas/domain/object-keys.ts';
 import {
   boundariesBetween,
@@ -148,6 +149,36 @@ const tickCases: TickCase[] = [
   { frequency: 'WEEKLY', tick: '2024-01-01T00:05:00Z', windowEnd: '2024-01-01T00:00:00Z', key: '01-01-2024' },
   { frequency: 'WEEKLY', tick: '2022-08-03T12:00:00Z', windowEnd: '2022-08-01T00:00:00Z', key: '01-08-2022' },
 ];
+
+describe('the test-connection probe is never read as data', () => {
+  const at = new Date('2026-03-01T00:15:00Z');
+  const connections = [
+    { connectionName: 'daily-events' },
+    { connectionName: 'daily-events', folderPath: 'exports' },
+    { connectionName: 'daily-events', folderPath: 'exports', pgpPublicKey: PGP },
+  ];
+  /** The objects an Athena table with partition projection reads: its `storage.location.template`. */
+  const projectedLocation = (prefix: string) => new RegExp(`^${prefix}export_day=\\d{2}-\\d{2}-\\d{4}/`);
+
+  it.each(connections)(
+    '%o: under the prefix (the bucket policy grant) but outside every export_day= folder',
+    (c) => {
+      const key = probeObjectKey(c, at);
+      const prefix = connectionPrefix(c);
+      expect(key.startsWith(prefix)).toBe(true);
+      expect(key).not.toMatch(projectedLocation(prefix));
+      expect(dataObjectKey(c, at)).toMatch(projectedLocation(prefix));
+      // A Hive-style reader of the whole prefix skips folders whose name starts with `_`.
+      expect(key.slice(prefix.length).split('/')[0]).toMatch(/^_/);
+    },
+  );
+
+  it.each(connections)('%o: matched by no data glob (*.json.gz, *.gz, *.gpg, *.json)', (c) => {
+    const key = probeObjectKey(c, at);
+    for (const suffix of ['.json.gz', '.gz', '.gpg', '.json']) expect(key.endsWith(suffix)).toBe(false);
+    expect(key).toBe(`${connectionPrefix(c)}_connection_test/probe_${exportTimestamp(at)}.probe`);
+  });
+});
 
 describe('window ends of schedule ticks (SPEC §4)', () => {
   it.each(tickCases)('$frequency tick at $tick exports the window ending $windowEnd', (c) => {

@@ -111,8 +111,18 @@ describe('KMS key policy statement', () => {
     expect(statement.Resource).toBe('*');
   });
 
-  it("only through S3 in the bucket's region", () => {
+  it("only through S3 in the bucket's region, and only from a session tagged with this connection id", () => {
     expect(statement.Condition).toEqual({
+      StringEquals: {
+        'kms:ViaService': 's3.ap-south-1.amazonaws.com',
+        [`aws:PrincipalTag/${CONNECTION_SESSION_TAG}`]: subject.connectionId,
+      },
+    });
+  });
+
+  it("assume-role mode: the customer's own role, via S3 only (its sessions carry no tag)", () => {
+    const withRole = { ...subject, assumeRoleArn: 'arn:aws:iam::444455556666:role/event-export-writer' };
+    expect(kmsKeyPolicyStatement(withRole, ROLE).Condition).toEqual({
       StringEquals: { 'kms:ViaService': 's3.ap-south-1.amazonaws.com' },
     });
   });

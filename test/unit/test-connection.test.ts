@@ -98,7 +98,7 @@ describe('test connection', () => {
       BucketKeyEnabled: true,
       ContentType: 'application/gzip',
     });
-    expect(report.probeKey).toBe('exports_daily-events/_connection_test/probe_1772359500.json.gz');
+    expect(report.probeKey).toBe('exports_daily-events/_connection_test/probe_1772359500.probe');
     const lines = gunzipSync(putBody()).toString('utf8').split('\n');
     expect(lines).toHaveLength(2);
     expect(JSON.parse(lines[0]!)).toMatchObject({ probe: 'connection-test', connectionId: row.connectionId });
@@ -116,7 +116,7 @@ describe('test connection', () => {
     expect(report.checks.find((c) => c.name === 'pgpPublicKey')?.message).toMatch(
       /encrypted to [0-9A-F]{40} \(cv25519\)/,
     );
-    expect(report.probeKey).toMatch(/\.json\.gz\.gpg$/);
+    expect(report.probeKey).toMatch(/_connection_test\/probe_\d+\.probe$/);
     expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.ContentType).toBe('application/pgp-encrypted');
     const decrypted = await openpgp.decrypt({
       message: await openpgp.readMessage({ binaryMessage: putBody() }),
@@ -272,13 +272,18 @@ describe('test connection', () => {
 
 describe('connection-test handler', () => {
   let recorded: { connectionId: string; diagnosis: ConnectionDiagnosis }[];
+  let passed: { connectionId: string; testedAt: Date }[];
   const state = {
     recordError: async (connectionId: string, diagnosis: ConnectionDiagnosis) => {
       recorded.push({ connectionId, diagnosis });
     },
+    recordPassedTest: async (connectionId: string, testedAt: Date) => {
+      passed.push({ connectionId, testedAt });
+    },
   };
   beforeEach(() => {
     recorded = [];
+    passed = [];
   });
 
   it('loads the row, runs the test and records a failing report on the state', async () => {
@@ -303,7 +308,7 @@ describe('connection-test handler', () => {
     expect(diagnosisOf(report)?.code).toBe('KMS_KEY_NOT_ALLOWLISTED');
   });
 
-  it('a passing report records nothing', async () => {
+  it('a passing report records no error and clears the errors recorded before it', async () => {
     const connections = { getRaw: async () => ({ ...row }) };
     const report = await runConnectionTest(
       { connectionId: row.connectionId },
@@ -311,6 +316,7 @@ describe('connection-test handler', () => {
     );
     expect(report.ok).toBe(true);
     expect(recorded).toEqual([]);
+    expect(passed).toEqual([{ connectionId: row.connectionId, testedAt: NOW }]);
   });
 
   it('an unknown connection id is a failed report, not an exception', async () => {
