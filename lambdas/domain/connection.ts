@@ -6,9 +6,41 @@
  */
 import { z } from 'zod';
 import { FREQUENCIES } from '../definitions.ts';
+import { longestObjectKeyBytes, MAX_OBJECT_KEY_BYTES } from './object-keys.ts';
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to refuse control characters
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/**
+ * Characters a name must not hold: control characters (C0, DEL, C1), format characters
+ * (bidi overrides and isolates, zero-width characters, the BOM, soft hyphen...), the line and
+ * paragraph separators U+2028/U+2029, and lone surrogates (ill-formed UTF-16: two different
+ * ones encode to the same UTF-8 bytes, so two names would give one object key).
+ */
+const UNSAFE_CHARS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+function unsafeCharacter(s: string): string | undefined {
+  const found = UNSAFE_CHARS.exec(s)?.[0];
+  if (found === undefined) return undefined;
+  return `U+${(found.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** Refinements every name field shares: printable, well-formed text (optionally without edge white space). */
+function printable<T extends z.ZodString>(schema: T, field: string, validForm: string, edges = true) {
+  const checked = schema.superRefine((s, ctx) => {
+    const found = unsafeCharacter(s);
+    if (found) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${field} must not contain control characters, format characters (bidi, zero-width), line/paragraph separators or lone surrogates (found ${found} at position ${s.search(UNSAFE_CHARS)}); ${validForm}`,
+      });
+    }
+    if (edges && s.trim() !== s) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${field} must not start or end with white space; ${validForm}`,
+      });
+    }
+  });
+  return checked;
+}
 
 const connectionId = z
   .string({ error: 'connectionId is required: "conn_" followed by a ULID or UUID' })
@@ -23,23 +55,30 @@ const appId = z
   });
 
 const displayName = (field: string) =>
-  z
-    .string({ error: `${field} is required: a non-empty string written into every record` })
-    .min(1, { error: `${field} must not be empty` })
-    .max(256, { error: `${field} must be at most 256 characters` });
+  printable(
+    z
+      .string({ error: `${field} is required: a non-empty string written into every record` })
+      .min(1, { error: `${field} must not be empty` })
+      .max(256, { error: `${field} must be at most 256 characters` }),
+    field,
+    'use 1-256 printable characters',
+    false,
+  );
 
-const connectionName = z
-  .string({ error: 'connectionName is required: 1-100 characters, no "/"' })
-  .min(1, { error: 'connectionName must not be empty (1-100 characters, no "/")' })
-  .max(100, { error: 'connectionName must be at most 100 characters' })
-  .refine((s) => !s.includes('/'), {
-    error: 'connectionName must not contain "/" (it is one folder of the object key)',
-  })
-  .refine((s) => !CONTROL_CHARS.test(s), { error: 'connectionName must not contain control characters' })
-  .refine((s) => s.trim() === s, { error: 'connectionName must not start or end with white space' })
-  .refine((s) => s !== '.' && s !== '..', {
-    error: 'connectionName must not be "." or ".." (it is a folder of the object key)',
-  });
+const connectionName = printable(
+  z
+    .string({ error: 'connectionName is required: 1-100 characters, no "/"' })
+    .min(1, { error: 'connectionName must not be empty (1-100 characters, no "/")' })
+    .max(100, { error: 'connectionName must be at most 100 characters' })
+    .refine((s) => !s.includes('/'), {
+      error: 'connectionName must not contain "/" (it is one folder of the object key)',
+    })
+    .refine((s) => s !== '.' && s !== '..', {
+      error: 'connectionName must not be "." or ".." (it is a folder of the object key)',
+    }),
+  'connectionName',
+  'use 1-100 printable characters without "/", e.g. daily_events',
+);
 
 const bucketName = z
   .string({ error: 'bucketName is required: the name of the customer S3 bucket' })
@@ -64,23 +103,36 @@ const accountId = z.string().regex(/^\d{12}$/, {
   error: 'bucketOwnerAccountId must be the 12-digit AWS account id of the bucket owner',
 });
 
-const folderPath = z
-  .string()
-  .min(1, { error: 'folderPath must not be empty; omit it for no folder' })
-  .max(512, { error: 'folderPath must be at most 512 characters' })
-  .refine((s) => !s.startsWith('/') && !s.endsWith('/'), {
-    error: 'folderPath must not start or end with "/", e.g. my_folder/sub_folder',
-  })
-  .refine((s) => !s.includes('//'), { error: 'folderPath must not contain "//"' })
-  .refine((s) => !s.split('/').some((segment) => segment === '.' || segment === '..'), {
-    error: 'folderPath must not contain "." or ".." segments',
-  })
-  .refine((s) => !CONTROL_CHARS.test(s), { error: 'folderPath must not contain control characters' });
+const FOLDER_FORM = 'use printable "/"-separated folder names, e.g. my_folder/sub_folder';
 
-const eventName = z
-  .string()
-  .min(1, { error: 'an event name must not be empty' })
-  .max(256, { error: 'an event name must be at most 256 characters' });
+const folderPath = printable(
+  z
+    .string()
+    .min(1, { error: 'folderPath must not be empty; omit it for no folder' })
+    .max(512, { error: 'folderPath must be at most 512 characters' })
+    .refine((s) => !s.startsWith('/') && !s.endsWith('/'), {
+      error: 'folderPath must not start or end with "/", e.g. my_folder/sub_folder',
+    })
+    .refine((s) => !s.includes('//'), { error: 'folderPath must not contain "//"' })
+    .refine((s) => !s.split('/').some((segment) => segment === '.' || segment === '..'), {
+      error: 'folderPath must not contain "." or ".." segments',
+    })
+    .refine((s) => s.split('/').every((segment) => segment.trim() === segment), {
+      error: `folderPath folder names must not start or end with white space; ${FOLDER_FORM}`,
+    }),
+  'folderPath',
+  FOLDER_FORM,
+);
+
+const eventName = printable(
+  z
+    .string()
+    .min(1, { error: 'an event name must not be empty' })
+    .max(256, { error: 'an event name must be at most 256 characters' }),
+  'an event name',
+  'use the event name or code as sent by the app',
+  false,
+);
 
 const events = z.discriminatedUnion(
   'mode',
@@ -102,9 +154,17 @@ const attributeSelection = (field: string) =>
   z.union(
     [
       z.literal('ALL'),
-      z.array(z.string().min(1, { error: `${field} names must not be empty` }), {
-        error: `${field} must be "ALL" or a list of attribute names`,
-      }),
+      z.array(
+        printable(
+          z.string().min(1, { error: `${field} names must not be empty` }),
+          `${field} names`,
+          'use the attribute name as sent by the app',
+          false,
+        ),
+        {
+          error: `${field} must be "ALL" or a list of attribute names`,
+        },
+      ),
     ],
     { error: `${field} must be "ALL" or a list of attribute names` },
   );
@@ -190,6 +250,7 @@ export const connectionSchema = z
         message: 'assumeRoleArn is required when externalId is set (or remove externalId)',
       });
     }
+    checkKeyLength(row, ctx);
     if (row.kmsKeyArn) {
       const keyRegion = row.kmsKeyArn.split(':')[3];
       if (keyRegion !== row.bucketRegion) {
@@ -201,6 +262,21 @@ export const connectionSchema = z
       }
     }
   });
+
+/** Every key the row can produce (data parts, manifest, probe) must fit S3's key limit. */
+function checkKeyLength(
+  row: { connectionName: string; folderPath?: string | undefined; pgpPublicKey?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  const bytes = longestObjectKeyBytes(row);
+  if (bytes <= MAX_OBJECT_KEY_BYTES) return;
+  const field = row.folderPath ? 'folderPath' : 'connectionName';
+  ctx.addIssue({
+    code: 'custom',
+    path: [field],
+    message: `${field}: folderPath and connectionName make object keys of up to ${bytes} UTF-8 bytes, over S3's limit of ${MAX_OBJECT_KEY_BYTES}; shorten them by at least ${bytes - MAX_OBJECT_KEY_BYTES} bytes (non-ASCII characters take 2-4 bytes each)`,
+  });
+}
 
 export type Connection = z.output<typeof connectionSchema>;
 export type ConnectionInput = z.input<typeof connectionSchema>;
