@@ -2,6 +2,7 @@ import type { Connection } from '../../lambdas/domain/connection.ts';
 import { type CliCommand, EXIT_FAILURE, onePositional } from '../command.ts';
 import {
   checkRows,
+  deploymentValidator,
   formatRowError,
   type RowError,
   readRowFile,
@@ -56,7 +57,7 @@ export const connectionsPut: CliCommand = {
     const file = await readRowFile(
       onePositional(args, 'FILE (a JSON file with one connection row or an array)'),
     );
-    const checked = checkRows(file.rows);
+    const checked = await checkRows(file.rows, await deploymentValidator(ctx));
     const fail = (errors: RowError[]) => {
       if (ctx.settings.json) ctx.print(toJsonText({ written: 0, errors }));
       else {

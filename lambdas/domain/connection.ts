@@ -325,6 +325,48 @@ export function validateConnection(raw: unknown): ValidationResult {
   return { ok: false, errors };
 }
 
+/**
+ * The checks that need more than the row: whether the PGP key is usable as of now (parsed,
+ * not expired or revoked, strong enough) and whether the KMS key is on this deployment's
+ * allowlist. Injected, so the domain stays free of OpenPGP and of the deployment's settings.
+ */
+export interface ConnectionChecks {
+  /** The refusal of `pgpPublicKey` as of `now`, or undefined when the key is usable. */
+  pgpPublicKey(armored: string, now: Date): Promise<FieldError | undefined>;
+  /** The refusal of `kmsKeyArn`, or undefined when this deployment may use the key. */
+  kmsKeyArn(kmsKeyArn: string): FieldError | undefined;
+}
+
+/**
+ * What the exporter refuses in a well-formed row, in the order it checks (KMS key, then PGP
+ * key). Every write path and the exporter use this one function, so the CLI refuses exactly
+ * what an export would.
+ */
+export async function connectionRefusals(
+  connection: Connection,
+  checks: ConnectionChecks,
+  now: Date,
+): Promise<FieldError[]> {
+  const refusals: FieldError[] = [];
+  const kms = connection.kmsKeyArn ? checks.kmsKeyArn(connection.kmsKeyArn) : undefined;
+  if (kms) refusals.push(kms);
+  const pgp = connection.pgpPublicKey ? await checks.pgpPublicKey(connection.pgpPublicKey, now) : undefined;
+  if (pgp) refusals.push(pgp);
+  return refusals;
+}
+
+/** {@link validateConnection}, then {@link connectionRefusals}: the whole verdict on a row as of `now`. */
+export async function validateConnectionAt(
+  raw: unknown,
+  checks: ConnectionChecks,
+  now: Date,
+): Promise<ValidationResult> {
+  const result = validateConnection(raw);
+  if (!result.ok) return result;
+  const refusals = await connectionRefusals(result.connection, checks, now);
+  return refusals.length ? { ok: false, errors: refusals } : result;
+}
+
 /** Validate or throw {@link InvalidConnectionError}. */
 export function parseConnection(raw: unknown): Connection {
   const result = validateConnection(raw);
