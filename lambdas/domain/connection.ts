@@ -103,6 +103,9 @@ const accountId = z.string().regex(/^\d{12}$/, {
   error: 'bucketOwnerAccountId must be the 12-digit AWS account id of the bucket owner',
 });
 
+/** Most folders in a folderPath. */
+export const MAX_FOLDERS = 32;
+
 const FOLDER_FORM = 'use printable "/"-separated folder names, e.g. my_folder/sub_folder';
 
 const folderPath = printable(
@@ -116,6 +119,10 @@ const folderPath = printable(
     .refine((s) => !s.includes('//'), { error: 'folderPath must not contain "//"' })
     .refine((s) => !s.split('/').some((segment) => segment === '.' || segment === '..'), {
       error: 'folderPath must not contain "." or ".." segments',
+    })
+    .refine((s) => s.split('/').length <= MAX_FOLDERS, {
+      // Each folder is a prefix claim written in one DynamoDB transaction (domain/namespaces.ts).
+      error: `folderPath must have at most ${MAX_FOLDERS} folders`,
     })
     .refine((s) => s.split('/').every((segment) => segment.trim() === segment), {
       error: `folderPath folder names must not start or end with white space; ${FOLDER_FORM}`,

@@ -23,6 +23,7 @@ import type { Clock, ConnectionRepository, ExportState, WrittenPart } from '../p
 import {
   type CommittedWindow,
   ConnectionProblem,
+  claimNamespace,
   type ExportDeps,
   type ExportSettings,
   sinkTargetOf,
@@ -137,6 +138,7 @@ export async function rerunWindow(
   let encrypt: Awaited<ReturnType<NonNullable<ExportDeps['preflight']>>>['encrypt'];
   try {
     encrypt = (await deps.preflight?.(connection, now))?.encrypt;
+    await claimNamespace(connection, deps);
   } catch (error) {
     if (error instanceof ConnectionProblem)
       throw new RerunRefused('CONNECTION_PROBLEM', `${error.code}: ${error.message}`);
