@@ -75,7 +75,7 @@ function namespaceConflicts(incoming: Connection[], existing: Record<string, unk
         connectionPrefix(c),
         other.connectionId,
       );
-      errors.push({ label: `connection ${c.connectionId}`, field: error.field, message: error.message });
+      errors.push({ label: `connection ${c.connectionId}`, field: error.field, message: error.reason });
     } else {
       others.push(c);
     }
@@ -124,7 +124,7 @@ export const connectionsPut: CliCommand = {
         // Lost a race to a concurrent put of a colliding row: the rows before this one are stored.
         if (!(error instanceof NamespaceConflictError)) throw error;
         const label = `connection ${row.connectionId}`;
-        ctx.warn(formatRowError({ label, field: error.field, message: error.message }));
+        ctx.warn(formatRowError({ label, field: error.field, message: error.reason }));
         ctx.warn(`${label}: not written; ${stored.length} row(s) before it were written`);
         return EXIT_FAILURE;
       }

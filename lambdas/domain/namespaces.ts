@@ -72,6 +72,8 @@ export function namespaceConflict<T extends NamespacedConnection>(
 export class NamespaceConflictError extends Error {
   override readonly name = 'NamespaceConflictError';
   readonly field = 'connectionName';
+  /** What is wrong and how to fix it, without the leading connection id (for per-row CLI output). */
+  readonly reason: string;
   constructor(
     readonly connectionId: string,
     readonly bucketName: string,
@@ -79,11 +81,11 @@ export class NamespaceConflictError extends Error {
     readonly otherConnectionId: string,
     options?: { cause?: unknown },
   ) {
-    super(
-      `connection ${connectionId}: its prefix "${prefix}" in bucket ${bucketName} collides with connection ${otherConnectionId} ` +
-        `(one prefix equals or contains the other: "[<folderPath>_]<connectionName>/" must be a folder of its own); ` +
-        `change connectionName or folderPath so that neither prefix is inside the other, or use another bucket`,
-      options,
-    );
+    const reason =
+      `its prefix "${prefix}" in bucket ${bucketName} collides with connection ${otherConnectionId} ` +
+      `(one prefix equals or contains the other: "[<folderPath>_]<connectionName>/" must be a folder of its own); ` +
+      `change connectionName or folderPath so that neither prefix is inside the other, or use another bucket`;
+    super(`connection ${connectionId}: ${reason}`, options);
+    this.reason = reason;
   }
 }

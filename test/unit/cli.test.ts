@@ -385,10 +385,27 @@ describe('cli: connections put/get/list/pause/resume/delete', () => {
       'connection conn_01JD7Z6T5Q9Y3M2K8V4W1X0BBB: connectionName: "fifteen" is already used by conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA of app acme-shop',
     );
     expect(repo.rows.has('conn_01JD7Z6T5Q9Y3M2K8V4W1X0BBB')).toBe(false);
-    // The same name in another app is fine, and so is re-putting the row that holds it.
+    // The same name in another app is refused in the same bucket (one prefix, one connection)...
+    const sameBucket = await cli(
+      ['connections', 'put', file('other-app.json', { ...clash, appId: 'other-app' })],
+      repo,
+    );
+    expect(sameBucket.code).toBe(1);
+    expect(sameBucket.stderr).toContain(
+      'connection conn_01JD7Z6T5Q9Y3M2K8V4W1X0BBB: connectionName: its prefix "fifteen/" in bucket acme-events collides with connection conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA',
+    );
+    // ...and fine in another bucket, and so is re-putting the row that holds it.
     expect(
-      (await cli(['connections', 'put', file('other-app.json', { ...clash, appId: 'other-app' })], repo))
-        .code,
+      (
+        await cli(
+          [
+            'connections',
+            'put',
+            file('other-bucket.json', { ...clash, appId: 'other-app', bucketName: 'other-events' }),
+          ],
+          repo,
+        )
+      ).code,
     ).toBe(0);
     expect(
       (await cli(['connections', 'put', file('same.json', row({ frequency: 'WEEKLY' }))], repo)).code,
