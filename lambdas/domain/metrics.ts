@@ -16,6 +16,7 @@ export const SERVICE_NAMES = {
   dispatcher: 'dispatcher',
   exporter: 'exporter',
   connectionTest: 'connection-test',
+  connectionSweep: 'connection-sweep',
 } as const;
 export type ServiceName = (typeof SERVICE_NAMES)[keyof typeof SERVICE_NAMES];
 
@@ -32,6 +33,10 @@ export const METRICS = {
   recordsQuarantined: 'RecordsQuarantined',
   // dispatcher (dimensions: service, Frequency)
   exportJobsEnqueued: 'ExportJobsEnqueued',
+  /**
+   * Rows refused: by the dispatcher per frequency (rows of its index query), and by the hourly
+   * connection sweep (service connection-sweep, no Frequency) over every row of the table.
+   */
   invalidConnections: 'InvalidConnections',
   /** Largest lag (watermark → latest boundary) over the frequency's active connections, seconds. */
   exportLagSeconds: 'ExportLagSeconds',
