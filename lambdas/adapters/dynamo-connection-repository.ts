@@ -13,7 +13,6 @@ import {
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
@@ -275,7 +274,6 @@ export class DynamoConnectionRepository implements ConnectionRepository {
     const keep = new Set(kept.map((c) => JSON.stringify(claimKey(c))));
     for (const claim of prefixClaims(old)) {
       if (keep.has(JSON.stringify(claimKey(claim)))) continue;
-      const names = { '#owner': 'owner', '#below': 'below' };
       const command =
         claim.role === 'own'
           ? new UpdateCommand({
@@ -291,7 +289,7 @@ export class DynamoConnectionRepository implements ConnectionRepository {
               Key: claimKey(claim),
               UpdateExpression: 'DELETE #below :meSet',
               ConditionExpression: 'attribute_exists(#below)',
-              ExpressionAttributeNames: { '#below': names['#below'] },
+              ExpressionAttributeNames: { '#below': 'below' },
               ExpressionAttributeValues: { ':meSet': new Set([old.connectionId]) },
             });
       await this.dynamo.send(command).catch((error: unknown) => {
