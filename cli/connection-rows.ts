@@ -6,8 +6,16 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { type Connection, type FieldError, validateConnection } from '../lambdas/domain/connection.ts';
+import {
+  type Connection,
+  type FieldError,
+  type ValidationResult,
+  validateConnection,
+  validateConnectionAt,
+} from '../lambdas/domain/connection.ts';
 import { CliError } from './command.ts';
+import type { CliContext } from './context.ts';
+import { operationSettings } from './operations.ts';
 
 export type RowFormat = 'json' | 'dynamodb';
 
@@ -136,12 +144,29 @@ export function parseJson(text: string, source: string): unknown {
   }
 }
 
+/** The verdict on one raw row. */
+export type RowValidator = (raw: unknown) => Promise<ValidationResult>;
+
+/** The row's schema only: for rows that carry neither a PGP key nor a KMS key (e.g. `connections new`). */
+export const schemaOnly: RowValidator = async (raw) => validateConnection(raw);
+
+/**
+ * What the exporter of this deployment would refuse (domain/connection.ts validateConnectionAt):
+ * the schema, the PGP key as of the context's clock, and the KMS allowlist of the environment.
+ */
+export async function deploymentValidator(ctx: CliContext): Promise<RowValidator> {
+  const { kmsKeyAllowlist } = operationSettings(ctx);
+  const { createConnectionChecks } = await import('../lambdas/adapters/connection-checks.ts');
+  const checks = createConnectionChecks(kmsKeyAllowlist);
+  return (raw) => validateConnectionAt(raw, checks, ctx.clock.now());
+}
+
 /** Validate every row; errors carry the row's label so each line says which row and field. */
-export function checkRows(rows: RawRow[]): CheckedRows {
+export async function checkRows(rows: RawRow[], validate: RowValidator): Promise<CheckedRows> {
   const connections: Connection[] = [];
   const errors: RowError[] = [];
   for (const { label, raw } of rows) {
-    const result = validateConnection(raw);
+    const result = await validate(raw);
     if (result.ok) connections.push(result.connection);
     else errors.push(...result.errors.map((e) => ({ label, ...explain(raw, e) })));
   }

@@ -186,7 +186,8 @@ export function createCliContext(options: CreateContextOptions): CliContext {
           const { DynamoConnectionRepository } = await import(
             '../lambdas/adapters/dynamo-connection-repository.ts'
           );
-          return new DynamoConnectionRepository(dynamo, tableName);
+          // The prefix claims live in the ExportState table: needed only when a row is written.
+          return new DynamoConnectionRepository(dynamo, tableName, () => ctx.requireSetting('stateTable'));
         })
       )();
       return connections;

@@ -53,7 +53,11 @@ export interface Runtime {
 export const DEFAULT_GZIP_LEVEL = 6;
 
 export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runtime {
-  const connections = new DynamoConnectionRepository(parts.clients.documentClient, config.tables.connections);
+  const connections = new DynamoConnectionRepository(
+    parts.clients.documentClient,
+    config.tables.connections,
+    config.tables.exportState,
+  );
   const state = new DynamoExportStateStore(parts.clients.documentClient, config.tables.exportState);
   const ledger = new DynamoStagingLedger(parts.clients.documentClient, config.tables.stagingLedger);
   const staging = new S3StagingStore(parts.clients.stagingS3, config.stagingBucket);

@@ -24,7 +24,13 @@ import {
 } from '../lambdas/domain/metrics.ts';
 import { periodMs } from '../lambdas/domain/windows.ts';
 
-export type FunctionRole = 'stager' | 'compactor' | 'dispatcher' | 'exporter' | 'connectionTest';
+export type FunctionRole =
+  | 'stager'
+  | 'compactor'
+  | 'dispatcher'
+  | 'exporter'
+  | 'connectionTest'
+  | 'connectionSweep';
 
 export interface MonitoringProps {
   functions: Record<FunctionRole, lambda.IFunction>;
@@ -94,6 +100,7 @@ export class Monitoring extends Construct {
       dispatcher: 'Dispatcher',
       exporter: 'Exporter',
       connectionTest: 'ConnectionTest',
+      connectionSweep: 'ConnectionSweep',
     };
     for (const [role, fn] of Object.entries(props.functions) as [FunctionRole, lambda.IFunction][]) {
       const label = fnLabels[role];
@@ -185,6 +192,20 @@ export class Monitoring extends Construct {
         description: `${frequency} connection rows fail validation and are not exported until fixed.`,
       });
     }
+
+    this.alarm('InvalidConnections-Sweep', {
+      metric: this.custom(
+        METRICS.invalidConnections,
+        SERVICE_NAMES.connectionSweep,
+        undefined,
+        Duration.hours(1),
+        'Maximum',
+      ),
+      threshold: 0,
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      description:
+        'The hourly sweep found connection rows that are refused (invalid row, unusable PGP or KMS key, prefix collision), including rows no schedule sees.',
+    });
 
     this.dashboard = this.buildDashboard(props);
   }

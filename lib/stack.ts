@@ -103,6 +103,7 @@ export class S3EventExportStack extends Stack {
         dispatcher: this.export.dispatcher.function,
         exporter: this.export.exporter.function,
         connectionTest: this.export.connectionTest.function,
+        connectionSweep: this.export.connectionSweep.function,
       },
       deadLetterQueues: {
         JobDeadLetterQueue: this.export.jobDeadLetterQueue,

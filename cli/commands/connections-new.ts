@@ -1,7 +1,7 @@
 import { ulid } from 'ulid';
 import type { ConnectionInput } from '../../lambdas/domain/connection.ts';
 import { type CliCommand, EXIT_FAILURE, flag, noPositionals, stringOption } from '../command.ts';
-import { checkRows, formatRowError, toDynamoDbJson, toJsonText } from '../connection-rows.ts';
+import { checkRows, formatRowError, schemaOnly, toDynamoDbJson, toJsonText } from '../connection-rows.ts';
 
 function list(value: string | undefined): string[] | undefined {
   return value
@@ -73,7 +73,7 @@ export const connectionsNew: CliCommand = {
       status: 'PAUSED',
       createdAt: ctx.clock.now().toISOString(),
     };
-    const checked = checkRows([{ label: `connection ${row.connectionId}`, raw: row }]);
+    const checked = await checkRows([{ label: `connection ${row.connectionId}`, raw: row }], schemaOnly);
     if (!checked.ok) {
       for (const error of checked.errors) ctx.warn(formatRowError(error));
       return EXIT_FAILURE;

@@ -1,7 +1,14 @@
 import type { Connection } from '../../lambdas/domain/connection.ts';
+import {
+  NamespaceConflictError,
+  type NamespacedConnection,
+  namespaceConflict,
+} from '../../lambdas/domain/namespaces.ts';
+import { connectionPrefix } from '../../lambdas/domain/object-keys.ts';
 import { type CliCommand, EXIT_FAILURE, flag, onePositional } from '../command.ts';
 import {
   checkRows,
+  deploymentValidator,
   formatRowError,
   type RowError,
   readRowFile,
@@ -45,13 +52,47 @@ function nameConflicts(incoming: Connection[], existing: Record<string, unknown>
   return errors;
 }
 
+/**
+ * One namespace per connection (domain/namespaces.ts): against the table and within the file.
+ * A first look that names every collision before anything is written; the repository's put
+ * enforces the rule again, atomically, against concurrent puts.
+ */
+function namespaceConflicts(incoming: Connection[], existing: Record<string, unknown>[]): RowError[] {
+  const incomingIds = new Set(incoming.map((c) => c.connectionId));
+  const others: NamespacedConnection[] = existing.filter(
+    (r): r is Record<string, unknown> & NamespacedConnection =>
+      typeof r.connectionId === 'string' &&
+      !incomingIds.has(r.connectionId) &&
+      typeof r.bucketName === 'string' &&
+      typeof r.connectionName === 'string',
+  );
+  const errors: RowError[] = [];
+  for (const c of incoming) {
+    const other = namespaceConflict(c, others);
+    if (other) {
+      const error = new NamespaceConflictError(
+        c.connectionId,
+        c.bucketName,
+        connectionPrefix(c),
+        other.connectionId,
+      );
+      errors.push({ label: `connection ${c.connectionId}`, field: error.field, message: error.reason });
+    } else {
+      others.push(c);
+    }
+  }
+  return errors;
+}
+
 export const connectionsPut: CliCommand = {
   name: 'connections put',
   summary: 'Validate connection row(s) from a file and store them (whole-row replace)',
   usage: 'FILE [--activate]',
   description:
-    'FILE as for `connections validate`. Every row is validated first, and connectionName must be\n' +
-    'unique per app; if any row has an error, nothing is written and every error is printed.\n' +
+    'FILE as for `connections validate`. Every row is validated first, connectionName must be\n' +
+    "unique per app, and in one bucket no connection's prefix [<folderPath>_]<connectionName>/ may\n" +
+    "equal, contain or lie inside another's (whatever their apps); if any row has an error, nothing\n" +
+    'is written and every error is printed.\n' +
     'updatedAt is set to now. Edits take effect from the next export window.\n' +
     'A NEW row (its connectionId not in the table yet) is stored PAUSED unless --activate: it would\n' +
     'fail every tick until the customer applied its policy. Onboarding: connections policy FILE (send\n' +
@@ -69,7 +110,7 @@ export const connectionsPut: CliCommand = {
     const file = await readRowFile(
       onePositional(args, 'FILE (a JSON file with one connection row or an array)'),
     );
-    const checked = checkRows(file.rows);
+    const checked = await checkRows(file.rows, await deploymentValidator(ctx));
     const fail = (errors: RowError[]) => {
       if (ctx.settings.json) ctx.print(toJsonText({ written: 0, errors }));
       else {
@@ -81,7 +122,10 @@ export const connectionsPut: CliCommand = {
     if (!checked.ok) return fail(checked.errors);
     const repository = await ctx.connectionRepository();
     const existing = await repository.listRaw();
-    const conflicts = nameConflicts(checked.connections, existing);
+    const conflicts = [
+      ...nameConflicts(checked.connections, existing),
+      ...namespaceConflicts(checked.connections, existing),
+    ];
     if (conflicts.length > 0) return fail(conflicts);
     const storedIds = new Set(existing.map((r) => r.connectionId));
     const activate = flag(args, 'activate');
@@ -99,7 +143,16 @@ export const connectionsPut: CliCommand = {
             `(or test the file before putting it), then "connections resume ${row.connectionId}"; or put with --activate`,
         );
       }
-      await repository.put(row);
+      try {
+        await repository.put(row);
+      } catch (error) {
+        // Lost a race to a concurrent put of a colliding row: the rows before this one are stored.
+        if (!(error instanceof NamespaceConflictError)) throw error;
+        const label = `connection ${row.connectionId}`;
+        ctx.warn(formatRowError({ label, field: error.field, message: error.reason }));
+        ctx.warn(`${label}: not written; ${stored.length} row(s) before it were written`);
+        return EXIT_FAILURE;
+      }
       stored.push(row);
       if (!ctx.settings.json) {
         ctx.print(

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { FREQUENCIES } from '../definitions.ts';
+import { longestObjectKeyBytes, MAX_OBJECT_KEY_BYTES } from './object-keys.ts';
 
 /*
  * Every structural rule is a zod check that z.toJSONSchema can publish (a `regex`, a length, an
@@ -18,6 +19,39 @@ import { FREQUENCIES } from '../definitions.ts';
 const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
 /** No white space (as String.prototype.trim sees it) at either end. */
 const NO_EDGE_WHITESPACE = /^(?!\s)[\s\S]*(?<!\s)$/;
+/**
+ * Characters a name must not hold: control characters (C0, DEL, C1), format characters
+ * (bidi overrides and isolates, zero-width characters, the BOM, soft hyphen...), the line and
+ * paragraph separators U+2028/U+2029, and lone surrogates (ill-formed UTF-16: two different
+ * ones encode to the same UTF-8 bytes, so two names would give one object key).
+ */
+const UNSAFE_CHARS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+function unsafeCharacter(s: string): string | undefined {
+  const found = UNSAFE_CHARS.exec(s)?.[0];
+  if (found === undefined) return undefined;
+  return `U+${(found.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** Refinements every name field shares: printable, well-formed text (optionally without edge white space). */
+function printable<T extends z.ZodString>(schema: T, field: string, validForm: string, edges = true) {
+  const checked = schema.superRefine((s, ctx) => {
+    const found = unsafeCharacter(s);
+    if (found) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${field} must not contain control characters, format characters (bidi, zero-width), line/paragraph separators or lone surrogates (found ${found} at position ${s.search(UNSAFE_CHARS)}); ${validForm}`,
+      });
+    }
+    if (edges && s.trim() !== s) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${field} must not start or end with white space; ${validForm}`,
+      });
+    }
+  });
+  return checked;
+}
 
 const connectionId = z
   .string({ error: 'connectionId is required: "conn_" followed by a ULID or UUID' })
@@ -32,23 +66,32 @@ const appId = z
   });
 
 const displayName = (field: string) =>
-  z
-    .string({ error: `${field} is required: a non-empty string written into every record` })
-    .min(1, { error: `${field} must not be empty` })
-    .max(256, { error: `${field} must be at most 256 characters` });
+  printable(
+    z
+      .string({ error: `${field} is required: a non-empty string written into every record` })
+      .min(1, { error: `${field} must not be empty` })
+      .max(256, { error: `${field} must be at most 256 characters` }),
+    field,
+    'use 1-256 printable characters',
+    false,
+  );
 
-const connectionName = z
-  .string({ error: 'connectionName is required: 1-100 characters, no "/"' })
-  .min(1, { error: 'connectionName must not be empty (1-100 characters, no "/")' })
-  .max(100, { error: 'connectionName must be at most 100 characters' })
-  .regex(/^[^/]*$/, {
-    error: 'connectionName must not contain "/" (it is one folder of the object key)',
-  })
-  .regex(NO_CONTROL_CHARS, { error: 'connectionName must not contain control characters' })
-  .regex(NO_EDGE_WHITESPACE, { error: 'connectionName must not start or end with white space' })
-  .regex(/^(?!\.{1,2}$)/, {
-    error: 'connectionName must not be "." or ".." (it is a folder of the object key)',
-  });
+const connectionName = printable(
+  z
+    .string({ error: 'connectionName is required: 1-100 characters, no "/"' })
+    .min(1, { error: 'connectionName must not be empty (1-100 characters, no "/")' })
+    .max(100, { error: 'connectionName must be at most 100 characters' })
+    .regex(/^[^/]*$/, {
+      error: 'connectionName must not contain "/" (it is one folder of the object key)',
+    })
+    .regex(NO_CONTROL_CHARS, { error: 'connectionName must not contain control characters' })
+    .regex(NO_EDGE_WHITESPACE, { error: 'connectionName must not start or end with white space' })
+    .regex(/^(?!\.{1,2}$)/, {
+      error: 'connectionName must not be "." or ".." (it is a folder of the object key)',
+    }),
+  'connectionName',
+  'use 1-100 printable characters without "/", e.g. daily_events',
+);
 
 const bucketName = z
   .string({ error: 'bucketName is required: the name of the customer S3 bucket' })
@@ -73,23 +116,43 @@ const accountId = z.string().regex(/^\d{12}$/, {
   error: 'bucketOwnerAccountId must be the 12-digit AWS account id of the bucket owner',
 });
 
-const folderPath = z
-  .string()
-  .min(1, { error: 'folderPath must not be empty; omit it for no folder' })
-  .max(512, { error: 'folderPath must be at most 512 characters' })
-  .regex(/^(?!\/)[\s\S]*(?<!\/)$/, {
-    error: 'folderPath must not start or end with "/", e.g. my_folder/sub_folder',
-  })
-  .regex(/^(?![\s\S]*\/\/)/, { error: 'folderPath must not contain "//"' })
-  .regex(/^(?!(?:[\s\S]*\/)?\.{1,2}(?:\/|$))/, {
-    error: 'folderPath must not contain "." or ".." segments',
-  })
-  .regex(NO_CONTROL_CHARS, { error: 'folderPath must not contain control characters' });
+/** Most folders in a folderPath. */
+export const MAX_FOLDERS = 32;
 
-const eventName = z
-  .string()
-  .min(1, { error: 'an event name must not be empty' })
-  .max(256, { error: 'an event name must be at most 256 characters' });
+const FOLDER_FORM = 'use printable "/"-separated folder names, e.g. my_folder/sub_folder';
+
+const folderPath = printable(
+  z
+    .string()
+    .min(1, { error: 'folderPath must not be empty; omit it for no folder' })
+    .max(512, { error: 'folderPath must be at most 512 characters' })
+    .regex(/^(?!\/)[\s\S]*(?<!\/)$/, {
+      error: 'folderPath must not start or end with "/", e.g. my_folder/sub_folder',
+    })
+    .regex(/^(?![\s\S]*\/\/)/, { error: 'folderPath must not contain "//"' })
+    .regex(/^(?!(?:[\s\S]*\/)?\.{1,2}(?:\/|$))/, {
+      error: 'folderPath must not contain "." or ".." segments',
+    })
+    .regex(/^[^/]*(?:\/[^/]*){0,31}$/, {
+      // Each folder is a prefix claim written in one DynamoDB transaction (domain/namespaces.ts).
+      error: `folderPath must have at most ${MAX_FOLDERS} folders`,
+    })
+    .regex(/^(?!\s)(?![\s\S]*\/\s)(?![\s\S]*\s\/)(?![\s\S]*\s$)/, {
+      error: `folderPath folder names must not start or end with white space; ${FOLDER_FORM}`,
+    }),
+  'folderPath',
+  FOLDER_FORM,
+);
+
+const eventName = printable(
+  z
+    .string()
+    .min(1, { error: 'an event name must not be empty' })
+    .max(256, { error: 'an event name must be at most 256 characters' }),
+  'an event name',
+  'use the event name or code as sent by the app',
+  false,
+);
 
 const events = z.discriminatedUnion(
   'mode',
@@ -111,9 +174,17 @@ const attributeSelection = (field: string) =>
   z.union(
     [
       z.literal('ALL'),
-      z.array(z.string().min(1, { error: `${field} names must not be empty` }), {
-        error: `${field} must be "ALL" or a list of attribute names`,
-      }),
+      z.array(
+        printable(
+          z.string().min(1, { error: `${field} names must not be empty` }),
+          `${field} names`,
+          'use the attribute name as sent by the app',
+          false,
+        ),
+        {
+          error: `${field} must be "ALL" or a list of attribute names`,
+        },
+      ),
     ],
     { error: `${field} must be "ALL" or a list of attribute names` },
   );
@@ -228,6 +299,7 @@ export const connectionSchema = z
       const present = (name: string) => (row as Record<string, unknown>)[name] !== undefined;
       if (present(field) && !present(requires)) ctx.addIssue({ code: 'custom', path: [requires], message });
     }
+    checkKeyLength(row, ctx);
     if (row.kmsKeyArn) {
       const keyRegion = row.kmsKeyArn.split(':')[3];
       if (keyRegion !== row.bucketRegion) {
@@ -239,6 +311,21 @@ export const connectionSchema = z
       }
     }
   });
+
+/** Every key the row can produce (data parts, manifest, probe) must fit S3's key limit. */
+function checkKeyLength(
+  row: { connectionName: string; folderPath?: string | undefined; pgpPublicKey?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  const bytes = longestObjectKeyBytes(row);
+  if (bytes <= MAX_OBJECT_KEY_BYTES) return;
+  const field = row.folderPath ? 'folderPath' : 'connectionName';
+  ctx.addIssue({
+    code: 'custom',
+    path: [field],
+    message: `${field}: folderPath and connectionName make object keys of up to ${bytes} UTF-8 bytes, over S3's limit of ${MAX_OBJECT_KEY_BYTES}; shorten them by at least ${bytes - MAX_OBJECT_KEY_BYTES} bytes (non-ASCII characters take 2-4 bytes each)`,
+  });
+}
 
 export type Connection = z.output<typeof connectionSchema>;
 export type ConnectionInput = z.input<typeof connectionSchema>;
@@ -285,6 +372,48 @@ export function validateConnection(raw: unknown): ValidationResult {
     return { field, message };
   });
   return { ok: false, errors };
+}
+
+/**
+ * The checks that need more than the row: whether the PGP key is usable as of now (parsed,
+ * not expired or revoked, strong enough) and whether the KMS key is on this deployment's
+ * allowlist. Injected, so the domain stays free of OpenPGP and of the deployment's settings.
+ */
+export interface ConnectionChecks {
+  /** The refusal of `pgpPublicKey` as of `now`, or undefined when the key is usable. */
+  pgpPublicKey(armored: string, now: Date): Promise<FieldError | undefined>;
+  /** The refusal of `kmsKeyArn`, or undefined when this deployment may use the key. */
+  kmsKeyArn(kmsKeyArn: string): FieldError | undefined;
+}
+
+/**
+ * What the exporter refuses in a well-formed row, in the order it checks (KMS key, then PGP
+ * key). Every write path and the exporter use this one function, so the CLI refuses exactly
+ * what an export would.
+ */
+export async function connectionRefusals(
+  connection: Connection,
+  checks: ConnectionChecks,
+  now: Date,
+): Promise<FieldError[]> {
+  const refusals: FieldError[] = [];
+  const kms = connection.kmsKeyArn ? checks.kmsKeyArn(connection.kmsKeyArn) : undefined;
+  if (kms) refusals.push(kms);
+  const pgp = connection.pgpPublicKey ? await checks.pgpPublicKey(connection.pgpPublicKey, now) : undefined;
+  if (pgp) refusals.push(pgp);
+  return refusals;
+}
+
+/** {@link validateConnection}, then {@link connectionRefusals}: the whole verdict on a row as of `now`. */
+export async function validateConnectionAt(
+  raw: unknown,
+  checks: ConnectionChecks,
+  now: Date,
+): Promise<ValidationResult> {
+  const result = validateConnection(raw);
+  if (!result.ok) return result;
+  const refusals = await connectionRefusals(result.connection, checks, now);
+  return refusals.length ? { ok: false, errors: refusals } : result;
 }
 
 /** Validate or throw {@link InvalidConnectionError}. */

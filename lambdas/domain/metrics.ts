@@ -17,6 +17,7 @@ export const SERVICE_NAMES = {
   dispatcher: 'dispatcher',
   exporter: 'exporter',
   connectionTest: 'connection-test',
+  connectionSweep: 'connection-sweep',
 } as const;
 export type ServiceName = (typeof SERVICE_NAMES)[keyof typeof SERVICE_NAMES];
 
@@ -38,6 +39,10 @@ export const METRICS = {
   eventsCompacted: 'EventsCompacted',
   // dispatcher (dimensions: service, Frequency)
   exportJobsEnqueued: 'ExportJobsEnqueued',
+  /**
+   * Rows refused: by the dispatcher per frequency (rows of its index query), and by the hourly
+   * connection sweep (service connection-sweep, no Frequency) over every row of the table.
+   */
   invalidConnections: 'InvalidConnections',
   /** Largest lag (watermark → latest boundary) over the frequency's active connections, seconds. */
   exportLagSeconds: 'ExportLagSeconds',

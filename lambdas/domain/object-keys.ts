@@ -58,3 +58,32 @@ export function manifestObjectKey(connection: KeyedConnection, windowEnd: Date):
 export function probeObjectKey(connection: KeyedConnection, at: Date): string {
   return `${connectionPrefix(connection)}_connection_test/probe_${exportTimestamp(at)}.probe`;
 }
+
+/** S3's limit on an object key: 1,024 bytes of UTF-8. */
+export const MAX_OBJECT_KEY_BYTES = 1024;
+
+/**
+ * The largest data part number the key-length check allows for: at the default part size
+ * (512 MiB of uncompressed output per part) 99,999 parts are ~50 TB in one window, far beyond
+ * any window this product exports; a 5-digit suffix bounds the key.
+ */
+export const MAX_PART_NUMBER = 99_999;
+
+const UTF8 = new TextEncoder();
+
+/** The latest window end whose `export_timestamp` has 10 digits (2286-11-20): bounds the key. */
+const LATEST_WINDOW_END = new Date(9_999_999_999_000);
+
+/**
+ * The longest key (in UTF-8 bytes) a connection can produce: a data part with the largest
+ * part number, the manifest or the test-connection probe, whichever is longest.
+ */
+export function longestObjectKeyBytes(connection: KeyedConnection): number {
+  return Math.max(
+    ...[
+      dataObjectKey(connection, LATEST_WINDOW_END, MAX_PART_NUMBER),
+      manifestObjectKey(connection, LATEST_WINDOW_END),
+      probeObjectKey(connection, LATEST_WINDOW_END),
+    ].map((key) => UTF8.encode(key).length),
+  );
+}

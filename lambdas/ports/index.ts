@@ -111,9 +111,20 @@ export interface ConnectionRepository {
   listRawByFrequency(frequency: Frequency): Promise<Record<string, unknown>[]>;
   /** Every raw row (operator CLI only; a scan). */
   listRaw(): Promise<Record<string, unknown>[]>;
-  /** Store a validated connection (whole-row replace). */
+  /**
+   * Store a validated connection (whole-row replace), atomically with the claim of its prefix in
+   * its bucket (domain/namespaces.ts); the prefixes the row held before are released.
+   * @throws NamespaceConflictError when another connection's prefix equals, contains or lies in its prefix.
+   */
   put(connection: Connection): Promise<void>;
+  /** Delete the row and release its prefix claims. */
   delete(connectionId: string): Promise<void>;
+  /**
+   * Make sure the connection holds the claim of its prefix (rows written around `put`, e.g. with
+   * `aws dynamodb put-item`, hold none yet): the exporter calls this before writing.
+   * @throws NamespaceConflictError when another connection holds a colliding prefix.
+   */
+  claimNamespace(connection: Connection): Promise<void>;
 }
 
 // ---------------------------------------------------------------- export state

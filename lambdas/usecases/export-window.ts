@@ -17,6 +17,7 @@ import type { Connection } from '../domain/connection.ts';
 import { validateConnection } from '../domain/connection.ts';
 import { recordFrame } from '../domain/export-record.ts';
 import { buildManifest, serializeManifest, type WindowManifest } from '../domain/manifest.ts';
+import { NamespaceConflictError } from '../domain/namespaces.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
 import { REF_GROUP_BYTES } from '../domain/staged-segment.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
@@ -164,6 +165,20 @@ function genericDiagnosis(error: unknown): ConnectionDiagnosis {
 
 class LostLease extends Error {}
 
+/** The connection must hold its prefix in its bucket (domain/namespaces.ts) before it writes a key there. */
+export async function claimNamespace(
+  connection: Connection,
+  deps: Pick<ExportDeps, 'connections'>,
+): Promise<void> {
+  try {
+    await deps.connections.claimNamespace(connection);
+  } catch (error) {
+    if (error instanceof NamespaceConflictError)
+      throw new ConnectionProblem('NAMESPACE_CONFLICT', error.message);
+    throw error;
+  }
+}
+
 async function refuse(
   connectionId: string,
   problem: ConnectionProblem,
@@ -245,6 +260,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
     let encrypt: Encryptor | undefined;
     try {
       encrypt = (await deps.preflight?.(windowConnection, deps.clock.now()))?.encrypt;
+      await claimNamespace(windowConnection, deps);
     } catch (error) {
       if (!(error instanceof ConnectionProblem)) throw error;
       await deps.state.releaseLease(connection.connectionId, owner);

@@ -1,27 +1,30 @@
 /**
- * Checks run before any write of a connection: its KMS key must be on the
- * operator's allowlist and its PGP key must be a valid, usable public key.
- * A refusal is a ConnectionProblem (recorded on the state, not retried).
+ * Checks run before any write of a connection: the same refusals as every write path
+ * (domain/connection.ts connectionRefusals: the KMS key must be on the operator's allowlist,
+ * the PGP key must be a valid, usable public key). A refusal is a ConnectionProblem
+ * (recorded on the state, not retried).
  */
 import type { Readable } from 'node:stream';
-import { encryptStream, InvalidPgpKeyError, loadEncryptionKey } from '../adapters/pgp.ts';
-import type { Connection } from '../domain/connection.ts';
-import { checkKmsKey } from '../domain/kms-allowlist.ts';
+import { createConnectionChecks } from '../adapters/connection-checks.ts';
+import { encryptStream, loadEncryptionKey } from '../adapters/pgp.ts';
+import { type Connection, connectionRefusals } from '../domain/connection.ts';
 import { ConnectionProblem, type ExportDeps } from './export-window.ts';
 
+/** The diagnosis code of a refusal, by the field refused. */
+const REFUSAL_CODES: Record<string, string> = {
+  kmsKeyArn: 'KMS_KEY_NOT_ALLOWLISTED',
+  pgpPublicKey: 'INVALID_PGP_KEY',
+};
+
 export function createPreflight(kmsKeyAllowlist: readonly string[]): NonNullable<ExportDeps['preflight']> {
+  const checks = createConnectionChecks(kmsKeyAllowlist);
   return async (connection: Connection, now: Date) => {
-    if (connection.kmsKeyArn) {
-      const refusal = checkKmsKey(connection.kmsKeyArn, kmsKeyAllowlist);
-      if (refusal) throw new ConnectionProblem('KMS_KEY_NOT_ALLOWLISTED', refusal.message);
-    }
+    const [refusal] = await connectionRefusals(connection, checks, now);
+    if (refusal)
+      throw new ConnectionProblem(REFUSAL_CODES[refusal.field] ?? 'INVALID_CONNECTION', refusal.message);
     if (!connection.pgpPublicKey) return {};
-    try {
-      const key = await loadEncryptionKey(connection.pgpPublicKey, now);
-      return { encrypt: (plaintext: Readable) => encryptStream(key, plaintext) };
-    } catch (error) {
-      if (error instanceof InvalidPgpKeyError) throw new ConnectionProblem('INVALID_PGP_KEY', error.message);
-      throw error;
-    }
+    // Validated just above: this reads the parsed key from the per-container cache.
+    const key = await loadEncryptionKey(connection.pgpPublicKey, now);
+    return { encrypt: (plaintext: Readable) => encryptStream(key, plaintext) };
   };
 }

@@ -41,6 +41,7 @@ import { listSettledWindow } from './compact-slot.ts';
 import {
   type CommittedWindow,
   ConnectionProblem,
+  claimNamespace,
   type Encryptor,
   type ExportDeps,
   type ExportSettings,
@@ -162,6 +163,7 @@ export async function rerunWindow(
   let encrypt: Awaited<ReturnType<NonNullable<ExportDeps['preflight']>>>['encrypt'];
   try {
     encrypt = (await deps.preflight?.(connection, now))?.encrypt;
+    await claimNamespace(connection, deps);
   } catch (error) {
     if (error instanceof ConnectionProblem)
       throw new RerunRefused('CONNECTION_PROBLEM', `${error.code}: ${error.message}`);

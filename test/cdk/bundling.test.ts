@@ -17,17 +17,19 @@ let s: Synthesized;
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'cdk-bundling-'));
   s = synthesize({}, { bundle: true, outdir });
-}, 120_000);
+}, 300_000); // five functions bundled with esbuild: minutes on a loaded two-core machine
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-function assetDirOf(name: 'stager' | 'dispatcher' | 'exporter' | 'connectionTest'): string {
+function assetDirOf(
+  name: 'stager' | 'dispatcher' | 'exporter' | 'connectionTest' | 'connectionSweep',
+): string {
   const fn = name === 'stager' ? s.stack.ingest.stager : s.stack.export[name];
   const code = s.template.toJSON().Resources[s.logicalId(fn.function)].Properties.Code;
   return join(outdir, `asset.${(code.S3Key as string).replace(/\.zip$/, '')}`);
 }
 
 describe('function bundles (esbuild, offline)', () => {
-  it.each(['stager', 'dispatcher', 'exporter', 'connectionTest'] as const)(
+  it.each(['stager', 'dispatcher', 'exporter', 'connectionTest', 'connectionSweep'] as const)(
     '%s is bundled to an ESM index.mjs with its source map and a handler export',
     (name) => {
       const assetDir = assetDirOf(name);

@@ -353,17 +353,29 @@ describe('function roles: least privilege', () => {
     ]);
   });
 
-  it('schedules: EventBridge Scheduler of this account may invoke the dispatcher and write the schedule DLQ', () => {
+  it('schedules: EventBridge Scheduler of this account may invoke the dispatcher and the connection sweep and write the schedule DLQ', () => {
     const { export: ex } = s.stack;
     const roleId = s.logicalId(ex.node.findChild('ScheduleRole'));
-    expect(statementsOfRole(s.template, roleId)).toEqual([
-      {
-        Effect: 'Allow',
-        Action: 'lambda:InvokeFunction',
-        Resource: [s.arnOf(ex.dispatcher.function), joinArn(s.arnOf(ex.dispatcher.function), ':*')],
-      },
-      { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: s.arnOf(ex.scheduleDeadLetterQueue) },
-    ]);
+    const statements = statementsOfRole(s.template, roleId);
+    expect(statements).toHaveLength(2);
+    const [invoke, dlq] = statements;
+    expect(invoke).toMatchObject({ Effect: 'Allow', Action: 'lambda:InvokeFunction' });
+    const key = (r: unknown) => JSON.stringify(r);
+    expect(((invoke?.Resource ?? []) as unknown[]).map(key).sort()).toEqual(
+      [
+        s.arnOf(ex.dispatcher.function),
+        joinArn(s.arnOf(ex.dispatcher.function), ':*'),
+        s.arnOf(ex.connectionSweep.function),
+        joinArn(s.arnOf(ex.connectionSweep.function), ':*'),
+      ]
+        .map(key)
+        .sort(),
+    );
+    expect(dlq).toEqual({
+      Effect: 'Allow',
+      Action: 'sqs:SendMessage',
+      Resource: s.arnOf(ex.scheduleDeadLetterQueue),
+    });
     const trust = s.template.toJSON().Resources[roleId].Properties.AssumeRolePolicyDocument.Statement;
     expect(trust).toEqual([
       {
@@ -399,7 +411,9 @@ describe('no statement is wider than reviewed', () => {
   const reviewedWildcards = (x: Synthesized, pattern: string) => {
     const bucket = x.logicalId(x.stack.staging.bucket);
     const dispatcher = x.logicalId(x.stack.export.dispatcher.function);
+    const sweep = x.logicalId(x.stack.export.connectionSweep.function);
     return [
+      JSON.stringify(joinArn({ 'Fn::GetAtt': [sweep, 'Arn'] }, ':*')),
       JSON.stringify(partitionArn(':s3:::*/*')),
       JSON.stringify(joinArn({ 'Fn::GetAtt': [bucket, 'Arn'] }, '/events/*')),
       JSON.stringify(joinArn({ 'Fn::GetAtt': [bucket, 'Arn'] }, '/quarantine/*')),

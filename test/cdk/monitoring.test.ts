@@ -80,7 +80,7 @@ describe('alarms', () => {
   it('there are exactly these alarms', () => {
     expect(Object.keys(alarms(s)).sort()).toEqual(
       [
-        ...['Stager', 'Dispatcher', 'Exporter', 'ConnectionTest'].flatMap((f) => [
+        ...['Stager', 'Dispatcher', 'Exporter', 'ConnectionTest', 'ConnectionSweep'].flatMap((f) => [
           `${f}Errors`,
           `${f}Throttles`,
         ]),
@@ -89,6 +89,7 @@ describe('alarms', () => {
         'ScheduleDeadLetterQueueNotEmpty',
         'StagerIteratorAge',
         'ExportFailures',
+        'InvalidConnections-Sweep',
         ...FREQUENCIES.flatMap((f) => [`ExportLag-${f}`, `DataAtRisk-${f}`, `InvalidConnections-${f}`]),
       ].sort(),
     );

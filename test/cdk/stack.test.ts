@@ -21,14 +21,14 @@ describe('what cdk deploy creates (SPEC §6)', () => {
     ['AWS::Kinesis::Stream', 1],
     ['AWS::S3::Bucket', 2], // staging + its access logs
     ['AWS::DynamoDB::Table', TABLES.length],
-    ['AWS::Lambda::Function', 4], // stager, dispatcher, exporter, connection test
+    ['AWS::Lambda::Function', 5], // stager, dispatcher, exporter, connection test, connection sweep
     ['AWS::Lambda::EventSourceMapping', 2],
-    ['AWS::Scheduler::Schedule', 3],
+    ['AWS::Scheduler::Schedule', 4], // three frequencies + the hourly connection sweep
     ['AWS::SQS::Queue', 4], // jobs, job DLQ, stager failures, schedule DLQ
     ['AWS::SNS::Topic', 1],
     ['AWS::CloudWatch::Dashboard', 1],
     ['AWS::KMS::Key', 2], // staging data, alarm topic
-    ['AWS::Logs::LogGroup', 4],
+    ['AWS::Logs::LogGroup', 5],
   ])('%s × %i', (type, count) => {
     s.template.resourceCountIs(type, count);
   });
@@ -290,7 +290,13 @@ describe('functions', () => {
     const byService = Object.fromEntries(
       functions().map((fn) => [fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME, fn.Properties]),
     );
-    expect(Object.keys(byService).sort()).toEqual(['connection-test', 'dispatcher', 'exporter', 'stager']);
+    expect(Object.keys(byService).sort()).toEqual([
+      'connection-sweep',
+      'connection-test',
+      'dispatcher',
+      'exporter',
+      'stager',
+    ]);
     const common = {
       [ENV.connectionsTable]: { Ref: s.logicalId(s.stack.tables.connections) },
       [ENV.exportStateTable]: { Ref: s.logicalId(s.stack.tables.exportState) },
@@ -314,6 +320,8 @@ describe('functions', () => {
       [ENV.kmsKeyAllowlist]: '',
     });
     expect(env('connection-test')).toMatchObject({ ...common, [ENV.exporterRoleArn]: roleArn });
+    expect(env('connection-sweep')).toMatchObject({ ...common, [ENV.kmsKeyAllowlist]: '' });
+    expect(env('connection-sweep')[ENV.exporterRoleArn]).toBeUndefined();
   });
 
   it('memory sizes come from the context', () => {

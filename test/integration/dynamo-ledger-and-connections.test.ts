@@ -133,7 +133,8 @@ describe('DynamoStagingLedger', () => {
 });
 
 describe('DynamoConnectionRepository', () => {
-  const repository = () => new DynamoConnectionRepository(dynamo, engines().tables.connections);
+  const repository = () =>
+    new DynamoConnectionRepository(dynamo, engines().tables.connections, engines().tables.exportState);
   const connection = (id: string, frequency: Connection['frequency'], extra: Record<string, unknown> = {}) =>
     parseConnection({
       connectionId: `conn_${id.padStart(26, '0')}`,

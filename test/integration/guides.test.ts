@@ -91,7 +91,7 @@ describe('docs/producers.md and docs/customers.md against a real export', () => 
       pgpPublicKey: key.armoredPublicKey,
       createdAt: WINDOW_START.toISOString(),
     });
-    await new DynamoConnectionRepository(dynamo, e.tables.connections).put(connection);
+    await new DynamoConnectionRepository(dynamo, e.tables.connections, e.tables.exportState).put(connection);
 
     // Producers: each accepted example is staged, each quarantined one is not.
     const accepted = blocks('producers.md', 'accepted');

@@ -153,7 +153,7 @@ describe('Lambda handler logs', () => {
       credentials: e.credentials,
     });
     const now = new Date();
-    await new DynamoConnectionRepository(documentClient, e.tables.connections).put(
+    await new DynamoConnectionRepository(documentClient, e.tables.connections, e.tables.exportState).put(
       parseConnection({
         connectionId: CONNECTION_ID,
         appId: APP_ID,

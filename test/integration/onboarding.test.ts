@@ -50,7 +50,7 @@ function adapters() {
     credentials: e.credentials,
   });
   return {
-    connections: new DynamoConnectionRepository(dynamo, e.tables.connections),
+    connections: new DynamoConnectionRepository(dynamo, e.tables.connections, e.tables.exportState),
     state: new DynamoExportStateStore(dynamo, e.tables.exportState),
     s3: createS3Client({ region: e.region, endpoint: e.s3Endpoint, credentials: e.credentials }),
   };

@@ -44,7 +44,7 @@ function adapters() {
     credentials: e.credentials,
   });
   return {
-    connections: new DynamoConnectionRepository(documentClient, e.tables.connections),
+    connections: new DynamoConnectionRepository(documentClient, e.tables.connections, e.tables.exportState),
     state: new DynamoExportStateStore(documentClient, e.tables.exportState),
     ledger: new DynamoStagingLedger(documentClient, e.tables.stagingLedger),
     documentClient,

@@ -84,7 +84,11 @@ describe('dispatcher: export lag metric', () => {
       endpoint: e.dynamoEndpoint,
       credentials: e.credentials,
     });
-    const connections = new DynamoConnectionRepository(documentClient, e.tables.connections);
+    const connections = new DynamoConnectionRepository(
+      documentClient,
+      e.tables.connections,
+      e.tables.exportState,
+    );
     const state = new DynamoExportStateStore(documentClient, e.tables.exportState);
     const behind = connection('conn_lag0000behind', 'behind');
     const onTime = connection('conn_lag000ontime', 'on-time');

@@ -49,7 +49,7 @@ function repositories() {
     credentials: e.credentials,
   });
   return {
-    connections: new DynamoConnectionRepository(documentClient, e.tables.connections),
+    connections: new DynamoConnectionRepository(documentClient, e.tables.connections, e.tables.exportState),
     state: new DynamoExportStateStore(documentClient, e.tables.exportState),
   };
 }

@@ -4,6 +4,12 @@
  */
 import type { Frequency } from '../../lambdas/definitions.ts';
 import type { Connection } from '../../lambdas/domain/connection.ts';
+import {
+  NamespaceConflictError,
+  type NamespacedConnection,
+  namespaceConflict,
+} from '../../lambdas/domain/namespaces.ts';
+import { connectionPrefix } from '../../lambdas/domain/object-keys.ts';
 import type { ConnectionRepository } from '../../lambdas/ports/index.ts';
 
 export class InMemoryConnectionRepository implements ConnectionRepository {
@@ -33,8 +39,33 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
 
   async put(connection: Connection): Promise<void> {
     this.calls.push(`put:${connection.connectionId}`);
+    this.refuseCollision(connection);
     // Like the document client with removeUndefinedValues: undefined attributes are not stored.
     this.rows.set(connection.connectionId, JSON.parse(JSON.stringify(connection)));
+  }
+
+  async claimNamespace(connection: Connection): Promise<void> {
+    this.calls.push(`claimNamespace:${connection.connectionId}`);
+    this.refuseCollision(connection);
+  }
+
+  /** The rule the DynamoDB claims enforce (domain/namespaces.ts), checked against every stored row. */
+  private refuseCollision(connection: Connection): void {
+    const stored = [...this.rows.values()].filter(
+      (r): r is Record<string, unknown> & NamespacedConnection =>
+        typeof r.connectionId === 'string' &&
+        typeof r.bucketName === 'string' &&
+        typeof r.connectionName === 'string',
+    );
+    const other = namespaceConflict(connection, stored);
+    if (other) {
+      throw new NamespaceConflictError(
+        connection.connectionId,
+        connection.bucketName,
+        connectionPrefix(connection),
+        other.connectionId,
+      );
+    }
   }
 
   async delete(connectionId: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateKey } from 'openpgp';
 import { decodeTime } from 'ulid';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../cli/main.ts';
@@ -142,7 +143,13 @@ describe('cli: connections validate', () => {
   });
 
   it('reads DynamoDB JSON (as for put-item --item file://...) and prints the plain row', async () => {
-    const run = await cli(['connections', 'validate', 'docs/connection.example.dynamodb.json']);
+    // The example names a KMS key: valid only where the deployment allows it.
+    const env = { KMS_KEY_ALLOWLIST: EXAMPLE_CONNECTION.kmsKeyArn };
+    const run = await cli(
+      ['connections', 'validate', 'docs/connection.example.dynamodb.json'],
+      undefined,
+      env,
+    );
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual(EXAMPLE_CONNECTION);
   });
@@ -213,14 +220,27 @@ describe('cli: connections validate', () => {
   });
 
   it('a valid public key is shown as its length, never its text', async () => {
-    const run = await cli([
-      'connections',
-      'validate',
-      file('public.json', row({ pgpPublicKey: PUBLIC_KEY })),
-    ]);
-    expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout).pgpPublicKey).toBe(`<pgp public key: ${PUBLIC_KEY.length} chars>`);
-    expect(run.stdout).not.toContain(PUBLIC_KEY_BODY);
+    // validate checks the key as the exporter does: it must be a real, usable key as of now.
+    const { publicKey } = await generateKey({
+      type: 'ecc',
+      curve: 'curve25519Legacy',
+      userIDs: [{ name: 'CLI test' }],
+      date: new Date(NOW.getTime() - 86_400_000),
+      format: 'armored',
+    });
+    const run = await cli(['connections', 'validate', file('public.json', row({ pgpPublicKey: publicKey }))]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).pgpPublicKey).toBe(`<pgp public key: ${publicKey.length} chars>`);
+    const body = publicKey.split('\n').find((line) => line.length > 40);
+    expect(body).toBeDefined();
+    expect(run.stdout).not.toContain(body);
+  });
+
+  it('a well-formed armor block that is not a usable key is refused, as the exporter would', async () => {
+    const run = await cli(['connections', 'validate', file('fake.json', row({ pgpPublicKey: PUBLIC_KEY }))]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('pgpPublicKey: is not an OpenPGP public key');
+    expect(run.stderr).not.toContain(PUBLIC_KEY_BODY);
   });
 
   it('a DynamoDB string set where a list is expected gets a hint', async () => {
@@ -385,10 +405,27 @@ describe('cli: connections put/get/list/pause/resume/delete', () => {
       'connection conn_01JD7Z6T5Q9Y3M2K8V4W1X0BBB: connectionName: "fifteen" is already used by conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA of app acme-shop',
     );
     expect(repo.rows.has('conn_01JD7Z6T5Q9Y3M2K8V4W1X0BBB')).toBe(false);
-    // The same name in another app is fine, and so is re-putting the row that holds it.
+    // The same name in another app is refused in the same bucket (one prefix, one connection)...
+    const sameBucket = await cli(
+      ['connections', 'put', file('other-app.json', { ...clash, appId: 'other-app' })],
+      repo,
+    );
+    expect(sameBucket.code).toBe(1);
+    expect(sameBucket.stderr).toContain(
+      'connection conn_01JD7Z6T5Q9Y3M2K8V4W1X0BBB: connectionName: its prefix "fifteen/" in bucket acme-events collides with connection conn_01JD7Z6T5Q9Y3M2K8V4W1X0AAA',
+    );
+    // ...and fine in another bucket, and so is re-putting the row that holds it.
     expect(
-      (await cli(['connections', 'put', file('other-app.json', { ...clash, appId: 'other-app' })], repo))
-        .code,
+      (
+        await cli(
+          [
+            'connections',
+            'put',
+            file('other-bucket.json', { ...clash, appId: 'other-app', bucketName: 'other-events' }),
+          ],
+          repo,
+        )
+      ).code,
     ).toBe(0);
     expect(
       (await cli(['connections', 'put', file('same.json', row({ frequency: 'WEEKLY' }))], repo)).code,
