@@ -7,6 +7,7 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -28,6 +29,8 @@ export type FunctionRole = 'stager' | 'dispatcher' | 'exporter' | 'connectionTes
 
 export interface MonitoringProps {
   functions: Record<FunctionRole, lambda.IFunction>;
+  /** The stream the stager consumes: records coming in while the stager is not invoked mean it stopped. */
+  stream: kinesis.IStream;
   /** Dead-letter queues by a short name (used in the alarm's id): any message means work was given up. */
   deadLetterQueues: Record<string, sqs.IQueue>;
   settleDelayMinutes: number;
@@ -48,6 +51,15 @@ export function frequencyAlarmPeriod(frequency: Frequency): Duration {
 export function exportLagThresholdSeconds(frequency: Frequency, settleDelayMinutes: number): number {
   return periodMs(frequency) / 1000 + settleDelayMinutes * 60;
 }
+
+/** Minutes of records coming in without a single stager invocation before SilentStager fires. */
+export const SILENT_STAGER_MINUTES = 15;
+
+/**
+ * SilentStager's math: 1 in a period when the stream took records and the stager was not invoked
+ * (a missing datapoint is 0: Lambda and Kinesis publish none for an idle minute). Nested IFs only.
+ */
+export const SILENT_STAGER_EXPRESSION = 'IF(FILL(incoming, 0) > 0, IF(FILL(invocations, 0) == 0, 1, 0), 0)';
 
 /** Export lag at which staged data approaches its expiry: half the staging retention. */
 export function dataAtRiskThresholdSeconds(stagingRetentionDays: number): number {
@@ -127,6 +139,52 @@ export class Monitoring extends Construct {
       threshold: props.settleDelayMinutes * 60_000,
       evaluationPeriods: 3,
       description: `The stager is more than the settle delay (${props.settleDelayMinutes} min) behind the stream: events land in later windows than they were received in, and may expire from the stream.`,
+    });
+
+    this.alarm('StagingFailures', {
+      metric: this.custom(METRICS.stagingFailures, SERVICE_NAMES.stager, undefined, FIVE_MINUTES, 'Sum'),
+      threshold: 0,
+      evaluationPeriods: 2,
+      description:
+        'Stager batches keep failing (two 5-minute periods in a row): the shard does not advance, and its records age towards the stream retention.',
+    });
+    this.alarm('RecordsQuarantined', {
+      metric: this.custom(
+        METRICS.recordsQuarantined,
+        SERVICE_NAMES.stager,
+        undefined,
+        FIFTEEN_MINUTES,
+        'Sum',
+      ),
+      threshold: 0,
+      description: 'Records could not be staged as events and were quarantined (malformed or too large).',
+    });
+    this.alarm('ConnectionsRefused', {
+      metric: this.custom(
+        METRICS.connectionsRefused,
+        SERVICE_NAMES.exporter,
+        undefined,
+        FIFTEEN_MINUTES,
+        'Sum',
+      ),
+      threshold: 0,
+      description:
+        'The exporter refused a connection (configuration problem: its error is recorded on its state, see `status`).',
+    });
+    const silentPeriod = FIVE_MINUTES;
+    this.alarm('SilentStager', {
+      metric: new cloudwatch.MathExpression({
+        expression: SILENT_STAGER_EXPRESSION,
+        usingMetrics: {
+          incoming: props.stream.metricIncomingRecords({ period: silentPeriod, statistic: 'Sum' }),
+          invocations: props.functions.stager.metricInvocations({ period: silentPeriod, statistic: 'Sum' }),
+        },
+        period: silentPeriod,
+        label: 'records in, stager not invoked',
+      }),
+      threshold: 0,
+      evaluationPeriods: SILENT_STAGER_MINUTES / silentPeriod.toMinutes(),
+      description: `The stream took records for ${SILENT_STAGER_MINUTES} minutes and the stager was not invoked once (event source mapping disabled or deleted, or its permissions removed).`,
     });
 
     this.alarm('ExportFailures', {

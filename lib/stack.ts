@@ -89,6 +89,7 @@ export class S3EventExportStack extends Stack {
         exporter: this.export.exporter.function,
         connectionTest: this.export.connectionTest.function,
       },
+      stream: this.ingest.stream,
       deadLetterQueues: {
         JobDeadLetterQueue: this.export.jobDeadLetterQueue,
         StagerFailureQueue: this.ingest.failureQueue,

@@ -30,6 +30,8 @@ export const METRICS = {
   // stager (dimensions: service)
   eventsStaged: 'EventsStaged',
   recordsQuarantined: 'RecordsQuarantined',
+  /** Shard batches the stager could not stage (reported as batch item failures, so Errors stays 0). */
+  stagingFailures: 'StagingFailures',
   // dispatcher (dimensions: service, Frequency)
   exportJobsEnqueued: 'ExportJobsEnqueued',
   invalidConnections: 'InvalidConnections',

@@ -89,6 +89,10 @@ describe('alarms', () => {
         'ScheduleDeadLetterQueueNotEmpty',
         'StagerIteratorAge',
         'ExportFailures',
+        'StagingFailures',
+        'RecordsQuarantined',
+        'ConnectionsRefused',
+        'SilentStager',
         ...FREQUENCIES.flatMap((f) => [`ExportLag-${f}`, `DataAtRisk-${f}`, `InvalidConnections-${f}`]),
       ].sort(),
     );
@@ -160,6 +164,60 @@ describe('alarms', () => {
       Threshold: 0,
     });
     expectNotifies(s, alarm);
+  });
+
+  it.each([
+    ['StagingFailures', 'stager', 300, 2],
+    ['RecordsQuarantined', 'stager', 900, 1],
+    ['ConnectionsRefused', 'exporter', 900, 1],
+  ] as const)('%s: any in %is periods (%i in a row)', (name, service, period, evaluationPeriods) => {
+    const alarm = alarms(s)[name] as Alarm;
+    expect(alarm).toMatchObject({
+      Namespace: 'S3EventExport',
+      MetricName: name,
+      Dimensions: [{ Name: 'service', Value: service }],
+      Statistic: 'Sum',
+      Period: period,
+      EvaluationPeriods: evaluationPeriods,
+      Threshold: 0,
+      TreatMissingData: 'notBreaching',
+    });
+    expectNotifies(s, alarm);
+  });
+
+  it("SilentStager: the stream's IncomingRecords with no stager Invocations for 15 minutes", () => {
+    const alarm = alarms(s).SilentStager as Alarm;
+    expect(alarm).toMatchObject({ Threshold: 0, EvaluationPeriods: 3, TreatMissingData: 'notBreaching' });
+    expectNotifies(s, alarm);
+    expect(alarm.Metrics).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Id: 'incoming',
+          ReturnData: false,
+          MetricStat: expect.objectContaining({
+            Metric: expect.objectContaining({
+              Namespace: 'AWS/Kinesis',
+              MetricName: 'IncomingRecords',
+              Dimensions: [{ Name: 'StreamName', Value: { Ref: s.logicalId(s.stack.ingest.stream) } }],
+            }),
+            Period: 300,
+            Stat: 'Sum',
+          }),
+        }),
+        expect.objectContaining({
+          Id: 'invocations',
+          MetricStat: expect.objectContaining({
+            Metric: expect.objectContaining({
+              Namespace: 'AWS/Lambda',
+              MetricName: 'Invocations',
+              Dimensions: [
+                { Name: 'FunctionName', Value: { Ref: s.logicalId(s.stack.ingest.stager.function) } },
+              ],
+            }),
+          }),
+        }),
+      ]),
+    );
   });
 
   const lagMetric = (frequency: string) => ({
@@ -250,7 +308,7 @@ describe('the functions emit what the alarms watch (lambdas/domain/metrics.ts)',
     code.includes(`'${METRICS[key]}'`) || code.includes(`METRICS.${key}`);
 
   it.each([
-    ['stager', ['eventsStaged', 'recordsQuarantined']],
+    ['stager', ['eventsStaged', 'recordsQuarantined', 'stagingFailures']],
     ['dispatcher', ['exportJobsEnqueued', 'invalidConnections', 'exportLagSeconds']],
     [
       'exporter',
