@@ -15,6 +15,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FREQUENCIES, type Frequency } from '../lambdas/definitions.ts';
+import { dataAtRiskAgeMs } from '../lambdas/domain/data-expiry.ts';
 import {
   METRIC_NAMESPACE,
   METRICS,
@@ -61,9 +62,17 @@ export const SILENT_STAGER_MINUTES = 15;
  */
 export const SILENT_STAGER_EXPRESSION = 'IF(FILL(incoming, 0) > 0, IF(FILL(invocations, 0) == 0, 1, 0), 0)';
 
-/** Export lag at which staged data approaches its expiry: half the staging retention. */
-export function dataAtRiskThresholdSeconds(stagingRetentionDays: number): number {
-  return (stagingRetentionDays * 86_400) / 2;
+/**
+ * Age of the oldest unexported staged data at which a frequency's connections are at risk: the
+ * retention minus max(2 days, 2 periods), never below what an on-time connection reaches
+ * (lambdas/domain/data-expiry.ts).
+ */
+export function dataAtRiskThresholdSeconds(
+  frequency: Frequency,
+  stagingRetentionDays: number,
+  settleDelayMinutes: number,
+): number {
+  return dataAtRiskAgeMs(frequency, stagingRetentionDays * 86_400_000, settleDelayMinutes * 60_000) / 1000;
 }
 
 export class Monitoring extends Construct {
@@ -194,7 +203,6 @@ export class Monitoring extends Construct {
       description: 'Export jobs keep failing with unexpected errors (two 15-minute periods in a row).',
     });
 
-    const dataAtRisk = dataAtRiskThresholdSeconds(props.stagingRetentionDays);
     for (const frequency of FREQUENCIES) {
       const period = frequencyAlarmPeriod(frequency);
       const lag = this.custom(
@@ -211,11 +219,22 @@ export class Monitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.IGNORE,
         description: `A ${frequency} connection is more than one period (plus the settle delay) behind.`,
       });
+      const atRisk = dataAtRiskThresholdSeconds(
+        frequency,
+        props.stagingRetentionDays,
+        props.settleDelayMinutes,
+      );
       this.alarm(`DataAtRisk-${frequency}`, {
-        metric: lag,
-        threshold: dataAtRisk,
+        metric: this.custom(
+          METRICS.unexportedDataAgeSeconds,
+          SERVICE_NAMES.dispatcher,
+          frequency,
+          period,
+          'Maximum',
+        ),
+        threshold: atRisk,
         treatMissingData: cloudwatch.TreatMissingData.IGNORE,
-        description: `A ${frequency} connection is behind by more than half the staging retention (${props.stagingRetentionDays} days): its unexported events expire at the full retention.`,
+        description: `A ${frequency} connection (active, paused, invalid or never exported) has staged data unexported for more than ${Math.round((atRisk / 86_400) * 10) / 10} days: it expires at the staging retention (${props.stagingRetentionDays} days), and is then lost.`,
       });
       this.alarm(`InvalidConnections-${frequency}`, {
         metric: this.custom(
@@ -322,12 +341,13 @@ export class Monitoring extends Construct {
     );
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
-        title: 'Export lag (s, max per frequency)',
+        title: 'Export lag / age of unexported data (s, max per frequency)',
         left: perFrequency(METRICS.exportLagSeconds),
-        leftAnnotations: [
+        right: perFrequency(METRICS.unexportedDataAgeSeconds),
+        rightAnnotations: [
           {
-            value: dataAtRiskThresholdSeconds(props.stagingRetentionDays),
-            label: 'data at risk',
+            value: dataAtRiskThresholdSeconds('DAILY', props.stagingRetentionDays, props.settleDelayMinutes),
+            label: 'data at risk (daily, 15-minute)',
             color: cloudwatch.Color.RED,
           },
         ],

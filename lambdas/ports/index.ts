@@ -68,11 +68,22 @@ export interface StagingLedger {
 
 // ---------------------------------------------------------------- connections
 
+/** One page of connection rows, and the token of the next page (absent on the last). */
+export interface ConnectionPage {
+  rows: Record<string, unknown>[];
+  next?: string;
+}
+
 export interface ConnectionRepository {
   /** The raw row (validated by the caller, since a row may be invalid). */
   getRaw(connectionId: string): Promise<Record<string, unknown> | undefined>;
   /** Raw rows whose `frequency` attribute equals `frequency`, via the byFrequency GSI (not a scan). */
   listRawByFrequency(frequency: Frequency): Promise<Record<string, unknown>[]>;
+  /**
+   * One page of those rows, after the page whose `next` token is `after` (from the start when
+   * undefined). Optional: without it a caller reads `listRawByFrequency` as one page.
+   */
+  listRawByFrequencyPage?(frequency: Frequency, after?: string): Promise<ConnectionPage>;
   /** Every raw row (operator CLI only; a scan). */
   listRaw(): Promise<Record<string, unknown>[]>;
   /** Store a validated connection (whole-row replace). */
@@ -248,4 +259,14 @@ export function jobConnectionIds(job: ExportJob): string[] {
 
 export interface JobQueue {
   enqueue(jobs: ExportJob[]): Promise<void>;
+}
+
+/**
+ * Where a schedule tick cut short by its time budget continues: the page token after the last
+ * page whose jobs were all enqueued. A retried tick (same frequency and window end) resumes there.
+ */
+export interface TickProgressStore {
+  get(frequency: Frequency, windowEnd: Date): Promise<string | undefined>;
+  save(frequency: Frequency, windowEnd: Date, after: string, now: Date): Promise<void>;
+  clear(frequency: Frequency, windowEnd: Date): Promise<void>;
 }

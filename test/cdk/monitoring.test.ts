@@ -246,16 +246,26 @@ describe('alarms', () => {
     expectNotifies(s, alarm);
   });
 
-  it.each(FREQUENCIES)('DataAtRisk-%s: lag above half the staging retention', (frequency) => {
-    const alarm = alarms(s)[`DataAtRisk-${frequency}`] as Alarm;
-    expect(alarm).toMatchObject({
-      ...lagMetric(frequency),
-      Threshold: 7 * 86_400,
-      TreatMissingData: 'ignore',
-    });
-    expectNotifies(s, alarm);
-    expect(alarms(withEmail)[`DataAtRisk-${frequency}`]?.Threshold).toBe(10 * 86_400);
-  });
+  it.each([
+    // 14-day retention, 5-minute settle delay: retention − max(2 days, 2 periods), at least one
+    // period + settle delay + 1 h (a weekly connection on time is 7 days behind at its tick).
+    ['FIFTEEN_MINUTES', 12 * 86_400, 18 * 86_400],
+    ['DAILY', 12 * 86_400, 18 * 86_400],
+    ['WEEKLY', 7 * 86_400 + 300 + 3600, 7 * 86_400 + 600 + 3600],
+  ] as const)(
+    'DataAtRisk-%s: unexported data older than the retention minus the lead time',
+    (frequency, threshold, withTwentyDays) => {
+      const alarm = alarms(s)[`DataAtRisk-${frequency}`] as Alarm;
+      expect(alarm).toMatchObject({
+        ...lagMetric(frequency),
+        MetricName: 'UnexportedDataAgeSeconds',
+        Threshold: threshold,
+        TreatMissingData: 'ignore',
+      });
+      expectNotifies(s, alarm);
+      expect(alarms(withEmail)[`DataAtRisk-${frequency}`]?.Threshold).toBe(withTwentyDays);
+    },
+  );
 
   it.each(FREQUENCIES)('InvalidConnections-%s: any invalid row', (frequency) => {
     const alarm = alarms(s)[`InvalidConnections-${frequency}`] as Alarm;
@@ -309,7 +319,16 @@ describe('the functions emit what the alarms watch (lambdas/domain/metrics.ts)',
 
   it.each([
     ['stager', ['eventsStaged', 'recordsQuarantined', 'stagingFailures']],
-    ['dispatcher', ['exportJobsEnqueued', 'invalidConnections', 'exportLagSeconds']],
+    [
+      'dispatcher',
+      [
+        'exportJobsEnqueued',
+        'invalidConnections',
+        'exportLagSeconds',
+        'unexportedDataAgeSeconds',
+        'dataAtRiskConnections',
+      ],
+    ],
     [
       'exporter',
       [
