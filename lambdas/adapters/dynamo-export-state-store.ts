@@ -14,6 +14,8 @@
  */
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   paginateQuery,
@@ -204,6 +206,31 @@ export class DynamoExportStateStore implements ExportStateStore {
 
   async get(connectionId: string): Promise<ExportState | undefined> {
     return initializedState(await this.readRow(connectionId));
+  }
+
+  /** BatchGetItem, 100 keys a call, unprocessed keys retried (with a short backoff). */
+  async getMany(connectionIds: string[]): Promise<Map<string, ExportState>> {
+    const states = new Map<string, ExportState>();
+    for (let i = 0; i < connectionIds.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = connectionIds
+        .slice(i, i + 100)
+        .map((id) => this.key(id));
+      for (let attempt = 0; keys && keys.length > 0; attempt += 1) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+        const out: BatchGetCommandOutput = await this.dynamo.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
+          }),
+        );
+        for (const item of out.Responses?.[this.tableName] ?? []) {
+          const state = initializedState(item as StateRow);
+          if (state) states.set(state.connectionId, state);
+        }
+        keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return states;
   }
 
   async initialize(connectionId: string, watermark: Date): Promise<ExportState> {

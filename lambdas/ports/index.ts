@@ -161,6 +161,11 @@ export interface CommitWindow {
 
 export interface ExportStateStore {
   get(connectionId: string): Promise<ExportState | undefined>;
+  /**
+   * The states of many connections (consistent reads, up to 100 a call — DynamoDB BatchGetItem);
+   * absent ids have no state yet. Optional: without it callers read one by one.
+   */
+  getMany?(connectionIds: string[]): Promise<Map<string, ExportState>>;
   /** Create the state row with `watermark` when absent; return the stored state either way. */
   initialize(connectionId: string, watermark: Date): Promise<ExportState>;
   /**

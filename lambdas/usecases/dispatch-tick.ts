@@ -157,11 +157,8 @@ export async function dispatchTick(
       return result;
     }
     const page = await readPage(deps.connections, input.frequency, after);
-    const outcomes = await mapConcurrent(
-      page.rows,
-      options.readConcurrency ?? DEFAULT_READ_CONCURRENCY,
-      (raw, i) => inspectRow(raw, position + i, ctx),
-    );
+    const concurrency = options.readConcurrency ?? DEFAULT_READ_CONCURRENCY;
+    const outcomes = await inspectPage(page.rows, position, ctx, concurrency);
     position += page.rows.length;
     for (const outcome of outcomes) fold(result, outcome);
     await enqueue(batcher.add(outcomes.flatMap((o) => (o.due ? [o.due] : []))));
@@ -221,30 +218,79 @@ function ageOf(
   return { age: { seconds, atRisk: { connectionId, status: label, unexportedAgeSeconds: seconds } } };
 }
 
-async function inspectRow(
-  raw: Record<string, unknown>,
+/** Validate a page of rows, read the states they need (batched, in parallel), and judge each row. */
+async function inspectPage(
+  rows: Record<string, unknown>[],
   position: number,
   ctx: TickContext,
-): Promise<RowOutcome> {
-  const { deps, windowEnd, now } = ctx;
-  const validation = validateConnection(raw);
-  if (!validation.ok) {
-    const connectionId = typeof raw.connectionId === 'string' ? raw.connectionId : undefined;
-    if (!connectionId) return { invalidId: `row#${position}` };
-    await deps.state.recordError(connectionId, {
-      code: 'INVALID_CONNECTION',
-      message: `the connection row is invalid and is not exported until fixed: ${validation.errors
-        .map((e) => `${e.field}: ${e.message}`)
-        .join('; ')}`,
-      at: now.toISOString(),
-      windowEnd: windowEnd.toISOString(),
-    });
-    const state = await deps.state.get(connectionId);
-    return { invalidId: connectionId, ...ageOf(connectionId, 'INVALID', state, raw, ctx) };
+  concurrency: number,
+): Promise<RowOutcome[]> {
+  const validations = rows.map((raw) => validateConnection(raw));
+  // A DISABLED connection promises no export; a row without an id has no state.
+  const stateIds = validations.flatMap((v, i) => {
+    if (v.ok) return v.connection.status === 'DISABLED' ? [] : [v.connection.connectionId];
+    const id = rows[i]?.connectionId;
+    return typeof id === 'string' ? [id] : [];
+  });
+  const states = await readStates(ctx.deps.state, stateIds, concurrency);
+  return mapConcurrent(rows, concurrency, async (raw, i) => {
+    const validation = validations[i] as ReturnType<typeof validateConnection>;
+    if (validation.ok) return connectionOutcome(validation.connection, raw, states, ctx);
+    return invalidOutcome(raw, validation.errors, position + i, states, ctx);
+  });
+}
+
+async function readStates(
+  store: ExportStateStore,
+  ids: string[],
+  concurrency: number,
+): Promise<Map<string, ExportState>> {
+  const states = new Map<string, ExportState>();
+  if (store.getMany) {
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += 100) chunks.push(ids.slice(i, i + 100));
+    const maps = await mapConcurrent(chunks, concurrency, (chunk) =>
+      (store.getMany as NonNullable<typeof store.getMany>).call(store, chunk),
+    );
+    for (const map of maps) for (const [id, state] of map) states.set(id, state);
+    return states;
   }
-  const connection = validation.connection;
+  const read = await mapConcurrent(ids, concurrency, (id) => store.get(id));
+  ids.forEach((id, i) => {
+    const state = read[i];
+    if (state) states.set(id, state);
+  });
+  return states;
+}
+
+async function invalidOutcome(
+  raw: Record<string, unknown>,
+  errors: { field: string; message: string }[],
+  position: number,
+  states: Map<string, ExportState>,
+  ctx: TickContext,
+): Promise<RowOutcome> {
+  const connectionId = typeof raw.connectionId === 'string' ? raw.connectionId : undefined;
+  if (!connectionId) return { invalidId: `row#${position}` };
+  await ctx.deps.state.recordError(connectionId, {
+    code: 'INVALID_CONNECTION',
+    message: `the connection row is invalid and is not exported until fixed: ${errors
+      .map((e) => `${e.field}: ${e.message}`)
+      .join('; ')}`,
+    at: ctx.now.toISOString(),
+    windowEnd: ctx.windowEnd.toISOString(),
+  });
+  return { invalidId: connectionId, ...ageOf(connectionId, 'INVALID', states.get(connectionId), raw, ctx) };
+}
+
+function connectionOutcome(
+  connection: Connection,
+  raw: Record<string, unknown>,
+  states: Map<string, ExportState>,
+  ctx: TickContext,
+): RowOutcome {
   if (connection.status === 'DISABLED') return { inactive: true };
-  const state = await deps.state.get(connection.connectionId);
+  const state = states.get(connection.connectionId);
   const age = ageOf(connection.connectionId, connection.status, state, raw, ctx);
   if (connection.status !== 'ACTIVE') return { inactive: true, ...age };
   return { ...activeOutcome(connection, state, ctx), ...age };

@@ -14,7 +14,7 @@ import { DynamoTickProgressStore } from '../../lambdas/adapters/dynamo-tick-prog
 import type { Frequency } from '../../lambdas/definitions.ts';
 import type { Connection } from '../../lambdas/domain/connection.ts';
 import { boundaryAtOrBefore } from '../../lambdas/domain/windows.ts';
-import type { ExportJob, ExportStateStore } from '../../lambdas/ports/index.ts';
+import type { ExportJob } from '../../lambdas/ports/index.ts';
 import { jobConnectionIds } from '../../lambdas/ports/index.ts';
 import { dispatchTick } from '../../lambdas/usecases/dispatch-tick.ts';
 import { ManualClock } from '../../local/clock.ts';
@@ -65,17 +65,18 @@ function recordingQueue(events: string[]) {
   };
 }
 
-/** A state store that counts the reads in flight at once. */
-function countingState(inner: ExportStateStore) {
+/** A state store that counts the batched reads, and how many are in flight at once. */
+function countingState(inner: DynamoExportStateStore) {
   let inFlight = 0;
-  const counts = { max: 0, reads: 0 };
-  const state: ExportStateStore = Object.create(inner);
-  state.get = async (id) => {
+  const counts = { max: 0, requests: 0, ids: 0 };
+  const state = Object.create(inner) as DynamoExportStateStore;
+  state.getMany = async (ids) => {
     inFlight += 1;
-    counts.reads += 1;
+    counts.requests += 1;
+    counts.ids += ids.length;
     counts.max = Math.max(counts.max, inFlight);
     try {
-      return await inner.get(id);
+      return await inner.getMany(ids);
     } finally {
       inFlight -= 1;
     }
@@ -93,17 +94,17 @@ describe('dispatching many connections', () => {
       bucketName: 'customer-scale',
     });
     const frequency: Frequency = 'DAILY';
-    // 230 daily connections of 23 apps (10 each), created yesterday: all due at today's tick.
+    // 350 daily connections of 35 apps (10 each), created yesterday: all due at today's tick.
     const scheduledTime = new Date(boundaryAtOrBefore('DAILY', new Date()).getTime() + SETTLE);
     const createdAt = new Date(scheduledTime.getTime() - DAY - SETTLE).toISOString();
-    const connections: Connection[] = Array.from({ length: 230 }, (_, i) => ({
+    const connections: Connection[] = Array.from({ length: 350 }, (_, i) => ({
       ...newConnection({ frequency, createdAt }),
       appId: `app-sc-${String(Math.floor(i / 10)).padStart(2, '0')}`,
     }));
     await putRows(connections.map((c) => ({ ...c })));
 
     const events: string[] = [];
-    const repository = new DynamoConnectionRepository(s.documentClient, s.tables.connections, 40);
+    const repository = new DynamoConnectionRepository(s.documentClient, s.tables.connections, 120);
     const pagedRepository = Object.create(repository) as DynamoConnectionRepository;
     pagedRepository.listRawByFrequencyPage = async (f, after) => {
       events.push('page');
@@ -128,15 +129,15 @@ describe('dispatching many connections', () => {
     });
     expect(first.status).toBe('continued');
     expect(first.pages).toBe(2);
-    expect(first.connections).toBe(80);
+    expect(first.connections).toBe(240);
     const saved = await s.progress.get(frequency, first.windowEnd);
     expect(saved).toBeDefined();
     // Enqueued as it went: messages went out before the second page was read.
     const firstEnqueue = events.findIndex((e) => e.startsWith('enqueue'));
     expect(firstEnqueue).toBeGreaterThan(-1);
     expect(firstEnqueue).toBeLessThan(events.lastIndexOf('page'));
-    expect(counts.max).toBeGreaterThan(1);
-    expect(counts.max).toBeLessThanOrEqual(8);
+    // Each page's 120 states in two BatchGetItem calls (100 + 20), both in flight at once.
+    expect(counts).toMatchObject({ requests: 4, ids: 240, max: 2 });
 
     // The retry (same tick) continues after the saved page, and clears the progress at the end.
     const second = await dispatchTick({ frequency, scheduledTime }, deps, SETTLE, {
@@ -144,7 +145,8 @@ describe('dispatching many connections', () => {
       maxHeldConnections: 30,
     });
     expect(second.status).toBe('complete');
-    expect(second.connections).toBe(150);
+    expect(second.connections).toBe(110);
+    expect(second.pages).toBe(1);
     expect(await s.progress.get(frequency, first.windowEnd)).toBeUndefined();
 
     const dispatched = queue.jobs.flatMap(jobConnectionIds).sort();
@@ -156,7 +158,7 @@ describe('dispatching many connections', () => {
       const apps = new Set(ids.map((id) => connections.find((c) => c.connectionId === id)?.appId));
       expect(apps.size).toBe(1);
     }
-    expect(counts.reads).toBe(230);
+    expect(counts.ids).toBe(350);
   });
 
   it('data at risk: paused, invalid and never-exported connections count, with a lead time per frequency', async () => {
