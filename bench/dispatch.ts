@@ -121,9 +121,31 @@ async function main() {
 
     for (const readConcurrency of CONCURRENCIES) {
       const counts = { calls: 0, messages: 0 };
+      // Wall time spent waiting on each engine (summed over calls in flight at once).
+      const waited = { queryMs: 0, stateReadMs: 0 };
+      const repository = new DynamoConnectionRepository(dynamo, engines.tables.connections);
+      const connections = Object.create(repository) as DynamoConnectionRepository;
+      connections.listRawByFrequencyPage = async (frequency, after) => {
+        const t = performance.now();
+        try {
+          return await repository.listRawByFrequencyPage(frequency, after);
+        } finally {
+          waited.queryMs += performance.now() - t;
+        }
+      };
+      const store = new DynamoExportStateStore(dynamo, engines.tables.exportState);
+      const state = Object.create(store) as DynamoExportStateStore;
+      state.getMany = async (ids) => {
+        const t = performance.now();
+        try {
+          return await store.getMany(ids);
+        } finally {
+          waited.stateReadMs += performance.now() - t;
+        }
+      };
       const deps = {
-        connections: new DynamoConnectionRepository(dynamo, engines.tables.connections),
-        state: new DynamoExportStateStore(dynamo, engines.tables.exportState),
+        connections,
+        state,
         jobs: new SqsJobQueue(sqsStub(counts), 'https://sqs.local/bench'),
         clock: systemClock,
       };
@@ -155,6 +177,8 @@ async function main() {
           dispatched: result.connections,
           messages: counts.messages,
           sendMessageBatchCalls: counts.calls,
+          queryWaitSeconds: Number((waited.queryMs / 1000).toFixed(2)),
+          stateReadWaitSecondsSummed: Number((waited.stateReadMs / 1000).toFixed(2)),
         }),
       );
       if (result.connections !== CONNECTIONS)

@@ -25,6 +25,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { WindowGap } from '../domain/data-expiry.ts';
 import type {
   CommitWindow,
   ConnectionDiagnosis,
@@ -61,6 +62,8 @@ export interface WindowHistoryEntry {
   records: number;
   bytes: number;
   committedAt: Date;
+  /** Ranges of the window whose events may be missing (absent: none). */
+  gaps?: WindowGap[];
 }
 
 /** What one connection exported in one month (SPEC §6: the source bills by volume). */
@@ -93,6 +96,7 @@ interface StateRow {
   lastError?: ConnectionDiagnosis;
   lastCommittedAt?: string;
   lastFileKey?: string;
+  lastGap?: WindowGap & { windowEnd: string };
 }
 
 function stateOfRow(row: StateRow): StoredExportState {
@@ -106,6 +110,7 @@ function stateOfRow(row: StateRow): StoredExportState {
   if (row.lastError) state.lastError = row.lastError;
   if (row.lastCommittedAt) state.lastCommittedAt = new Date(row.lastCommittedAt);
   if (row.lastFileKey) state.lastFileKey = row.lastFileKey;
+  if (row.lastGap) state.lastGap = row.lastGap;
   return state;
 }
 
@@ -126,6 +131,7 @@ const NAMES = {
   '#lastError': 'lastError',
   '#lastCommittedAt': 'lastCommittedAt',
   '#lastFileKey': 'lastFileKey',
+  '#lastGap': 'lastGap',
   '#connectionId': 'connectionId',
 } as const;
 
@@ -314,8 +320,12 @@ export class DynamoExportStateStore implements ExportStateStore {
     const committedAt = commit.committedAt.toISOString();
     const lastFileKey = commit.parts.at(-1)?.key ?? commit.manifestKey;
 
+    const gaps = commit.gaps ?? [];
+    const lastGap = gaps.at(-1);
+    // A window with a gap records it as lastGap (shown by `status`); a complete one leaves the last.
     const stateUpdate =
-      'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey ' +
+      'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey' +
+      (lastGap ? ', #lastGap = :lastGap ' : ' ') +
       'REMOVE #pending, #pendingConnection, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
     const stateCondition = '#watermark = :expected AND #leaseOwner = :owner';
     const usageUpdate =
@@ -336,6 +346,7 @@ export class DynamoExportStateStore implements ExportStateStore {
             ':lastFileKey': lastFileKey,
             ':expected': commit.expectedWatermark.toISOString(),
             ':owner': commit.leaseOwner,
+            ...(lastGap ? { ':lastGap': { ...lastGap, windowEnd: commit.windowEnd.toISOString() } } : {}),
           },
         },
       },
@@ -354,6 +365,7 @@ export class DynamoExportStateStore implements ExportStateStore {
             records,
             bytes,
             committedAt,
+            ...(gaps.length ? { gaps } : {}),
           },
         },
       },
@@ -439,6 +451,7 @@ export class DynamoExportStateStore implements ExportStateStore {
       records: Number(row['records']),
       bytes: Number(row['bytes']),
       committedAt: new Date(String(row['committedAt'])),
+      ...(row['gaps'] ? { gaps: row['gaps'] as WindowGap[] } : {}),
     }));
   }
 

@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Frequency } from '../definitions.ts';
 import type { Connection } from '../domain/connection.ts';
+import type { WindowGap } from '../domain/data-expiry.ts';
 
 /** Time is a parameter: every component takes its clock. */
 export interface Clock {
@@ -143,6 +144,8 @@ export interface ExportState {
   lastError?: ConnectionDiagnosis;
   lastCommittedAt?: Date;
   lastFileKey?: string;
+  /** The latest window committed with a gap (events that may be missing), kept until a later one. */
+  lastGap?: WindowGap & { windowEnd: string };
 }
 
 export interface CommitWindow {
@@ -157,6 +160,8 @@ export interface CommitWindow {
   manifestKey: string;
   /** `YYYY-MM` of the window end, for usage metering. */
   usageMonth: string;
+  /** Ranges of the window whose events may be missing (recorded in history and as lastGap). */
+  gaps?: WindowGap[];
 }
 
 export interface ExportStateStore {
