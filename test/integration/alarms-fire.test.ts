@@ -9,6 +9,7 @@ import type { KinesisStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDynamoDocumentClient } from '../../lambdas/adapters/aws-clients.ts';
 import { DynamoConnectionRepository } from '../../lambdas/adapters/dynamo-connection-repository.ts';
+import { DynamoExportStateStore } from '../../lambdas/adapters/dynamo-export-state-store.ts';
 import { ENV } from '../../lambdas/definitions.ts';
 import { parseConnection } from '../../lambdas/domain/connection.ts';
 import { boundaryAtOrBefore } from '../../lambdas/domain/windows.ts';
@@ -209,6 +210,51 @@ describe('alarms fire on what the real handlers emit', () => {
     const healthy = await stagerHandler();
     const recovered = await run(() => healthy(kinesisBatch([event(300)]), lambdaContext('stager')));
     expect(firesOn(alarm, [periods[0] as Record<string, unknown>[], recovered.printed])).toBe(false);
+  });
+
+  it('DataAtRisk: a paused connection 13 days behind fires it (the lag alarm ignores paused connections)', async () => {
+    const e = engines();
+    const documentClient = createDynamoDocumentClient({
+      region: e.region,
+      endpoint: e.dynamoEndpoint,
+      credentials: e.credentials,
+    });
+    const connectionId = 'conn_alarm00paused';
+    await new DynamoConnectionRepository(documentClient, e.tables.connections).put(
+      parseConnection({
+        connectionId,
+        appId: APP_ID,
+        appName: 'Alarms',
+        dbName: 'Alarms DB',
+        connectionName: 'paused',
+        bucketName: 'customer-alarms',
+        bucketRegion: 'us-east-1',
+        events: { mode: 'ALL' },
+        frequency: 'DAILY',
+        status: 'PAUSED',
+        createdAt: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+      }),
+    );
+    await new DynamoExportStateStore(documentClient, e.tables.exportState).initialize(
+      connectionId,
+      new Date(Date.now() - 13 * 86_400_000),
+    );
+    const dispatcher = (await import('../../lambdas/dispatcher/handler.ts')).handler;
+    const ticked = await run(() =>
+      dispatcher(
+        { frequency: 'DAILY', scheduledTime: new Date().toISOString() },
+        lambdaContext('dispatcher'),
+      ),
+    );
+    expect(ticked.result).toMatchObject({ jobs: 0 });
+    expect(firesOn(alarms['DataAtRisk-DAILY'] as SynthesizedAlarm, [ticked.printed])).toBe(true);
+    expect(firesOn(alarms['ExportLag-DAILY'] as SynthesizedAlarm, [ticked.printed])).toBe(false);
+    expect(ticked.printed).toContainEqual(
+      expect.objectContaining({
+        message: 'unexported staged data close to or past its expiry',
+        atRisk: [{ connectionId, status: 'PAUSED', unexportedAgeSeconds: expect.any(Number) }],
+      }),
+    );
   });
 
   it('streamRetentionHours above what the event source keeps (168 h) is refused at synth', () => {
