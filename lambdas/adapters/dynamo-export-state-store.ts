@@ -38,6 +38,13 @@ import type {
 const STATE_SK = 'STATE';
 const WINDOW_SK_PREFIX = 'WINDOW#';
 const USAGE_SK_PREFIX = 'USAGE#';
+/** Parts of a history row kept in the row itself; more go to part-list items of the window. */
+export const HISTORY_INLINE_PARTS = 100;
+/** Parts per part-list item (≈ 200 bytes each: far below DynamoDB's 400 KB item limit). */
+export const HISTORY_PARTS_PER_ITEM = 500;
+/** Part-list items written in the commit transaction at most (100 items, 4 MB per transaction). */
+const MAX_HISTORY_PART_ITEMS = 20;
+const PARTS_SK_INFIX = '#PARTS#';
 
 export function connectionKey(connectionId: string): string {
   return `conn#${connectionId}`;
@@ -45,6 +52,11 @@ export function connectionKey(connectionId: string): string {
 
 export function windowHistoryKey(windowEnd: Date): string {
   return `${WINDOW_SK_PREFIX}${windowEnd.toISOString()}`;
+}
+
+/** The sk of the `chunk`-th part-list item of a window's history (after the window row in key order). */
+export function windowPartsKey(windowEnd: Date, chunk: number): string {
+  return `${windowHistoryKey(windowEnd)}${PARTS_SK_INFIX}${String(chunk).padStart(4, '0')}`;
 }
 
 export function usageKey(month: string): string {
@@ -62,6 +74,9 @@ export interface WindowHistoryEntry {
   records: number;
   bytes: number;
   committedAt: Date;
+  /** Number of parts; `parts` lists them all unless `partsInManifestOnly` (then the manifest does). */
+  partCount?: number;
+  partsInManifestOnly?: boolean;
   /** Ranges of the window whose events may be missing (absent: none). */
   gaps?: WindowGap[];
 }
@@ -158,6 +173,22 @@ function isConditionFailure(error: unknown): boolean {
     return /ConditionalCheckFailed/.test(error.message);
   }
   return false;
+}
+
+function partChunks(parts: WrittenPart[]): WrittenPart[][] {
+  const chunks: WrittenPart[][] = [];
+  for (let i = 0; i < parts.length; i += HISTORY_PARTS_PER_ITEM)
+    chunks.push(parts.slice(i, i + HISTORY_PARTS_PER_ITEM));
+  return chunks;
+}
+
+/**
+ * The history row's part fields: every part when few; else none inline (part-list items hold
+ * them), or — beyond what one transaction can carry — only the manifest lists them.
+ */
+function historyParts(parts: WrittenPart[]): Record<string, unknown> {
+  if (parts.length <= HISTORY_INLINE_PARTS) return { parts, partCount: parts.length };
+  return { parts: [], partCount: parts.length };
 }
 
 export class DynamoExportStateStore implements ExportStateStore {
@@ -360,7 +391,7 @@ export class DynamoExportStateStore implements ExportStateStore {
             windowStart: commit.expectedWatermark.toISOString(),
             windowEnd: commit.windowEnd.toISOString(),
             sequence: commit.sequence,
-            parts: commit.parts,
+            ...historyParts(commit.parts),
             manifestKey: commit.manifestKey,
             records,
             bytes,
@@ -392,6 +423,18 @@ export class DynamoExportStateStore implements ExportStateStore {
       },
     ];
 
+    // A history row holds at most HISTORY_INLINE_PARTS parts; the others go to part-list items.
+    const chunks = commit.parts.length > HISTORY_INLINE_PARTS ? partChunks(commit.parts) : [];
+    if (chunks.length <= MAX_HISTORY_PART_ITEMS) {
+      for (const [chunk, parts] of chunks.entries()) {
+        items.push({
+          Put: {
+            TableName: this.tableName,
+            Item: { pk, sk: windowPartsKey(commit.windowEnd, chunk), parts },
+          },
+        });
+      }
+    }
     try {
       await this.dynamo.send(new TransactWriteCommand({ TransactItems: items }));
       return true;
@@ -440,19 +483,52 @@ export class DynamoExportStateStore implements ExportStateStore {
     connectionId: string,
     options: { limit?: number; newestFirst?: boolean } = {},
   ): Promise<WindowHistoryEntry[]> {
-    const rows = await this.queryPrefix(connectionId, WINDOW_SK_PREFIX, options);
-    return rows.map((row) => ({
-      connectionId: String(row['connectionId']),
-      windowStart: new Date(String(row['windowStart'])),
-      windowEnd: new Date(String(row['windowEnd'])),
-      sequence: Number(row['sequence']),
-      parts: (row['parts'] as WrittenPart[] | undefined) ?? [],
-      manifestKey: String(row['manifestKey']),
-      records: Number(row['records']),
-      bytes: Number(row['bytes']),
-      committedAt: new Date(String(row['committedAt'])),
-      ...(row['gaps'] ? { gaps: row['gaps'] as WindowGap[] } : {}),
-    }));
+    const windows: Record<string, unknown>[] = [];
+    const chunks = new Map<string, WrittenPart[][]>();
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': connectionKey(connectionId), ':prefix': WINDOW_SK_PREFIX },
+      ScanIndexForward: !options.newestFirst,
+      ConsistentRead: true,
+    };
+    // Part-list items sort just after their window row (just before it, newest first).
+    read: for await (const page of paginateQuery({ client: this.dynamo }, input)) {
+      for (const item of page.Items ?? []) {
+        const sk = String(item['sk']);
+        const infix = sk.indexOf(PARTS_SK_INFIX);
+        if (infix >= 0) {
+          const windowSk = sk.slice(0, infix);
+          const chunk = Number(sk.slice(infix + PARTS_SK_INFIX.length));
+          const list = chunks.get(windowSk) ?? [];
+          list[chunk] = (item['parts'] as WrittenPart[] | undefined) ?? [];
+          chunks.set(windowSk, list);
+          continue;
+        }
+        if (options.limit !== undefined && windows.length >= options.limit) break read;
+        windows.push(item);
+      }
+    }
+    return windows.map((row) => {
+      const inline = (row['parts'] as WrittenPart[] | undefined) ?? [];
+      const listed = chunks.get(String(row['sk']))?.flat() ?? [];
+      const partCount = Number(row['partCount'] ?? inline.length);
+      const parts = listed.length ? listed : inline;
+      return {
+        connectionId: String(row['connectionId']),
+        windowStart: new Date(String(row['windowStart'])),
+        windowEnd: new Date(String(row['windowEnd'])),
+        sequence: Number(row['sequence']),
+        parts,
+        partCount,
+        ...(parts.length < partCount ? { partsInManifestOnly: true } : {}),
+        manifestKey: String(row['manifestKey']),
+        records: Number(row['records']),
+        bytes: Number(row['bytes']),
+        committedAt: new Date(String(row['committedAt'])),
+        ...(row['gaps'] ? { gaps: row['gaps'] as WindowGap[] } : {}),
+      };
+    });
   }
 
   /** Usage of one connection in one month (`YYYY-MM`); zeros when nothing was exported. */
