@@ -222,7 +222,7 @@ describe('function roles: least privilege', () => {
       {
         Sid: 'ReadStateRecordInvalidRows',
         Effect: 'Allow',
-        Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
+        Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
         Resource: s.arnOf(tables.exportState),
       },
       {
