@@ -10,6 +10,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionRepository } from './adapters/dynamo-connection-repository.ts';
 import { DynamoExportStateStore } from './adapters/dynamo-export-state-store.ts';
 import { DynamoStagingLedger } from './adapters/dynamo-staging-ledger.ts';
+import { DynamoTickProgressStore } from './adapters/dynamo-tick-progress.ts';
 import { S3StagingStore } from './adapters/s3-staging-store.ts';
 import type { RuntimeConfig } from './config.ts';
 import type { Connection } from './domain/connection.ts';
@@ -71,7 +72,13 @@ export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runti
     jobs: parts.jobs,
     clock: parts.clock,
     stagerDeps: () => ({ ledger, store: staging, clock: parts.clock }),
-    dispatchDeps: () => ({ connections, state, jobs: parts.jobs, clock: parts.clock }),
+    dispatchDeps: () => ({
+      connections,
+      state,
+      jobs: parts.jobs,
+      clock: parts.clock,
+      progress: new DynamoTickProgressStore(parts.clients.documentClient, config.tables.exportState),
+    }),
     exportDeps: (overrides = {}) => ({
       connections,
       state,

@@ -49,7 +49,11 @@ export interface ExportStackConfig {
   operatorRoleArns: string[];
   /** Days Lambda logs are kept. */
   logRetentionDays: number;
-  /** Hours the Kinesis stream keeps records (24-8760); also the stager's maximum record age. */
+  /**
+   * Hours the Kinesis stream keeps records (24-168); also the stager's maximum record age. The
+   * Lambda event source gives up on records older than 7 days (its maximumRecordAge limit), so a
+   * longer stream retention would keep records no stager ever reads.
+   */
   streamRetentionHours: number;
 }
 
@@ -74,6 +78,9 @@ export const DEFAULT_CONFIG: ExportStackConfig = {
 const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ];
+
+/** The largest maximumRecordAge a Lambda Kinesis event source accepts (7 days): the stream retention's bound. */
+export const MAX_STREAM_RETENTION_HOURS = 168;
 
 /** The smallest retention that still holds a weekly window when its export runs, with the data-at-risk alarm at half. */
 export const MIN_STAGING_RETENTION_DAYS = 14;
@@ -130,6 +137,17 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::(\d{12}|\*):role\/[\w+=,.@*/-]+$/;
+
+function streamRetentionHours(lookup: Lookup): number {
+  const hours = integer(lookup, 'streamRetentionHours', DEFAULT_CONFIG.streamRetentionHours, 24, 8760);
+  if (hours > MAX_STREAM_RETENTION_HOURS) {
+    throw new ConfigError(
+      `context streamRetentionHours must be at most ${MAX_STREAM_RETENTION_HOURS} (7 days), got ${hours}: ` +
+        "the stager's event source drops records older than 7 days, so a longer retention keeps records nobody stages",
+    );
+  }
+  return hours;
+}
 
 /** Parse the deployment's context; `lookup` is `(key) => app.node.tryGetContext(key)`. */
 export function configFromContext(lookup: Lookup): ExportStackConfig {
@@ -223,6 +241,6 @@ export function configFromContext(lookup: Lookup): ExportStackConfig {
     exporterRoleName,
     operatorRoleArns,
     logRetentionDays,
-    streamRetentionHours: integer(lookup, 'streamRetentionHours', d.streamRetentionHours, 24, 8760),
+    streamRetentionHours: streamRetentionHours(lookup),
   };
 }

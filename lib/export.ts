@@ -358,7 +358,8 @@ export class Export extends Construct {
     this.dispatcher.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ReadStateRecordInvalidRows',
-        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        // BatchGetItem: the states of a page of connections, 100 per call.
+        actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
         resources: [tables.exportState.tableArn],
       }),
     );

@@ -53,6 +53,11 @@ export class Ingest extends Construct {
 
   constructor(scope: Construct, id: string, props: IngestProps) {
     super(scope, id);
+    if (props.streamRetentionHours > 7 * 24) {
+      throw new Error(
+        `Ingest streamRetentionHours must be at most 168 (7 days), got ${props.streamRetentionHours}: the stager's event source drops older records`,
+      );
+    }
 
     // Encrypted with the AWS managed key (aws/kinesis): records stay at most the stream retention,
     // producers need no key-policy grant, and KMS costs do not scale with producers and consumers
@@ -137,7 +142,7 @@ export class Ingest extends Construct {
         // The stager reports a failed batch's FIRST record, so the retry is the same batch again.
         reportBatchItemFailures: true,
         retryAttempts: props.retryAttempts ?? 20,
-        maxRecordAge: Duration.hours(Math.min(props.streamRetentionHours, 7 * 24)),
+        maxRecordAge: Duration.hours(props.streamRetentionHours),
         onFailure: new sources.SqsDlq(this.failureQueue),
       }),
     );

@@ -7,6 +7,7 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -14,6 +15,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FREQUENCIES, type Frequency } from '../lambdas/definitions.ts';
+import { dataAtRiskAgeMs } from '../lambdas/domain/data-expiry.ts';
 import {
   METRIC_NAMESPACE,
   METRICS,
@@ -34,6 +36,8 @@ export type FunctionRole =
 
 export interface MonitoringProps {
   functions: Record<FunctionRole, lambda.IFunction>;
+  /** The stream the stager consumes: records coming in while the stager is not invoked mean it stopped. */
+  stream: kinesis.IStream;
   /** Dead-letter queues by a short name (used in the alarm's id): any message means work was given up. */
   deadLetterQueues: Record<string, sqs.IQueue>;
   settleDelayMinutes: number;
@@ -55,9 +59,26 @@ export function exportLagThresholdSeconds(frequency: Frequency, settleDelayMinut
   return periodMs(frequency) / 1000 + settleDelayMinutes * 60;
 }
 
-/** Export lag at which staged data approaches its expiry: half the staging retention. */
-export function dataAtRiskThresholdSeconds(stagingRetentionDays: number): number {
-  return (stagingRetentionDays * 86_400) / 2;
+/** Minutes of records coming in without a single stager invocation before SilentStager fires. */
+export const SILENT_STAGER_MINUTES = 15;
+
+/**
+ * SilentStager's math: 1 in a period when the stream took records and the stager was not invoked
+ * (a missing datapoint is 0: Lambda and Kinesis publish none for an idle minute). Nested IFs only.
+ */
+export const SILENT_STAGER_EXPRESSION = 'IF(FILL(incoming, 0) > 0, IF(FILL(invocations, 0) == 0, 1, 0), 0)';
+
+/**
+ * Age of the oldest unexported staged data at which a frequency's connections are at risk: the
+ * retention minus max(2 days, 2 periods), never below what an on-time connection reaches
+ * (lambdas/domain/data-expiry.ts).
+ */
+export function dataAtRiskThresholdSeconds(
+  frequency: Frequency,
+  stagingRetentionDays: number,
+  settleDelayMinutes: number,
+): number {
+  return dataAtRiskAgeMs(frequency, stagingRetentionDays * 86_400_000, settleDelayMinutes * 60_000) / 1000;
 }
 
 export class Monitoring extends Construct {
@@ -149,6 +170,52 @@ export class Monitoring extends Construct {
       description:
         'The Kinesis event source gave up on records before they were staged (retries or record age exhausted); they are in the stager failure queue and must be put again.',
     });
+    this.alarm('StagingFailures', {
+      metric: this.custom(METRICS.stagingFailures, SERVICE_NAMES.stager, undefined, FIVE_MINUTES, 'Sum'),
+      threshold: 0,
+      evaluationPeriods: 2,
+      description:
+        'Stager batches keep failing (two 5-minute periods in a row): the shard does not advance, and its records age towards the stream retention.',
+    });
+    this.alarm('RecordsQuarantined', {
+      metric: this.custom(
+        METRICS.recordsQuarantined,
+        SERVICE_NAMES.stager,
+        undefined,
+        FIFTEEN_MINUTES,
+        'Sum',
+      ),
+      threshold: 0,
+      description: 'Records could not be staged as events and were quarantined (malformed or too large).',
+    });
+    this.alarm('ConnectionsRefused', {
+      metric: this.custom(
+        METRICS.connectionsRefused,
+        SERVICE_NAMES.exporter,
+        undefined,
+        FIFTEEN_MINUTES,
+        'Sum',
+      ),
+      threshold: 0,
+      description:
+        'The exporter refused a connection (configuration problem: its error is recorded on its state, see `status`).',
+    });
+    const silentPeriod = FIVE_MINUTES;
+    this.alarm('SilentStager', {
+      metric: new cloudwatch.MathExpression({
+        expression: SILENT_STAGER_EXPRESSION,
+        usingMetrics: {
+          incoming: props.stream.metricIncomingRecords({ period: silentPeriod, statistic: 'Sum' }),
+          invocations: props.functions.stager.metricInvocations({ period: silentPeriod, statistic: 'Sum' }),
+        },
+        period: silentPeriod,
+        label: 'records in, stager not invoked',
+      }),
+      threshold: 0,
+      evaluationPeriods: SILENT_STAGER_MINUTES / silentPeriod.toMinutes(),
+      description: `The stream took records for ${SILENT_STAGER_MINUTES} minutes and the stager was not invoked once (event source mapping disabled or deleted, or its permissions removed).`,
+    });
+
     this.alarm('ExportFailures', {
       metric: this.custom(METRICS.exportFailures, SERVICE_NAMES.exporter, undefined, FIFTEEN_MINUTES, 'Sum'),
       threshold: 0,
@@ -156,7 +223,6 @@ export class Monitoring extends Construct {
       description: 'Export jobs keep failing with unexpected errors (two 15-minute periods in a row).',
     });
 
-    const dataAtRisk = dataAtRiskThresholdSeconds(props.stagingRetentionDays);
     for (const frequency of FREQUENCIES) {
       const period = frequencyAlarmPeriod(frequency);
       const lag = this.custom(
@@ -173,11 +239,22 @@ export class Monitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.IGNORE,
         description: `A ${frequency} connection is more than one period (plus the settle delay) behind.`,
       });
+      const atRisk = dataAtRiskThresholdSeconds(
+        frequency,
+        props.stagingRetentionDays,
+        props.settleDelayMinutes,
+      );
       this.alarm(`DataAtRisk-${frequency}`, {
-        metric: lag,
-        threshold: dataAtRisk,
+        metric: this.custom(
+          METRICS.unexportedDataAgeSeconds,
+          SERVICE_NAMES.dispatcher,
+          frequency,
+          period,
+          'Maximum',
+        ),
+        threshold: atRisk,
         treatMissingData: cloudwatch.TreatMissingData.IGNORE,
-        description: `A ${frequency} connection is behind by more than half the staging retention (${props.stagingRetentionDays} days): its unexported events expire at the full retention.`,
+        description: `A ${frequency} connection (active, paused, invalid or never exported) has staged data unexported for more than ${Math.round((atRisk / 86_400) * 10) / 10} days: it expires at the staging retention (${props.stagingRetentionDays} days), and is then lost.`,
       });
       this.alarm(`InvalidConnections-${frequency}`, {
         metric: this.custom(
@@ -298,12 +375,13 @@ export class Monitoring extends Construct {
     );
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
-        title: 'Export lag (s, max per frequency)',
+        title: 'Export lag / age of unexported data (s, max per frequency)',
         left: perFrequency(METRICS.exportLagSeconds),
-        leftAnnotations: [
+        right: perFrequency(METRICS.unexportedDataAgeSeconds),
+        rightAnnotations: [
           {
-            value: dataAtRiskThresholdSeconds(props.stagingRetentionDays),
-            label: 'data at risk',
+            value: dataAtRiskThresholdSeconds('DAILY', props.stagingRetentionDays, props.settleDelayMinutes),
+            label: 'data at risk (daily, 15-minute)',
             color: cloudwatch.Color.RED,
           },
         ],

@@ -105,6 +105,7 @@ export class S3EventExportStack extends Stack {
         connectionTest: this.export.connectionTest.function,
         connectionSweep: this.export.connectionSweep.function,
       },
+      stream: this.ingest.stream,
       deadLetterQueues: {
         JobDeadLetterQueue: this.export.jobDeadLetterQueue,
         StagerFailureQueue: this.ingest.failureQueue,

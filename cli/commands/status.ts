@@ -22,6 +22,8 @@ export interface ConnectionStatus {
   lastCommittedAt?: string;
   lastFileKey?: string;
   lastError?: { code: string; message: string; at: string; windowEnd?: string };
+  /** The latest window committed with a gap: [from, to) of it may miss events (e.g. expired before export). */
+  lastGap?: { from: string; to: string; reason: string; windowEnd: string };
 }
 
 function text(value: unknown): string | undefined {
@@ -80,6 +82,7 @@ export const status: CliCommand = {
       if (state.lastCommittedAt) entry.lastCommittedAt = state.lastCommittedAt.toISOString();
       if (state.lastFileKey) entry.lastFileKey = state.lastFileKey;
       if (state.lastError) entry.lastError = { ...state.lastError };
+      if (state.lastGap) entry.lastGap = { ...state.lastGap };
       byId.set(state.connectionId, entry);
     }
     const entries = [...byId.values()].sort(
@@ -108,6 +111,7 @@ export const status: CliCommand = {
       'PENDING',
       'LAST FILE',
       'LAST ERROR',
+      'LAST GAP',
     ];
     const lines = entries.map((e) => [
       e.connectionId,
@@ -120,6 +124,7 @@ export const status: CliCommand = {
       pendingText(e),
       e.lastFileKey ?? '-',
       e.lastError ? `${e.lastError.code}: ${e.lastError.message}` : '-',
+      e.lastGap ? `${e.lastGap.reason} ${e.lastGap.from} → ${e.lastGap.to}` : '-',
     ]);
     ctx.print(table([header, ...lines]));
     return 0;

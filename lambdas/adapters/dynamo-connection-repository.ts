@@ -27,7 +27,7 @@ import {
   prefixClaims,
 } from '../domain/namespaces.ts';
 import { connectionPrefix } from '../domain/object-keys.ts';
-import type { ConnectionRepository } from '../ports/index.ts';
+import type { ConnectionPage, ConnectionRepository } from '../ports/index.ts';
 
 const BY_FREQUENCY = CONNECTIONS_TABLE.globalSecondaryIndexes[0];
 const ID = CONNECTIONS_TABLE.partitionKey.name;
@@ -124,6 +124,8 @@ export class DynamoConnectionRepository implements ConnectionRepository {
     private readonly tableName: string,
     /** The ExportState table, which holds the prefix claims (resolved on first use). */
     private readonly claimsTable: string | (() => string),
+    /** Rows per Query page (default: DynamoDB's 1 MB pages). */
+    private readonly pageSize?: number,
   ) {}
 
   private claimsTableName(): string {
@@ -139,22 +141,40 @@ export class DynamoConnectionRepository implements ConnectionRepository {
 
   async listRawByFrequency(frequency: Frequency): Promise<Record<string, unknown>[]> {
     const rows: Record<string, unknown>[] = [];
-    let startKey: Record<string, unknown> | undefined;
+    let after: string | undefined;
     do {
-      const page = await this.dynamo.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: BY_FREQUENCY.indexName,
-          KeyConditionExpression: '#frequency = :frequency',
-          ExpressionAttributeNames: { '#frequency': BY_FREQUENCY.partitionKey.name },
-          ExpressionAttributeValues: { ':frequency': frequency },
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
-      rows.push(...(page.Items ?? []));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+      const page = await this.listRawByFrequencyPage(frequency, after);
+      rows.push(...page.rows);
+      after = page.next;
+    } while (after);
     return rows;
+  }
+
+  /** One Query page of the byFrequency index (up to 1 MB); the token is its LastEvaluatedKey as JSON. */
+  async listRawByFrequencyPage(frequency: Frequency, after?: string): Promise<ConnectionPage> {
+    let startKey: Record<string, unknown> | undefined;
+    if (after !== undefined) {
+      try {
+        startKey = JSON.parse(after) as Record<string, unknown>;
+      } catch (error) {
+        throw new Error(`connection page token is not the JSON a previous page returned: ${after}`, {
+          cause: error,
+        });
+      }
+    }
+    const page = await this.dynamo.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: BY_FREQUENCY.indexName,
+        KeyConditionExpression: '#frequency = :frequency',
+        ExpressionAttributeNames: { '#frequency': BY_FREQUENCY.partitionKey.name },
+        ExpressionAttributeValues: { ':frequency': frequency },
+        ...(this.pageSize ? { Limit: this.pageSize } : {}),
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
+    );
+    const next = page.LastEvaluatedKey ? JSON.stringify(page.LastEvaluatedKey) : undefined;
+    return { rows: page.Items ?? [], ...(next ? { next } : {}) };
   }
 
   async listRaw(): Promise<Record<string, unknown>[]> {

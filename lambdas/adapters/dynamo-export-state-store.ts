@@ -14,6 +14,8 @@
  */
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   paginateQuery,
@@ -23,6 +25,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { WindowGap } from '../domain/data-expiry.ts';
 import type {
   CommitWindow,
   ConnectionDiagnosis,
@@ -35,6 +38,13 @@ import type {
 const STATE_SK = 'STATE';
 const WINDOW_SK_PREFIX = 'WINDOW#';
 const USAGE_SK_PREFIX = 'USAGE#';
+/** Parts of a history row kept in the row itself; more go to part-list items of the window. */
+export const HISTORY_INLINE_PARTS = 100;
+/** Parts per part-list item (≈ 200 bytes each: far below DynamoDB's 400 KB item limit). */
+export const HISTORY_PARTS_PER_ITEM = 500;
+/** Part-list items written in the commit transaction at most (100 items, 4 MB per transaction). */
+const MAX_HISTORY_PART_ITEMS = 20;
+const PARTS_SK_INFIX = '#PARTS#';
 
 export function connectionKey(connectionId: string): string {
   return `conn#${connectionId}`;
@@ -42,6 +52,11 @@ export function connectionKey(connectionId: string): string {
 
 export function windowHistoryKey(windowEnd: Date): string {
   return `${WINDOW_SK_PREFIX}${windowEnd.toISOString()}`;
+}
+
+/** The sk of the `chunk`-th part-list item of a window's history (after the window row in key order). */
+export function windowPartsKey(windowEnd: Date, chunk: number): string {
+  return `${windowHistoryKey(windowEnd)}${PARTS_SK_INFIX}${String(chunk).padStart(4, '0')}`;
 }
 
 export function usageKey(month: string): string {
@@ -59,6 +74,11 @@ export interface WindowHistoryEntry {
   records: number;
   bytes: number;
   committedAt: Date;
+  /** Number of parts; `parts` lists them all unless `partsInManifestOnly` (then the manifest does). */
+  partCount?: number;
+  partsInManifestOnly?: boolean;
+  /** Ranges of the window whose events may be missing (absent: none). */
+  gaps?: WindowGap[];
 }
 
 /** What one connection exported in one month (SPEC §6: the source bills by volume). */
@@ -91,6 +111,7 @@ interface StateRow {
   lastError?: ConnectionDiagnosis;
   lastCommittedAt?: string;
   lastFileKey?: string;
+  lastGap?: WindowGap & { windowEnd: string };
 }
 
 function stateOfRow(row: StateRow): StoredExportState {
@@ -104,6 +125,7 @@ function stateOfRow(row: StateRow): StoredExportState {
   if (row.lastError) state.lastError = row.lastError;
   if (row.lastCommittedAt) state.lastCommittedAt = new Date(row.lastCommittedAt);
   if (row.lastFileKey) state.lastFileKey = row.lastFileKey;
+  if (row.lastGap) state.lastGap = row.lastGap;
   return state;
 }
 
@@ -125,6 +147,7 @@ const NAMES = {
   '#at': 'at',
   '#lastCommittedAt': 'lastCommittedAt',
   '#lastFileKey': 'lastFileKey',
+  '#lastGap': 'lastGap',
   '#connectionId': 'connectionId',
 } as const;
 
@@ -151,6 +174,22 @@ function isConditionFailure(error: unknown): boolean {
     return /ConditionalCheckFailed/.test(error.message);
   }
   return false;
+}
+
+function partChunks(parts: WrittenPart[]): WrittenPart[][] {
+  const chunks: WrittenPart[][] = [];
+  for (let i = 0; i < parts.length; i += HISTORY_PARTS_PER_ITEM)
+    chunks.push(parts.slice(i, i + HISTORY_PARTS_PER_ITEM));
+  return chunks;
+}
+
+/**
+ * The history row's part fields: every part when few; else none inline (part-list items hold
+ * them), or — beyond what one transaction can carry — only the manifest lists them.
+ */
+function historyParts(parts: WrittenPart[]): Record<string, unknown> {
+  if (parts.length <= HISTORY_INLINE_PARTS) return { parts, partCount: parts.length };
+  return { parts: [], partCount: parts.length };
 }
 
 export class DynamoExportStateStore implements ExportStateStore {
@@ -205,6 +244,31 @@ export class DynamoExportStateStore implements ExportStateStore {
 
   async get(connectionId: string): Promise<ExportState | undefined> {
     return initializedState(await this.readRow(connectionId));
+  }
+
+  /** BatchGetItem, 100 keys a call, unprocessed keys retried (with a short backoff). */
+  async getMany(connectionIds: string[]): Promise<Map<string, ExportState>> {
+    const states = new Map<string, ExportState>();
+    for (let i = 0; i < connectionIds.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = connectionIds
+        .slice(i, i + 100)
+        .map((id) => this.key(id));
+      for (let attempt = 0; keys && keys.length > 0; attempt += 1) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+        const out: BatchGetCommandOutput = await this.dynamo.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
+          }),
+        );
+        for (const item of out.Responses?.[this.tableName] ?? []) {
+          const state = initializedState(item as StateRow);
+          if (state) states.set(state.connectionId, state);
+        }
+        keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return states;
   }
 
   async initialize(connectionId: string, watermark: Date): Promise<ExportState> {
@@ -288,8 +352,12 @@ export class DynamoExportStateStore implements ExportStateStore {
     const committedAt = commit.committedAt.toISOString();
     const lastFileKey = commit.parts.at(-1)?.key ?? commit.manifestKey;
 
+    const gaps = commit.gaps ?? [];
+    const lastGap = gaps.at(-1);
+    // A window with a gap records it as lastGap (shown by `status`); a complete one leaves the last.
     const stateUpdate =
-      'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey ' +
+      'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey' +
+      (lastGap ? ', #lastGap = :lastGap ' : ' ') +
       'REMOVE #pending, #pendingConnection, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
     const stateCondition = '#watermark = :expected AND #leaseOwner = :owner';
     const usageUpdate =
@@ -310,6 +378,7 @@ export class DynamoExportStateStore implements ExportStateStore {
             ':lastFileKey': lastFileKey,
             ':expected': commit.expectedWatermark.toISOString(),
             ':owner': commit.leaseOwner,
+            ...(lastGap ? { ':lastGap': { ...lastGap, windowEnd: commit.windowEnd.toISOString() } } : {}),
           },
         },
       },
@@ -323,11 +392,12 @@ export class DynamoExportStateStore implements ExportStateStore {
             windowStart: commit.expectedWatermark.toISOString(),
             windowEnd: commit.windowEnd.toISOString(),
             sequence: commit.sequence,
-            parts: commit.parts,
+            ...historyParts(commit.parts),
             manifestKey: commit.manifestKey,
             records,
             bytes,
             committedAt,
+            ...(gaps.length ? { gaps } : {}),
           },
         },
       },
@@ -354,6 +424,18 @@ export class DynamoExportStateStore implements ExportStateStore {
       },
     ];
 
+    // A history row holds at most HISTORY_INLINE_PARTS parts; the others go to part-list items.
+    const chunks = commit.parts.length > HISTORY_INLINE_PARTS ? partChunks(commit.parts) : [];
+    if (chunks.length <= MAX_HISTORY_PART_ITEMS) {
+      for (const [chunk, parts] of chunks.entries()) {
+        items.push({
+          Put: {
+            TableName: this.tableName,
+            Item: { pk, sk: windowPartsKey(commit.windowEnd, chunk), parts },
+          },
+        });
+      }
+    }
     try {
       await this.dynamo.send(new TransactWriteCommand({ TransactItems: items }));
       return true;
@@ -409,18 +491,52 @@ export class DynamoExportStateStore implements ExportStateStore {
     connectionId: string,
     options: { limit?: number; newestFirst?: boolean } = {},
   ): Promise<WindowHistoryEntry[]> {
-    const rows = await this.queryPrefix(connectionId, WINDOW_SK_PREFIX, options);
-    return rows.map((row) => ({
-      connectionId: String(row['connectionId']),
-      windowStart: new Date(String(row['windowStart'])),
-      windowEnd: new Date(String(row['windowEnd'])),
-      sequence: Number(row['sequence']),
-      parts: (row['parts'] as WrittenPart[] | undefined) ?? [],
-      manifestKey: String(row['manifestKey']),
-      records: Number(row['records']),
-      bytes: Number(row['bytes']),
-      committedAt: new Date(String(row['committedAt'])),
-    }));
+    const windows: Record<string, unknown>[] = [];
+    const chunks = new Map<string, WrittenPart[][]>();
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': connectionKey(connectionId), ':prefix': WINDOW_SK_PREFIX },
+      ScanIndexForward: !options.newestFirst,
+      ConsistentRead: true,
+    };
+    // Part-list items sort just after their window row (just before it, newest first).
+    read: for await (const page of paginateQuery({ client: this.dynamo }, input)) {
+      for (const item of page.Items ?? []) {
+        const sk = String(item['sk']);
+        const infix = sk.indexOf(PARTS_SK_INFIX);
+        if (infix >= 0) {
+          const windowSk = sk.slice(0, infix);
+          const chunk = Number(sk.slice(infix + PARTS_SK_INFIX.length));
+          const list = chunks.get(windowSk) ?? [];
+          list[chunk] = (item['parts'] as WrittenPart[] | undefined) ?? [];
+          chunks.set(windowSk, list);
+          continue;
+        }
+        if (options.limit !== undefined && windows.length >= options.limit) break read;
+        windows.push(item);
+      }
+    }
+    return windows.map((row) => {
+      const inline = (row['parts'] as WrittenPart[] | undefined) ?? [];
+      const listed = chunks.get(String(row['sk']))?.flat() ?? [];
+      const partCount = Number(row['partCount'] ?? inline.length);
+      const parts = listed.length ? listed : inline;
+      return {
+        connectionId: String(row['connectionId']),
+        windowStart: new Date(String(row['windowStart'])),
+        windowEnd: new Date(String(row['windowEnd'])),
+        sequence: Number(row['sequence']),
+        parts,
+        partCount,
+        ...(parts.length < partCount ? { partsInManifestOnly: true } : {}),
+        manifestKey: String(row['manifestKey']),
+        records: Number(row['records']),
+        bytes: Number(row['bytes']),
+        committedAt: new Date(String(row['committedAt'])),
+        ...(row['gaps'] ? { gaps: row['gaps'] as WindowGap[] } : {}),
+      };
+    });
   }
 
   /** Usage of one connection in one month (`YYYY-MM`); zeros when nothing was exported. */

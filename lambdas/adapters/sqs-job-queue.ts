@@ -17,7 +17,13 @@ export function lazySqsJobQueue(createClient: () => SQSClient, queueUrl: string 
   };
 }
 
-/** Export jobs as SQS messages (one per connection, or per group of one app's connections), sent in batches of 10. */
+/** SendMessageBatch calls in flight at once. */
+export const SEND_CONCURRENCY = 8;
+
+/**
+ * Export jobs as SQS messages (one per connection, or per group of one app's connections), sent
+ * in batches of 10 (SQS's limit), several batches at once.
+ */
 export class SqsJobQueue implements JobQueue {
   constructor(
     private readonly sqs: SQSClient,
@@ -25,21 +31,32 @@ export class SqsJobQueue implements JobQueue {
   ) {}
 
   async enqueue(jobs: ExportJob[]): Promise<void> {
-    for (let i = 0; i < jobs.length; i += 10) {
-      const batch = jobs.slice(i, i + 10);
-      const response = await this.sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: this.queueUrl,
-          Entries: batch.map((job, n) => ({ Id: String(n), MessageBody: JSON.stringify(job) })),
-        }),
-      );
-      if (response.Failed?.length) {
-        const failed = response.Failed.map((f) => {
-          const job = batch[Number(f.Id)];
-          return `${job ? jobConnectionIds(job).join('+') : '?'}: ${f.Code}`;
-        }).join(', ');
-        throw new Error(`could not enqueue ${response.Failed.length} export job(s): ${failed}`);
+    const batches: ExportJob[][] = [];
+    for (let i = 0; i < jobs.length; i += 10) batches.push(jobs.slice(i, i + 10));
+    let next = 0;
+    const lane = async () => {
+      while (next < batches.length) {
+        const batch = batches[next] as ExportJob[];
+        next += 1;
+        await this.send(batch);
       }
+    };
+    await Promise.all(Array.from({ length: Math.min(SEND_CONCURRENCY, batches.length) }, lane));
+  }
+
+  private async send(batch: ExportJob[]): Promise<void> {
+    const response = await this.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: this.queueUrl,
+        Entries: batch.map((job, n) => ({ Id: String(n), MessageBody: JSON.stringify(job) })),
+      }),
+    );
+    if (response.Failed?.length) {
+      const failed = response.Failed.map((f) => {
+        const job = batch[Number(f.Id)];
+        return `${job ? jobConnectionIds(job).join('+') : '?'}: ${f.Code}`;
+      }).join(', ');
+      throw new Error(`could not enqueue ${response.Failed.length} export job(s): ${failed}`);
     }
   }
 }

@@ -7,6 +7,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { FREQUENCIES, type Frequency } from '../definitions.ts';
 import { DIMENSIONS, METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import type { ScheduleInput } from '../domain/schedules.ts';
@@ -33,19 +34,37 @@ export function parseTickEvent(event: unknown): { frequency: Frequency; schedule
   return { frequency: frequency as Frequency, scheduledTime: at };
 }
 
-async function tick(event: ScheduleInput) {
+/** A tick that ran out of time: its progress is saved, and Lambda's retry of the event continues it. */
+export class DispatchIncompleteError extends Error {
+  override readonly name = 'DispatchIncompleteError';
+}
+
+async function tick(event: ScheduleInput, context?: Context) {
   const runtime = lambdaRuntime();
   const input = parseTickEvent(event);
   const result = await dispatchTick(
     input,
     runtime.dispatchDeps(),
     runtime.config.settleDelayMinutes * 60_000,
+    {
+      stagingRetentionDays: runtime.config.stagingRetentionDays,
+      ...(context?.getRemainingTimeInMillis
+        ? { remainingTimeMs: () => context.getRemainingTimeInMillis() }
+        : {}),
+    },
   );
   metrics.addDimension(DIMENSIONS.frequency, input.frequency);
   // Connections dispatched (a group message carries several).
   metrics.addMetric(METRICS.exportJobsEnqueued, MetricUnit.Count, result.connections);
   metrics.addMetric(METRICS.invalidConnections, MetricUnit.Count, result.invalidConnections.length);
   metrics.addMetric(METRICS.exportLagSeconds, MetricUnit.Seconds, result.maxLagSeconds);
+  metrics.addMetric(METRICS.unexportedDataAgeSeconds, MetricUnit.Seconds, result.maxUnexportedAgeSeconds);
+  metrics.addMetric(METRICS.dataAtRiskConnections, MetricUnit.Count, result.atRisk.length);
+  if (result.atRisk.length) {
+    logger.warn('unexported staged data close to or past its expiry', {
+      atRisk: result.atRisk.slice(0, 100),
+    });
+  }
   if (result.invalidConnections.length) {
     logger.warn('invalid connection rows skipped', { connectionIds: result.invalidConnections });
   }
@@ -56,7 +75,14 @@ async function tick(event: ScheduleInput) {
     jobs: result.connections,
     messages: result.jobs.length,
     inactive: result.inactiveConnections,
+    pages: result.pages,
+    status: result.status,
   });
+  if (result.status === 'continued') {
+    throw new DispatchIncompleteError(
+      `tick ${input.frequency} ${result.windowEnd.toISOString()} ran low on time after ${result.pages} page(s); its progress is saved and a retry continues it`,
+    );
+  }
   return {
     windowEnd: result.windowEnd.toISOString(),
     jobs: result.connections,

@@ -4,6 +4,7 @@
  * missing sequence number.
  */
 import type { WrittenPart } from '../ports/index.ts';
+import type { WindowGap } from './data-expiry.ts';
 import { exportTimestamp } from './object-keys.ts';
 
 export const MANIFEST_FORMAT_VERSION = 1;
@@ -19,6 +20,11 @@ export interface WindowManifest {
   files: WrittenPart[];
   totalRecords: number;
   totalBytes: number;
+  /**
+   * Time ranges of the window whose events may be missing, and why (e.g. staged data older than
+   * the staging retention expired before it was exported). Absent when the window is complete.
+   */
+  gaps?: WindowGap[];
 }
 
 export function buildManifest(input: {
@@ -27,8 +33,9 @@ export function buildManifest(input: {
   windowStart: Date;
   windowEnd: Date;
   parts: WrittenPart[];
+  gaps?: WindowGap[] | undefined;
 }): WindowManifest {
-  return {
+  const manifest: WindowManifest = {
     formatVersion: MANIFEST_FORMAT_VERSION,
     connectionId: input.connectionId,
     sequence: input.sequence,
@@ -40,6 +47,9 @@ export function buildManifest(input: {
     totalRecords: input.parts.reduce((n, p) => n + p.records, 0),
     totalBytes: input.parts.reduce((n, p) => n + p.bytes, 0),
   };
+  if (input.gaps?.length)
+    manifest.gaps = input.gaps.map((g) => ({ from: g.from, to: g.to, reason: g.reason }));
+  return manifest;
 }
 
 export function serializeManifest(manifest: WindowManifest): string {

@@ -37,6 +37,8 @@ export const METRICS = {
   // compactor (dimensions: service)
   slotsCompacted: 'SlotsCompacted',
   eventsCompacted: 'EventsCompacted',
+  /** Shard batches the stager could not stage (reported as batch item failures, so Errors stays 0). */
+  stagingFailures: 'StagingFailures',
   // dispatcher (dimensions: service, Frequency)
   exportJobsEnqueued: 'ExportJobsEnqueued',
   /**
@@ -46,12 +48,26 @@ export const METRICS = {
   invalidConnections: 'InvalidConnections',
   /** Largest lag (watermark → latest boundary) over the frequency's active connections, seconds. */
   exportLagSeconds: 'ExportLagSeconds',
+  /**
+   * Age of the oldest unexported staged data over every connection of the frequency (active,
+   * paused, invalid, never exported), seconds; the data-at-risk alarm watches it.
+   */
+  unexportedDataAgeSeconds: 'UnexportedDataAgeSeconds',
+  /** Connections whose unexported data is past the data-at-risk age. */
+  dataAtRiskConnections: 'DataAtRiskConnections',
   // exporter (dimensions: service)
   eventsExported: 'EventsExported',
   filesExported: 'FilesExported',
   bytesExported: 'BytesExported',
   connectionsRefused: 'ConnectionsRefused',
   exportFailures: 'ExportFailures',
+  /**
+   * Windows committed with a gap: part of the window was older than the staging retention when it
+   * was exported, so its events may be missing. How many events is unknown once they expired.
+   */
+  expiredDataWindows: 'ExpiredDataWindows',
+  /** Seconds of window time committed as a gap (staged data that may have expired unexported). */
+  expiredDataSeconds: 'ExpiredDataSeconds',
   /** Stored bytes GET from the staging bucket: a group job reads each staged object once. */
   stagedBytesRead: 'StagedBytesRead',
 } as const;

@@ -9,6 +9,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { gapMs } from '../domain/data-expiry.ts';
 import { METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
@@ -92,6 +93,20 @@ function reportMember(
         MetricUnit.Bytes,
         w.parts.reduce((n, p) => n + p.bytes, 0),
       );
+      // How many events a gap lost is unknown once they expired: count the windows and the time.
+      if (w.gaps?.length) {
+        metrics.addMetric(METRICS.expiredDataWindows, MetricUnit.Count, 1);
+        metrics.addMetric(
+          METRICS.expiredDataSeconds,
+          MetricUnit.Seconds,
+          Math.round(w.gaps.reduce((n, g) => n + gapMs(g), 0) / 1000),
+        );
+        logger.warn('window committed with a gap: staged data older than the retention may have expired', {
+          connectionId: member.connectionId,
+          windowEnd: w.windowEnd.toISOString(),
+          gaps: w.gaps,
+        });
+      }
     }
   }
   if (outcome.status === 'refused') metrics.addMetric(METRICS.connectionsRefused, MetricUnit.Count, 1);

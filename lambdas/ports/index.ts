@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Frequency } from '../definitions.ts';
 import type { Connection } from '../domain/connection.ts';
+import type { WindowGap } from '../domain/data-expiry.ts';
 
 /** Time is a parameter: every component takes its clock. */
 export interface Clock {
@@ -104,11 +105,22 @@ export interface StagingLedger {
 
 // ---------------------------------------------------------------- connections
 
+/** One page of connection rows, and the token of the next page (absent on the last). */
+export interface ConnectionPage {
+  rows: Record<string, unknown>[];
+  next?: string;
+}
+
 export interface ConnectionRepository {
   /** The raw row (validated by the caller, since a row may be invalid). */
   getRaw(connectionId: string): Promise<Record<string, unknown> | undefined>;
   /** Raw rows whose `frequency` attribute equals `frequency`, via the byFrequency GSI (not a scan). */
   listRawByFrequency(frequency: Frequency): Promise<Record<string, unknown>[]>;
+  /**
+   * One page of those rows, after the page whose `next` token is `after` (from the start when
+   * undefined). Optional: without it a caller reads `listRawByFrequency` as one page.
+   */
+  listRawByFrequencyPage?(frequency: Frequency, after?: string): Promise<ConnectionPage>;
   /** Every raw row (operator CLI only; a scan). */
   listRaw(): Promise<Record<string, unknown>[]>;
   /**
@@ -179,6 +191,8 @@ export interface ExportState {
   lastError?: ConnectionDiagnosis;
   lastCommittedAt?: Date;
   lastFileKey?: string;
+  /** The latest window committed with a gap (events that may be missing), kept until a later one. */
+  lastGap?: WindowGap & { windowEnd: string };
 }
 
 export interface CommitWindow {
@@ -193,10 +207,17 @@ export interface CommitWindow {
   manifestKey: string;
   /** `YYYY-MM` of the window end, for usage metering. */
   usageMonth: string;
+  /** Ranges of the window whose events may be missing (recorded in history and as lastGap). */
+  gaps?: WindowGap[];
 }
 
 export interface ExportStateStore {
   get(connectionId: string): Promise<ExportState | undefined>;
+  /**
+   * The states of many connections (consistent reads, up to 100 a call — DynamoDB BatchGetItem);
+   * absent ids have no state yet. Optional: without it callers read one by one.
+   */
+  getMany?(connectionIds: string[]): Promise<Map<string, ExportState>>;
   /** Create the state row with `watermark` when absent; return the stored state either way. */
   initialize(connectionId: string, watermark: Date): Promise<ExportState>;
   /**
@@ -300,4 +321,14 @@ export function jobConnectionIds(job: ExportJob): string[] {
 
 export interface JobQueue {
   enqueue(jobs: ExportJob[]): Promise<void>;
+}
+
+/**
+ * Where a schedule tick cut short by its time budget continues: the page token after the last
+ * page whose jobs were all enqueued. A retried tick (same frequency and window end) resumes there.
+ */
+export interface TickProgressStore {
+  get(frequency: Frequency, windowEnd: Date): Promise<string | undefined>;
+  save(frequency: Frequency, windowEnd: Date, after: string, now: Date): Promise<void>;
+  clear(frequency: Frequency, windowEnd: Date): Promise<void>;
 }

@@ -16,6 +16,13 @@ const metrics = createMetrics(SERVICE_NAMES.stager);
 async function stage(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
   const runtime = lambdaRuntime();
   const outcome = await stageKinesisEvent(event, runtime.stagerDeps());
+  // A failed batch is returned as a batch item failure, not thrown: Lambda's Errors metric stays 0,
+  // so this metric is what the StagingFailures alarm watches.
+  metrics.addMetric(
+    METRICS.stagingFailures,
+    MetricUnit.Count,
+    outcome.results.filter((r) => !r.result).length,
+  );
   for (const { shardId, result, error } of outcome.results) {
     if (result) {
       metrics.addMetric(METRICS.eventsStaged, MetricUnit.Count, result.stagedEvents);

@@ -1,14 +1,26 @@
 /**
- * A schedule tick: find the ACTIVE connections of a frequency (GSI query),
- * fix the window end from the tick's *scheduled* time, and enqueue the export
- * jobs: one group job per app for the connections that are on time (they read
- * the app's staged data once, together), one single job per connection that is
- * catching up. Measures export lag for the lag alarms.
+ * A schedule tick: find the connections of a frequency (GSI query, page by page), fix the window
+ * end from the tick's *scheduled* time, and enqueue the export jobs as it goes: one group job per
+ * app for the ACTIVE connections that are on time (they read the app's staged data once,
+ * together), one single job per connection that is catching up. States are read in parallel
+ * (bounded); a tick that runs low on time saves where it stopped and a retry continues there.
+ * Measures export lag and the age of unexported data (every connection of the frequency: active,
+ * paused, invalid or never exported) for the lag and data-at-risk alarms.
  */
-import type { Frequency } from '../definitions.ts';
-import { validateConnection } from '../domain/connection.ts';
+import { DEFAULT_STAGING_RETENTION_DAYS, type Frequency } from '../definitions.ts';
+import { type Connection, validateConnection } from '../domain/connection.ts';
+import { dataAtRiskAgeMs, unexportedDataAgeMs } from '../domain/data-expiry.ts';
 import { exportLagMs, periodMs, windowEndForTick } from '../domain/windows.ts';
-import type { Clock, ConnectionRepository, ExportJob, ExportStateStore, JobQueue } from '../ports/index.ts';
+import type {
+  Clock,
+  ConnectionPage,
+  ConnectionRepository,
+  ExportJob,
+  ExportState,
+  ExportStateStore,
+  JobQueue,
+  TickProgressStore,
+} from '../ports/index.ts';
 
 export interface TickInput {
   frequency: Frequency;
@@ -21,11 +33,37 @@ export interface DispatchDeps {
   state: ExportStateStore;
   jobs: JobQueue;
   clock: Clock;
+  /** Where a tick cut short continues; without it a tick always runs to its end. */
+  progress?: TickProgressStore;
 }
+
+export interface DispatchOptions {
+  /** For the age at which unexported data is at risk (default 14). */
+  stagingRetentionDays?: number;
+  /** State reads in flight at once (default 32). */
+  readConcurrency?: number;
+  /** Milliseconds left in this invocation; the tick stops between pages when below `reserveMs`. */
+  remainingTimeMs?: () => number;
+  /** Default 30 s: time to enqueue what is due and save the progress. */
+  reserveMs?: number;
+  /** Grouped connections held before they are enqueued (default 2,000; see JobBatcher). */
+  maxHeldConnections?: number;
+}
+
+export const DEFAULT_READ_CONCURRENCY = 32;
+export const DEFAULT_DISPATCH_RESERVE_MS = 30_000;
 
 export interface LaggingConnection {
   connectionId: string;
   lagSeconds: number;
+}
+
+/** A connection whose oldest unexported staged data is close to (or past) its expiry. */
+export interface AtRiskConnection {
+  connectionId: string;
+  /** The row's status, or INVALID, or NEW (never exported). */
+  status: string;
+  unexportedAgeSeconds: number;
 }
 
 export interface TickResult {
@@ -41,16 +79,51 @@ export interface TickResult {
   maxLagSeconds: number;
   /** Connections more than one period (plus settle delay) behind. */
   lagging: LaggingConnection[];
+  /** Age of the oldest unexported staged data over every connection of the frequency, seconds. */
+  maxUnexportedAgeSeconds: number;
+  /** Connections whose unexported data is older than the data-at-risk age. */
+  atRisk: AtRiskConnection[];
+  /** Pages of connection rows read by this invocation. */
+  pages: number;
+  /** `continued`: the time budget ran out; the progress is saved and a retry of the tick continues. */
+  status: 'complete' | 'continued';
+}
+
+interface TickContext {
+  input: TickInput;
+  deps: DispatchDeps;
+  windowEnd: Date;
+  now: Date;
+  settleDelayMs: number;
+  atRiskAgeMs: number;
+}
+
+/** What one connection row contributes to the tick. */
+interface RowOutcome {
+  invalidId?: string;
+  inactive?: boolean;
+  due?: DueConnection;
+  lag?: LaggingConnection & { late: boolean };
+  /** Age of the connection's unexported data; `atRisk` when past the data-at-risk age. */
+  age?: { seconds: number; atRisk?: AtRiskConnection };
 }
 
 export async function dispatchTick(
   input: TickInput,
   deps: DispatchDeps,
   settleDelayMs: number,
+  options: DispatchOptions = {},
 ): Promise<TickResult> {
   const windowEnd = windowEndForTick(input.frequency, input.scheduledTime);
-  const now = deps.clock.now();
-  const rows = await deps.connections.listRawByFrequency(input.frequency);
+  const retentionMs = (options.stagingRetentionDays ?? DEFAULT_STAGING_RETENTION_DAYS) * 86_400_000;
+  const ctx: TickContext = {
+    input,
+    deps,
+    windowEnd,
+    now: deps.clock.now(),
+    settleDelayMs,
+    atRiskAgeMs: dataAtRiskAgeMs(input.frequency, retentionMs, settleDelayMs),
+  };
   const result: TickResult = {
     windowEnd,
     jobs: [],
@@ -59,58 +132,266 @@ export async function dispatchTick(
     inactiveConnections: 0,
     maxLagSeconds: 0,
     lagging: [],
+    maxUnexportedAgeSeconds: 0,
+    atRisk: [],
+    pages: 0,
+    status: 'complete',
   };
-
-  const due: DueConnection[] = [];
-  for (const [position, raw] of rows.entries()) {
-    const validation = validateConnection(raw);
-    if (!validation.ok) {
-      const id = typeof raw.connectionId === 'string' ? raw.connectionId : `row#${position}`;
-      result.invalidConnections.push(id);
-      if (typeof raw.connectionId === 'string') {
-        await deps.state.recordError(raw.connectionId, {
-          code: 'INVALID_CONNECTION',
-          message: `the connection row is invalid and is not exported until fixed: ${validation.errors
-            .map((e) => `${e.field}: ${e.message}`)
-            .join('; ')}`,
-          at: now.toISOString(),
-          windowEnd: windowEnd.toISOString(),
-        });
-      }
-      continue;
+  const batcher = new JobBatcher(MAX_GROUP_CONNECTIONS, options.maxHeldConnections);
+  const enqueue = async (jobs: ExportJob[]) => {
+    if (jobs.length === 0) return;
+    await deps.jobs.enqueue(jobs);
+    result.jobs.push(...jobs);
+  };
+  const resumedFrom = await deps.progress?.get(input.frequency, windowEnd);
+  let after = resumedFrom;
+  let position = 0;
+  do {
+    const remaining = options.remainingTimeMs?.();
+    const reserve = options.reserveMs ?? DEFAULT_DISPATCH_RESERVE_MS;
+    // Stop between pages, after progress, only when a retry can continue where this one stopped.
+    if (deps.progress && after && result.pages > 0 && remaining !== undefined && remaining < reserve) {
+      await enqueue(batcher.flush());
+      await deps.progress.save(input.frequency, windowEnd, after, deps.clock.now());
+      result.status = 'continued';
+      return result;
     }
-    const connection = validation.connection;
-    if (connection.status !== 'ACTIVE') {
-      result.inactiveConnections += 1;
-      continue;
-    }
-    const state = await deps.state.get(connection.connectionId);
-    if (state) {
-      const lagMs = exportLagMs(input.frequency, state.watermark, now);
-      const lagSeconds = Math.round(lagMs / 1000);
-      result.maxLagSeconds = Math.max(result.maxLagSeconds, lagSeconds);
-      if (lagMs > periodMs(input.frequency) + settleDelayMs) {
-        result.lagging.push({ connectionId: connection.connectionId, lagSeconds });
-      }
-      if (state.watermark.getTime() >= windowEnd.getTime() && !state.pendingWindowEnd) continue;
-    }
-    // Where its export starts: a new connection (no state yet) at its backfill start or creation.
-    const windowStart = state?.watermark ?? new Date(connection.startFrom ?? connection.createdAt);
-    const pinnedElsewhere =
-      state?.pendingWindowEnd !== undefined && state.pendingWindowEnd.getTime() !== windowEnd.getTime();
-    due.push({
-      connectionId: connection.connectionId,
-      appId: connection.appId,
-      windowEnd: windowEnd.toISOString(),
-      grouped: !pinnedElsewhere && windowStart.getTime() >= windowEnd.getTime() - periodMs(input.frequency),
-    });
-  }
-
-  result.jobs = groupExportJobs(due);
-  result.connections = due.length;
-  if (result.jobs.length > 0) await deps.jobs.enqueue(result.jobs);
+    const page = await readPage(deps.connections, input.frequency, after);
+    const concurrency = options.readConcurrency ?? DEFAULT_READ_CONCURRENCY;
+    const outcomes = await inspectPage(page.rows, position, ctx, concurrency);
+    position += page.rows.length;
+    for (const outcome of outcomes) fold(result, outcome);
+    await enqueue(batcher.add(outcomes.flatMap((o) => (o.due ? [o.due] : []))));
+    result.pages += 1;
+    after = page.next;
+  } while (after);
+  await enqueue(batcher.flush());
+  if (resumedFrom !== undefined) await deps.progress?.clear(input.frequency, windowEnd);
   return result;
 }
+
+async function readPage(
+  connections: ConnectionRepository,
+  frequency: Frequency,
+  after: string | undefined,
+): Promise<ConnectionPage> {
+  if (connections.listRawByFrequencyPage) return connections.listRawByFrequencyPage(frequency, after);
+  return { rows: await connections.listRawByFrequency(frequency) };
+}
+
+function fold(result: TickResult, outcome: RowOutcome): void {
+  if (outcome.invalidId !== undefined) result.invalidConnections.push(outcome.invalidId);
+  if (outcome.inactive) result.inactiveConnections += 1;
+  if (outcome.due) result.connections += 1;
+  if (outcome.lag) {
+    result.maxLagSeconds = Math.max(result.maxLagSeconds, outcome.lag.lagSeconds);
+    if (outcome.lag.late)
+      result.lagging.push({ connectionId: outcome.lag.connectionId, lagSeconds: outcome.lag.lagSeconds });
+  }
+  if (outcome.age) {
+    result.maxUnexportedAgeSeconds = Math.max(result.maxUnexportedAgeSeconds, outcome.age.seconds);
+    if (outcome.age.atRisk) result.atRisk.push(outcome.age.atRisk);
+  }
+}
+
+/** Where a connection without a committed window starts: its backfill start, else its creation. */
+function startOf(row: Record<string, unknown>): Date | undefined {
+  const at = new Date(String(row.startFrom ?? row.createdAt ?? ''));
+  return Number.isNaN(at.getTime()) ? undefined : at;
+}
+
+/** The age of a connection's unexported data, and whether it is past the data-at-risk age. */
+function ageOf(
+  connectionId: string,
+  status: string,
+  state: ExportState | undefined,
+  row: Record<string, unknown>,
+  ctx: TickContext,
+): Pick<RowOutcome, 'age'> {
+  const exportedUntil = state?.watermark ?? startOf(row);
+  if (!exportedUntil) return {};
+  const ageMs = unexportedDataAgeMs(exportedUntil, ctx.now);
+  const seconds = Math.round(ageMs / 1000);
+  if (ageMs <= ctx.atRiskAgeMs) return { age: { seconds } };
+  // NEW: never exported (no state yet), so its data is unexported since it started.
+  const label = state || status === 'INVALID' ? status : `${status}/NEW`;
+  return { age: { seconds, atRisk: { connectionId, status: label, unexportedAgeSeconds: seconds } } };
+}
+
+/** Validate a page of rows, read the states they need (batched, in parallel), and judge each row. */
+async function inspectPage(
+  rows: Record<string, unknown>[],
+  position: number,
+  ctx: TickContext,
+  concurrency: number,
+): Promise<RowOutcome[]> {
+  const validations = rows.map((raw) => validateConnection(raw));
+  // A DISABLED connection promises no export; a row without an id has no state.
+  const stateIds = validations.flatMap((v, i) => {
+    if (v.ok) return v.connection.status === 'DISABLED' ? [] : [v.connection.connectionId];
+    const id = rows[i]?.connectionId;
+    return typeof id === 'string' ? [id] : [];
+  });
+  const states = await readStates(ctx.deps.state, stateIds, concurrency);
+  return mapConcurrent(rows, concurrency, async (raw, i) => {
+    const validation = validations[i] as ReturnType<typeof validateConnection>;
+    if (validation.ok) return connectionOutcome(validation.connection, raw, states, ctx);
+    return invalidOutcome(raw, validation.errors, position + i, states, ctx);
+  });
+}
+
+async function readStates(
+  store: ExportStateStore,
+  ids: string[],
+  concurrency: number,
+): Promise<Map<string, ExportState>> {
+  const states = new Map<string, ExportState>();
+  if (store.getMany) {
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += 100) chunks.push(ids.slice(i, i + 100));
+    const maps = await mapConcurrent(chunks, concurrency, (chunk) =>
+      (store.getMany as NonNullable<typeof store.getMany>).call(store, chunk),
+    );
+    for (const map of maps) for (const [id, state] of map) states.set(id, state);
+    return states;
+  }
+  const read = await mapConcurrent(ids, concurrency, (id) => store.get(id));
+  ids.forEach((id, i) => {
+    const state = read[i];
+    if (state) states.set(id, state);
+  });
+  return states;
+}
+
+async function invalidOutcome(
+  raw: Record<string, unknown>,
+  errors: { field: string; message: string }[],
+  position: number,
+  states: Map<string, ExportState>,
+  ctx: TickContext,
+): Promise<RowOutcome> {
+  const connectionId = typeof raw.connectionId === 'string' ? raw.connectionId : undefined;
+  if (!connectionId) return { invalidId: `row#${position}` };
+  await ctx.deps.state.recordError(connectionId, {
+    code: 'INVALID_CONNECTION',
+    message: `the connection row is invalid and is not exported until fixed: ${errors
+      .map((e) => `${e.field}: ${e.message}`)
+      .join('; ')}`,
+    at: ctx.now.toISOString(),
+    windowEnd: ctx.windowEnd.toISOString(),
+  });
+  return { invalidId: connectionId, ...ageOf(connectionId, 'INVALID', states.get(connectionId), raw, ctx) };
+}
+
+function connectionOutcome(
+  connection: Connection,
+  raw: Record<string, unknown>,
+  states: Map<string, ExportState>,
+  ctx: TickContext,
+): RowOutcome {
+  if (connection.status === 'DISABLED') return { inactive: true };
+  const state = states.get(connection.connectionId);
+  const age = ageOf(connection.connectionId, connection.status, state, raw, ctx);
+  if (connection.status !== 'ACTIVE') return { inactive: true, ...age };
+  return { ...activeOutcome(connection, state, ctx), ...age };
+}
+
+function activeOutcome(connection: Connection, state: ExportState | undefined, ctx: TickContext): RowOutcome {
+  const { input, windowEnd, now } = ctx;
+  const outcome: RowOutcome = {};
+  if (state) {
+    const lagMs = exportLagMs(input.frequency, state.watermark, now);
+    outcome.lag = {
+      connectionId: connection.connectionId,
+      lagSeconds: Math.round(lagMs / 1000),
+      late: lagMs > periodMs(input.frequency) + ctx.settleDelayMs,
+    };
+    if (state.watermark.getTime() >= windowEnd.getTime() && !state.pendingWindowEnd) return outcome;
+  }
+  // Where its export starts: a new connection (no state yet) at its backfill start or creation.
+  const windowStart = state?.watermark ?? new Date(connection.startFrom ?? connection.createdAt);
+  const pinnedElsewhere =
+    state?.pendingWindowEnd !== undefined && state.pendingWindowEnd.getTime() !== windowEnd.getTime();
+  outcome.due = {
+    connectionId: connection.connectionId,
+    appId: connection.appId,
+    windowEnd: windowEnd.toISOString(),
+    grouped: !pinnedElsewhere && windowStart.getTime() >= windowEnd.getTime() - periodMs(input.frequency),
+  };
+  return outcome;
+}
+
+/** `fn` over `items` with at most `limit` calls in flight; results in item order. */
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next;
+      next += 1;
+      results[index] = await fn(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  return results;
+}
+
+/**
+ * Turns due connections into jobs as pages come: single jobs at once; the grouped connections of
+ * one (app, window end) are held until they fill two groups, then one full group goes out, so
+ * the rest still splits evenly at the end (12 connections: 6 + 6, as in one pass). When more than
+ * `maxHeld` connections are held, all of them go out: memory stays bounded and messages keep
+ * flowing (an app whose connections straddle that point gets two groups instead of one).
+ */
+export class JobBatcher {
+  private readonly held = new Map<string, DueConnection[]>();
+  private heldCount = 0;
+
+  constructor(
+    private readonly maxGroup = MAX_GROUP_CONNECTIONS,
+    private readonly maxHeld = DEFAULT_MAX_HELD_CONNECTIONS,
+  ) {}
+
+  add(due: DueConnection[]): ExportJob[] {
+    const ready: DueConnection[] = [];
+    const full: DueConnection[][] = [];
+    for (const d of due) {
+      if (!d.grouped) {
+        ready.push(d);
+        continue;
+      }
+      const key = JSON.stringify([d.appId, d.windowEnd]);
+      const members = this.held.get(key) ?? [];
+      members.push(d);
+      this.held.set(key, members);
+      this.heldCount += 1;
+      if (members.length >= 2 * this.maxGroup) {
+        full.push(members.splice(0, this.maxGroup));
+        this.heldCount -= this.maxGroup;
+      }
+    }
+    const jobs = [
+      ...groupExportJobs(ready, this.maxGroup),
+      ...full.flatMap((g) => groupExportJobs(g, this.maxGroup)),
+    ];
+    return this.heldCount > this.maxHeld ? [...jobs, ...this.flush()] : jobs;
+  }
+
+  /** Every held connection, in groups split evenly. */
+  flush(): ExportJob[] {
+    const rest = [...this.held.values()].flat();
+    this.held.clear();
+    this.heldCount = 0;
+    return groupExportJobs(rest, this.maxGroup);
+  }
+}
+
+/** Grouped connections held at most before they are enqueued (a few hundred KB of memory). */
+export const DEFAULT_MAX_HELD_CONNECTIONS = 2_000;
 
 /**
  * Most connections in one group job. The members run concurrently in one exporter invocation

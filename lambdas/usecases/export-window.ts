@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Connection } from '../domain/connection.ts';
 import { validateConnection } from '../domain/connection.ts';
+import { expiredGap, type WindowGap } from '../domain/data-expiry.ts';
 import { recordFrame } from '../domain/export-record.ts';
 import { buildManifest, serializeManifest, type WindowManifest } from '../domain/manifest.ts';
 import { NamespaceConflictError } from '../domain/namespaces.ts';
@@ -115,6 +116,8 @@ export interface CommittedWindow {
   parts: WrittenPart[];
   manifestKey: string;
   records: number;
+  /** Ranges whose events may be missing (staged data expired before the export); absent: none. */
+  gaps?: WindowGap[];
 }
 
 export type ExportOutcome =
@@ -319,6 +322,14 @@ async function exportPinnedWindow(
 ): Promise<PinnedOutcome> {
   const windowStart = state.watermark;
   const target = sinkTargetOf(connection);
+  // Staged data older than the retention may be gone: never claim it (manifest, history, state).
+  const gap = expiredGap(
+    windowStart,
+    windowEnd,
+    deps.clock.now(),
+    deps.settings.stagingRetentionDays * 86_400_000,
+  );
+  const gaps = gap ? [gap] : [];
   // A ref never holds more stored bytes than a part's size, so parts stay near their size.
   const objects = await listSettledWindow(
     deps.staging,
@@ -394,7 +405,7 @@ async function exportPinnedWindow(
     const { manifestKey, manifest } = await writeWindowManifest(
       connection,
       target,
-      { sequence, windowStart, windowEnd, parts: cursor.parts },
+      { sequence, windowStart, windowEnd, parts: cursor.parts, gaps },
       deps.sink,
     );
 
@@ -407,6 +418,7 @@ async function exportPinnedWindow(
       parts: cursor.parts,
       manifestKey,
       usageMonth: windowEnd.toISOString().slice(0, 7),
+      ...(gaps.length ? { gaps } : {}),
     });
     if (!ok) throw new LostLease();
     return {
@@ -418,6 +430,7 @@ async function exportPinnedWindow(
         parts: cursor.parts,
         manifestKey,
         records: manifest.totalRecords,
+        ...(gaps.length ? { gaps } : {}),
       },
     };
   }
@@ -509,7 +522,13 @@ export class WindowRecords {
 export async function writeWindowManifest(
   connection: Connection,
   target: SinkTarget,
-  window: { sequence: number; windowStart: Date; windowEnd: Date; parts: WrittenPart[] },
+  window: {
+    sequence: number;
+    windowStart: Date;
+    windowEnd: Date;
+    parts: WrittenPart[];
+    gaps?: WindowGap[] | undefined;
+  },
   sink: ExportSink,
 ): Promise<{ manifestKey: string; manifest: WindowManifest }> {
   const manifest = buildManifest({ connectionId: connection.connectionId, ...window });

@@ -49,9 +49,15 @@ describe('deployment configuration from CDK context', () => {
     [{ exporterRoleName: 'has spaces' }, /exporterRoleName must be an IAM role name/],
     [{ operatorRoleArns: 'arn:aws:iam::*:role/*' }, /operatorRoleArns must list IAM role ARNs/],
     [{ logRetentionDays: '10' }, /logRetentionDays must be one of 1, 3, 5, 7, 14, 30/],
+    [{ streamRetentionHours: '169' }, /streamRetentionHours must be at most 168 \(7 days\), got 169/],
+    [{ streamRetentionHours: 8760 }, /event source drops records older than 7 days/],
   ])('refuses %j, naming the key and the valid form', (context, message) => {
     expect(() => from(context)).toThrow(ConfigError);
     expect(() => from(context)).toThrow(message);
+  });
+
+  it('streamRetentionHours up to 168 (the event source keeps records 7 days at most)', () => {
+    expect(from({ streamRetentionHours: '168' }).streamRetentionHours).toBe(168);
   });
 
   it("'' disables assume-role mode", () => {

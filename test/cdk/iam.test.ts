@@ -240,7 +240,7 @@ describe('function roles: least privilege', () => {
       {
         Sid: 'ReadStateRecordInvalidRows',
         Effect: 'Allow',
-        Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
         Resource: s.arnOf(tables.exportState),
       },
       {

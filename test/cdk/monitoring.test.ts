@@ -90,6 +90,10 @@ describe('alarms', () => {
         'StagerIteratorAge',
         'ExportFailures',
         'InvalidConnections-Sweep',
+        'StagingFailures',
+        'RecordsQuarantined',
+        'ConnectionsRefused',
+        'SilentStager',
         ...FREQUENCIES.flatMap((f) => [`ExportLag-${f}`, `DataAtRisk-${f}`, `InvalidConnections-${f}`]),
       ].sort(),
     );
@@ -163,6 +167,60 @@ describe('alarms', () => {
     expectNotifies(s, alarm);
   });
 
+  it.each([
+    ['StagingFailures', 'stager', 300, 2],
+    ['RecordsQuarantined', 'stager', 900, 1],
+    ['ConnectionsRefused', 'exporter', 900, 1],
+  ] as const)('%s: any in %is periods (%i in a row)', (name, service, period, evaluationPeriods) => {
+    const alarm = alarms(s)[name] as Alarm;
+    expect(alarm).toMatchObject({
+      Namespace: 'S3EventExport',
+      MetricName: name,
+      Dimensions: [{ Name: 'service', Value: service }],
+      Statistic: 'Sum',
+      Period: period,
+      EvaluationPeriods: evaluationPeriods,
+      Threshold: 0,
+      TreatMissingData: 'notBreaching',
+    });
+    expectNotifies(s, alarm);
+  });
+
+  it("SilentStager: the stream's IncomingRecords with no stager Invocations for 15 minutes", () => {
+    const alarm = alarms(s).SilentStager as Alarm;
+    expect(alarm).toMatchObject({ Threshold: 0, EvaluationPeriods: 3, TreatMissingData: 'notBreaching' });
+    expectNotifies(s, alarm);
+    expect(alarm.Metrics).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Id: 'incoming',
+          ReturnData: false,
+          MetricStat: expect.objectContaining({
+            Metric: expect.objectContaining({
+              Namespace: 'AWS/Kinesis',
+              MetricName: 'IncomingRecords',
+              Dimensions: [{ Name: 'StreamName', Value: { Ref: s.logicalId(s.stack.ingest.stream) } }],
+            }),
+            Period: 300,
+            Stat: 'Sum',
+          }),
+        }),
+        expect.objectContaining({
+          Id: 'invocations',
+          MetricStat: expect.objectContaining({
+            Metric: expect.objectContaining({
+              Namespace: 'AWS/Lambda',
+              MetricName: 'Invocations',
+              Dimensions: [
+                { Name: 'FunctionName', Value: { Ref: s.logicalId(s.stack.ingest.stager.function) } },
+              ],
+            }),
+          }),
+        }),
+      ]),
+    );
+  });
+
   const lagMetric = (frequency: string) => ({
     Namespace: 'S3EventExport',
     MetricName: 'ExportLagSeconds',
@@ -189,16 +247,26 @@ describe('alarms', () => {
     expectNotifies(s, alarm);
   });
 
-  it.each(FREQUENCIES)('DataAtRisk-%s: lag above half the staging retention', (frequency) => {
-    const alarm = alarms(s)[`DataAtRisk-${frequency}`] as Alarm;
-    expect(alarm).toMatchObject({
-      ...lagMetric(frequency),
-      Threshold: 7 * 86_400,
-      TreatMissingData: 'ignore',
-    });
-    expectNotifies(s, alarm);
-    expect(alarms(withEmail)[`DataAtRisk-${frequency}`]?.Threshold).toBe(10 * 86_400);
-  });
+  it.each([
+    // 14-day retention, 5-minute settle delay: retention − max(2 days, 2 periods), at least one
+    // period + settle delay + 1 h (a weekly connection on time is 7 days behind at its tick).
+    ['FIFTEEN_MINUTES', 12 * 86_400, 18 * 86_400],
+    ['DAILY', 12 * 86_400, 18 * 86_400],
+    ['WEEKLY', 7 * 86_400 + 300 + 3600, 7 * 86_400 + 600 + 3600],
+  ] as const)(
+    'DataAtRisk-%s: unexported data older than the retention minus the lead time',
+    (frequency, threshold, withTwentyDays) => {
+      const alarm = alarms(s)[`DataAtRisk-${frequency}`] as Alarm;
+      expect(alarm).toMatchObject({
+        ...lagMetric(frequency),
+        MetricName: 'UnexportedDataAgeSeconds',
+        Threshold: threshold,
+        TreatMissingData: 'ignore',
+      });
+      expectNotifies(s, alarm);
+      expect(alarms(withEmail)[`DataAtRisk-${frequency}`]?.Threshold).toBe(withTwentyDays);
+    },
+  );
 
   it.each(FREQUENCIES)('InvalidConnections-%s: any invalid row', (frequency) => {
     const alarm = alarms(s)[`InvalidConnections-${frequency}`] as Alarm;
@@ -251,8 +319,17 @@ describe('the functions emit what the alarms watch (lambdas/domain/metrics.ts)',
     code.includes(`'${METRICS[key]}'`) || code.includes(`METRICS.${key}`);
 
   it.each([
-    ['stager', ['eventsStaged', 'recordsQuarantined']],
-    ['dispatcher', ['exportJobsEnqueued', 'invalidConnections', 'exportLagSeconds']],
+    ['stager', ['eventsStaged', 'recordsQuarantined', 'stagingFailures']],
+    [
+      'dispatcher',
+      [
+        'exportJobsEnqueued',
+        'invalidConnections',
+        'exportLagSeconds',
+        'unexportedDataAgeSeconds',
+        'dataAtRiskConnections',
+      ],
+    ],
     [
       'exporter',
       [

@@ -162,6 +162,7 @@ describe('DynamoExportStateStore', () => {
         windowEnd: E1,
         sequence: 1,
         parts,
+        partCount: 2,
         manifestKey: commitOf().manifestKey,
         records: 15,
         bytes: 1500,

@@ -280,13 +280,13 @@ describe('cli operations: status, history, usage', () => {
     const run = await cli(['status'], { state: populated() });
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(
-      /^CONNECTION ID +NAME +FREQUENCY +STATUS +WATERMARK +LAG +SEQ +PENDING +LAST FILE +LAST ERROR$/,
+      /^CONNECTION ID +NAME +FREQUENCY +STATUS +WATERMARK +LAG +SEQ +PENDING +LAST FILE +LAST ERROR +LAST GAP$/,
     );
     const mine = lines.find((l) => l.startsWith(ID));
     expect(mine).toMatch(
       / fifteen +FIFTEEN_MINUTES +ACTIVE +2026-11-27T08:15:00.000Z +2d +12 +window end 2026-11-29T08:15:00.000Z, lease exporter-1 until 2026-11-29T08:22:00.000Z /,
     );
-    expect(mine).toMatch(/BUCKET_POLICY_MISSING: the bucket policy does not allow our exporter role$/);
+    expect(mine).toMatch(/BUCKET_POLICY_MISSING: the bucket policy does not allow our exporter role +-$/);
   });
 
   it('history prints the newest windows first, up to --limit', async () => {
