@@ -27,6 +27,7 @@ const { values } = parseArgs({
     apps: { type: 'string', default: '1,100,1000,5000,20000' },
     shards: { type: 'string', default: '1' },
     'batch-every': { type: 'string', default: '6' },
+    'records-per-batch': { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -41,6 +42,9 @@ function positiveInteger(name: string, text: string): number {
 const appCounts = values.apps.split(',').map((a) => positiveInteger('apps', a.trim()));
 const shards = positiveInteger('shards', values.shards);
 const batchEvery = values.quick ? 20 : positiveInteger('batch-every', values['batch-every']);
+const recordsPerBatchOption = values['records-per-batch']
+  ? positiveInteger('records-per-batch', values['records-per-batch'])
+  : undefined;
 if (shards > PROFILE.shards) throw new RangeError(`--shards must be at most ${PROFILE.shards}`);
 
 const fmt = (n: number, digits = 0) =>
@@ -57,7 +61,15 @@ async function run(options: SliceOptions): Promise<{ row: ScaleRow; cpuSeconds: 
 
 const started = process.cpuUsage();
 const recordBytes = recordData(appId(1), eventPool(1)[0]!).byteLength;
-const batching = eventSourceBatching(PROFILE.shardMaxRecordsPerSecond, recordBytes);
+const modeled = eventSourceBatching(PROFILE.shardMaxRecordsPerSecond, recordBytes);
+const batching = recordsPerBatchOption
+  ? {
+      ...modeled,
+      recordsPerBatch: recordsPerBatchOption,
+      secondsPerBatch: recordsPerBatchOption / 1000,
+      limitedBy: '--records-per-batch',
+    }
+  : modeled;
 const k = sliceScale({ shards, batchEvery });
 console.log(
   `profile: ${fmt(PROFILE.eventsPerSecond)} events/s of ${PROFILE.eventBytes} B (records of ${recordBytes} B), ` +
@@ -101,6 +113,7 @@ const sparse = await run({
   minutes: 15,
   batchEvery,
   exportRanks: [1, Math.ceil(perBatch / 2), perBatch],
+  ...(recordsPerBatchOption ? { recordsPerBatch: recordsPerBatchOption } : {}),
 });
 console.log(
   `  one event per app per batch (A=${fmt(perBatch)}): simulated in ${sparse.cpuSeconds.toFixed(1)} s CPU`,
@@ -116,7 +129,8 @@ const table: [string, (r: ScaleRow) => string][] = [
     'stager headroom (records, bytes)',
     (r) => `${r.headroomRecords.toFixed(1)}x, ${r.headroomBytes.toFixed(1)}x`,
   ],
-  ['S3 PUT/LIST per day', (r) => fmt(r.requests.s3Put)],
+  ['S3 PUT/LIST per day (staging)', (r) => fmt(r.requests.s3Put)],
+  ['S3 PUTs per day into customer buckets (billed to them)', (r) => fmt(r.requests.customerPuts)],
   ['S3 GET/HEAD per day', (r) => fmt(r.requests.s3Get)],
   ['DynamoDB WRU per day', (r) => fmt(r.requests.dynamoWrite)],
   ['DynamoDB RRU per day', (r) => fmt(r.requests.dynamoRead)],
@@ -149,6 +163,7 @@ const table: [string, (r: ScaleRow) => string][] = [
         .join(' / '),
   ],
   ['$/day total (after Kinesis)', (r) => money(r.dollarsPerDay)],
+  ["$/day customers' bucket PUTs (theirs, not in the total)", (r) => money(r.customerPaidPerDay)],
   ['**$/GB after Kinesis**', (r) => `**${r.perGb.toFixed(4)}**`],
   ['$/GB with Kinesis on-demand', (r) => r.perGbWithOnDemand.toFixed(4)],
   ['$/GB with Kinesis provisioned (20 shards)', (r) => (r.perGb + r.kinesis.provisionedPerGb).toFixed(4)],
@@ -161,6 +176,11 @@ const table: [string, (r: ScaleRow) => string][] = [
     (r) => `${fmt(r.firehose.objectsPerDay)}${r.firehose.overPartitionQuota ? ' (over 500 partitions)' : ''}`,
   ],
   ['largest app: window reads per day', (r) => fmt(r.largestAppDailyReads)],
+  ['exporter containers per tick (60 s drain)', (r) => fmt(r.exportContainers)],
+  [
+    'dispatcher duration per tick, s (timeout 300)',
+    (r) => `${fmt(r.dispatcherSecondsPerTick)}${r.dispatcherSecondsPerTick > 300 ? ' (over)' : ''}`,
+  ],
   ['customer bytes per event', (r) => r.bytesPerEvent.toFixed(1)],
   ['worst customer bytes / gzip of whole window', (r) => `${r.worstRatio.toFixed(3)}x`],
 ];

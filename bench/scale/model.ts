@@ -80,6 +80,7 @@ export interface ScaleRow {
   /** Requests a day by kind. */
   requests: {
     s3Put: number;
+    customerPuts: number;
     s3Get: number;
     dynamoWrite: number;
     dynamoRead: number;
@@ -89,6 +90,8 @@ export interface ScaleRow {
   };
   cost: Record<string, number>;
   dollarsPerDay: number;
+  /** S3 PUTs into customers' buckets, a day: billed to them, not in dollarsPerDay. */
+  customerPaidPerDay: number;
   perGb: number;
   kinesis: ReturnType<typeof kinesisCost>;
   perGbWithOnDemand: number;
@@ -98,6 +101,10 @@ export interface ScaleRow {
   bytesPerEvent: number;
   worstRatio: number;
   exportChecks: { rank: number; rangesModeled: number; rangesCounted: number }[];
+  /** Exporter containers a tick needs to finish within EXPORT_DRAIN_SECONDS. */
+  exportContainers: number;
+  /** The dispatcher's duration per tick (its Lambda timeout is 300 s: lib/export.ts). */
+  dispatcherSecondsPerTick: number;
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -201,19 +208,31 @@ function compactorDay(slice: SliceResult, k: number): FunctionDay {
   };
 }
 
-/** Least-squares slope of CPU over events of the sampled exports (CPU per event, microseconds). */
-function cpuPerEvent(slice: SliceResult): number {
-  const xs = slice.exports.map((e) => e.events);
-  const ys = slice.exports.map((e) => e.cpuMicros);
+/**
+ * CPU per exported event (microseconds): the least-squares slope over the sampled exports when
+ * their sizes spread (a factor of 4 or more), else the largest export's CPU over its events
+ * (which counts its fixed part as per-event: an overestimate).
+ */
+export function cpuPerEvent(exports: readonly { events: number; cpuMicros: number }[]): number {
+  const xs = exports.map((e) => e.events);
+  const ys = exports.map((e) => e.cpuMicros);
+  const largest = exports.reduce(
+    (a, b) => (b.events > a.events ? b : a),
+    exports[0] ?? { events: 0, cpuMicros: 0 },
+  );
+  const proportional = largest.events > 0 ? largest.cpuMicros / largest.events : 0;
+  if (Math.max(...xs) < 4 * Math.max(1, Math.min(...xs))) return proportional;
   const mx = mean(xs);
   const my = mean(ys);
   const sxx = sum(xs.map((x) => (x - mx) ** 2));
-  if (sxx === 0) return 0;
-  return Math.max(0, sum(xs.map((x, i) => (x - mx) * (ys[i]! - my))) / sxx);
+  const slope = sum(xs.map((x, i) => (x - mx) * (ys[i]! - my))) / sxx;
+  return slope > 0 ? slope : proportional;
 }
 
 interface ExportWindowFull {
   usage: Usage;
+  /** PUTs into the customer's bucket (data parts and manifest): billed to the bucket owner. */
+  customerPuts: number;
   cpu: number;
   seconds: number;
   ranges: number;
@@ -263,6 +282,7 @@ function exportWindowFull(
   const cpu = m.cpuMicros + slope * Math.max(0, eventsFull - m.events);
   return {
     usage,
+    customerPuts,
     cpu,
     seconds: seconds(cpu, usage.rounds),
     ranges,
@@ -276,7 +296,7 @@ function exportWindowFull(
 function exporterDay(slice: SliceResult, k: number) {
   const apps = slice.options.apps;
   const zipf = slice.options.scenario === 'zipf' ? new Zipf(apps) : undefined;
-  const slope = cpuPerEvent(slice);
+  const slope = cpuPerEvent(slice.exports);
   const groups = zipf
     ? strata(zipf).map((s) => ({ apps: s.apps, rank: s.sampleRank }))
     : slice.options.exportRanks.map((rank) => ({ apps: apps / slice.options.exportRanks.length, rank }));
@@ -286,6 +306,7 @@ function exporterDay(slice: SliceResult, k: number) {
   let bytes = 0;
   let events = 0;
   let worstRatio = 0;
+  let customerPuts = 0;
   const checks: ScaleRow['exportChecks'] = [];
   let largest: ExportWindowFull | undefined;
   for (const group of groups) {
@@ -294,6 +315,7 @@ function exporterDay(slice: SliceResult, k: number) {
     tickSeconds += w.seconds * group.apps;
     tickCpu += w.cpu * group.apps;
     bytes += w.customerBytes * group.apps;
+    customerPuts += w.customerPuts * group.apps;
     events += w.events * group.apps;
     worstRatio = Math.max(worstRatio, w.ratio);
     checks.push({
@@ -319,6 +341,7 @@ function exporterDay(slice: SliceResult, k: number) {
     } satisfies FunctionDay,
     tickCpu,
     containers,
+    customerPutsPerDay: customerPuts * WINDOWS_PER_DAY,
     bytesPerEvent: events > 0 ? bytes / events : 0,
     worstRatio,
     checks,
@@ -401,10 +424,9 @@ export function firehoseCost(apps: number) {
   const records = PROFILE.eventsPerSecond * DAY_S;
   const oneEventPerRecordGb =
     (records * Math.ceil(recordBytes / f.recordRoundingBytes) * f.recordRoundingBytes) / 1e9;
+  // Its PUTs into the customer's bucket are billed to the bucket owner, as ours (not counted).
   const common =
-    GB_PER_DAY * f.dynamicPartitioningPerGb +
-    (objects / 1000) * f.dynamicPartitioningPer1000Objects +
-    (objects / 1000) * PRICES.s3.putCopyPostListPer1000;
+    GB_PER_DAY * f.dynamicPartitioningPerGb + (objects / 1000) * f.dynamicPartitioningPer1000Objects;
   return {
     objectsPerDay: objects,
     /** Producers batch events into records of >= 5 KB (no rounding loss). */
@@ -437,8 +459,12 @@ export function modelDay(slice: SliceResult): ScaleRow {
   const storedPerDay =
     ((slice.segmentBytes + slice.slotDataBytes + slice.slotIndexBytes) * k * 24 * 60) / slice.options.minutes;
   const stagingRequests = stager.day.usage.requests + compactor.usage.requests + exporter.day.usage.s3Get;
+  // Requests on the customer's bucket are billed to its owner (S3 bills the bucket owner unless
+  // Requester Pays): shown apart, not in our cost — as Firehose's deliveries into it.
+  const ourPuts = all.s3Put - exporter.customerPutsPerDay;
+  const customerPaidPerDay = (exporter.customerPutsPerDay * PRICES.s3.putCopyPostListPer1000) / 1000;
   const cost: Record<string, number> = {
-    s3Requests: (all.s3Put * PRICES.s3.putCopyPostListPer1000 + all.s3Get * PRICES.s3.getPer1000) / 1000,
+    s3Requests: (ourPuts * PRICES.s3.putCopyPostListPer1000 + all.s3Get * PRICES.s3.getPer1000) / 1000,
     s3Storage:
       ((storedPerDay / 1e9) * DEFAULT_STAGING_RETENTION_DAYS * PRICES.s3.storagePerGbMonth) / MONTH_DAYS,
     accessLogs:
@@ -477,7 +503,8 @@ export function modelDay(slice: SliceResult): ScaleRow {
     headroom: Math.min(headroomRecords, headroomBytes),
     functions,
     requests: {
-      s3Put: all.s3Put,
+      s3Put: ourPuts,
+      customerPuts: exporter.customerPutsPerDay,
       s3Get: all.s3Get,
       dynamoWrite: all.dynamoWriteUnits,
       dynamoRead: all.dynamoReadUnits,
@@ -487,6 +514,7 @@ export function modelDay(slice: SliceResult): ScaleRow {
     },
     cost,
     dollarsPerDay,
+    customerPaidPerDay,
     perGb: dollarsPerDay / GB_PER_DAY,
     kinesis,
     perGbWithOnDemand: dollarsPerDay / GB_PER_DAY + kinesis.onDemandPerGb,
@@ -495,6 +523,8 @@ export function modelDay(slice: SliceResult): ScaleRow {
     bytesPerEvent: exporter.bytesPerEvent,
     worstRatio: exporter.worstRatio,
     exportChecks: exporter.checks,
+    exportContainers: exporter.containers,
+    dispatcherSecondsPerTick: dispatcher.seconds / WINDOWS_PER_DAY,
   };
 }
 

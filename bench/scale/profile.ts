@@ -31,6 +31,72 @@ export function recordData(app: string, event: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`{"app_id":"${app}","event":`), event, Buffer.from('}')]);
 }
 
+const PADDING_WORDS = [
+  'checkout',
+  'product',
+  'category',
+  'banner',
+  'android',
+  'campaign',
+  'discount',
+  'wishlist',
+  'search',
+  'results',
+  'premium',
+  'monthly',
+  'renewal',
+  'shipping',
+  'express',
+  'voucher',
+  'referral',
+  'onboarding',
+  'tutorial',
+  'settings',
+  'language',
+  'english',
+  'hindi',
+  'japanese',
+  'notification',
+  'inbox',
+  'profile',
+  'rating',
+  'review',
+  'cart',
+  'payment',
+  'wallet',
+  'upi',
+  'card',
+  'netbanking',
+  'loyalty',
+  'points',
+  'tier',
+  'gold',
+  'silver',
+  'platinum',
+  'session',
+  'deeplink',
+  'utm_source',
+  'utm_medium',
+  'organic',
+  'paid',
+  'social',
+  'email',
+  'push',
+  'sms',
+  'whatsapp',
+  'inapp',
+  'web',
+  'ios',
+  'tablet',
+  'mobile',
+  'desktop',
+  'home',
+  'offers',
+  'sale',
+  'festive',
+  'clearance',
+];
+
 /**
  * A pool of distinct events of exactly `bytes` bytes of JSON (the local generator plus the bench's
  * attributes, padded in one attribute). Records reuse them: generating 20,000 events/s is not
@@ -50,9 +116,14 @@ export function eventPool(size: number, bytes = PROFILE.eventBytes, seed = 7): B
     const base = Buffer.byteLength(JSON.stringify(event));
     // Campaign events are longer than the profile's size: those are drawn again.
     if (base > bytes) continue;
-    // Padding that compresses like text, not like a run of one character.
+    // Padding that compresses like the attributes of real events (words of a small vocabulary,
+    // some numbers), neither like a run of one character nor like random bytes.
     let note = '';
-    while (note.length < bytes - base) note += `${Math.floor(random() * 1e9).toString(36)} `;
+    while (note.length < bytes - base)
+      note +=
+        random() < 0.8
+          ? `${PADDING_WORDS[Math.floor(random() * PADDING_WORDS.length)]} `
+          : `${Math.floor(random() * 10_000)} `;
     event.user_attributes.note = note.slice(0, bytes - base);
     pool.push(Buffer.from(JSON.stringify(event)));
   }

@@ -180,7 +180,7 @@ export async function simulateSlice(options: SliceOptions): Promise<SliceResult>
   // Staging: batches of every simulated shard in delivery order; compactions as their time comes.
   const nextSequence = new Array<number>(options.shards).fill(0);
   const intervalMs = secondsPerBatch * 1000 * options.batchEvery;
-  for (let b = 0; T0.getTime() + (b + 1) * intervalMs <= end; b++) {
+  for (let b = 0; T0.getTime() + (b + 1) * intervalMs < end; b++) {
     const deliveredAt = T0.getTime() + (b + 1) * intervalMs;
     await compactDue(deliveredAt);
     for (let shard = 0; shard < options.shards; shard++) {
