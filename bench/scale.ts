@@ -26,7 +26,7 @@ const { values } = parseArgs({
   options: {
     apps: { type: 'string', default: '1,100,1000,5000,20000' },
     shards: { type: 'string', default: '1' },
-    'batch-every': { type: 'string', default: '6' },
+    'batch-every': { type: 'string', default: '4' },
     'records-per-batch': { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
