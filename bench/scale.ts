@@ -96,6 +96,7 @@ for (const apps of appCounts) {
     minutes: 15,
     batchEvery,
     exportRanks,
+    ...(recordsPerBatchOption ? { recordsPerBatch: recordsPerBatchOption } : {}),
   });
   rows.push(row);
   const mismatches = row.exportChecks.filter((c) => c.rangesModeled !== c.rangesCounted);

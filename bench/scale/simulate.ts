@@ -148,7 +148,7 @@ export async function simulateSlice(options: SliceOptions): Promise<SliceResult>
     options,
     recordsPerBatch,
     secondsPerBatch,
-    batchLimitedBy: options.recordsPerBatch ? 'test' : batching.limitedBy,
+    batchLimitedBy: options.recordsPerBatch ? 'given' : batching.limitedBy,
     recordDataBytes,
     batches: [],
     compactions: [],
