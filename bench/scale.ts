@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { PRICES } from './prices.ts';
-import { MEMORY_MB, modelDay, REQUEST_LATENCY_MS, type ScaleRow } from './scale/model.ts';
+import { cpuPerEvent, MEMORY_MB, modelDay, REQUEST_LATENCY_MS, type ScaleRow } from './scale/model.ts';
 import {
   appId,
   eventPool,
@@ -20,7 +20,7 @@ import {
   strata,
   Zipf,
 } from './scale/profile.ts';
-import { type SliceOptions, simulateSlice, sliceScale } from './scale/simulate.ts';
+import { type SliceOptions, type SliceResult, simulateSlice, sliceScale } from './scale/simulate.ts';
 
 const { values } = parseArgs({
   options: {
@@ -51,12 +51,11 @@ const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const money = (n: number) => (n < 0.1 ? n.toFixed(4) : n.toFixed(2));
 
-async function run(options: SliceOptions): Promise<{ row: ScaleRow; cpuSeconds: number }> {
+async function run(options: SliceOptions): Promise<{ slice: SliceResult; cpuSeconds: number }> {
   const before = process.cpuUsage();
   const slice = await simulateSlice(options);
-  const row = modelDay(slice);
   const cpu = process.cpuUsage(before);
-  return { row, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  return { slice, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 const started = process.cpuUsage();
@@ -86,10 +85,10 @@ console.log(
     `prices ${PRICES.region} as of ${PRICES.asOf} (bench/prices.ts)`,
 );
 
-const rows: ScaleRow[] = [];
+const slices: SliceResult[] = [];
 for (const apps of appCounts) {
   const exportRanks = strata(new Zipf(apps)).map((s) => s.sampleRank);
-  const { row, cpuSeconds } = await run({
+  const { slice, cpuSeconds } = await run({
     apps,
     scenario: 'zipf',
     shards,
@@ -98,7 +97,8 @@ for (const apps of appCounts) {
     exportRanks,
     ...(recordsPerBatchOption ? { recordsPerBatch: recordsPerBatchOption } : {}),
   });
-  rows.push(row);
+  slices.push(slice);
+  const row = modelDay(slice);
   const mismatches = row.exportChecks.filter((c) => c.rangesModeled !== c.rangesCounted);
   console.log(
     `  A=${fmt(apps)}: simulated in ${cpuSeconds.toFixed(1)} s CPU; ${fmt(row.appsPerBatch)} apps per batch; ` +
@@ -119,6 +119,15 @@ const sparse = await run({
 console.log(
   `  one event per app per batch (A=${fmt(perBatch)}): simulated in ${sparse.cpuSeconds.toFixed(1)} s CPU`,
 );
+// The exporter's CPU per event, fitted over the exports of every Zipf slice (their sizes spread
+// over orders of magnitude; one slice alone may hold one app, or apps of one size).
+const sampled = slices.flatMap((s) => s.exports);
+const exportCpuPerEvent = cpuPerEvent(sampled);
+console.log(
+  `exporter CPU per event, fitted over ${sampled.length} sampled exports: ${exportCpuPerEvent.toFixed(2)} µs`,
+);
+const rows: ScaleRow[] = slices.map((s) => modelDay(s, exportCpuPerEvent));
+const sparseRow = modelDay(sparse.slice, exportCpuPerEvent);
 
 const table: [string, (r: ScaleRow) => string][] = [
   ['S3 PUTs per batch', (r) => fmt(r.s3PutsPerBatch, 1)],
@@ -198,8 +207,8 @@ if (kin)
       `on-demand ${kin.onDemandPerGb.toFixed(4)} (1 KB rounding per record, in and out), on-demand + KPL ${kin.onDemandKplPerGb.toFixed(4)}`,
   );
 console.log(
-  `one event per app per batch (A=${fmt(perBatch)}): customer bytes ${sparse.row.worstRatio.toFixed(3)}x the gzip of the whole window ` +
-    `(${sparse.row.bytesPerEvent.toFixed(1)} B/event), $/GB after Kinesis ${sparse.row.perGb.toFixed(4)}`,
+  `one event per app per batch (A=${fmt(perBatch)}): customer bytes ${sparseRow.worstRatio.toFixed(3)}x the gzip of the whole window ` +
+    `(${sparseRow.bytesPerEvent.toFixed(1)} B/event), $/GB after Kinesis ${sparseRow.perGb.toFixed(4)}`,
 );
 const total = process.cpuUsage(started);
 console.log(`bench CPU ${((total.user + total.system) / 1e6).toFixed(1)} s`);

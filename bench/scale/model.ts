@@ -293,10 +293,9 @@ function exportWindowFull(
   } satisfies ExportWindowFull;
 }
 
-function exporterDay(slice: SliceResult, k: number) {
+function exporterDay(slice: SliceResult, k: number, slope: number) {
   const apps = slice.options.apps;
   const zipf = slice.options.scenario === 'zipf' ? new Zipf(apps) : undefined;
-  const slope = cpuPerEvent(slice.exports);
   const groups = zipf
     ? strata(zipf).map((s) => ({ apps: s.apps, rank: s.sampleRank }))
     : slice.options.exportRanks.map((rank) => ({ apps: apps / slice.options.exportRanks.length, rank }));
@@ -444,11 +443,16 @@ function lambdaCost(fn: FunctionDay): number {
   );
 }
 
-export function modelDay(slice: SliceResult): ScaleRow {
+/**
+ * `exportCpuPerEvent`: the exporter's CPU per event (microseconds) to extrapolate with; by default
+ * fitted over this slice's exports (pass one fitted over several slices when this one's exports
+ * are all of one size, e.g. one app or apps of equal size).
+ */
+export function modelDay(slice: SliceResult, exportCpuPerEvent = cpuPerEvent(slice.exports)): ScaleRow {
   const k = sliceScale(slice.options);
   const stager = stagerDay(slice);
   const compactor = compactorDay(slice, k);
-  const exporter = exporterDay(slice, k);
+  const exporter = exporterDay(slice, k, exportCpuPerEvent);
   const dispatcher = dispatcherDay(slice);
   const functions = { stager: stager.day, compactor, exporter: exporter.day, dispatcher };
   const all = emptyUsage();
