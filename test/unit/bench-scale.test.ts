@@ -7,7 +7,7 @@ import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { FakeDynamo, FakeS3, FakeSqs, Meter } from '../../bench/scale/fake-aws.ts';
-import { chunkEntries, firehoseCost, modelDay, windowRanges } from '../../bench/scale/model.ts';
+import { chunkEntries, cpuPerEvent, firehoseCost, modelDay, windowRanges } from '../../bench/scale/model.ts';
 import {
   appId,
   eventPool,
@@ -144,6 +144,14 @@ describe('bench:scale model', () => {
     // Three small slots: one ref of three ranges; a big slot: its chunks alone.
     expect(windowRanges([[1000], [1000], [1000]], 1)).toBe(3);
     expect(windowRanges([[MiB], [], []], 10)).toBe(5);
+  });
+
+  it('fits the exporter CPU per event apart from its fixed CPU when sizes spread', () => {
+    // 50 ms fixed + 10 µs per event.
+    const spread = [10, 1_000, 100_000].map((events) => ({ events, cpuMicros: 50_000 + 10 * events }));
+    expect(cpuPerEvent(spread)).toBeCloseTo(10, 6);
+    // One size only: the fixed part cannot be told apart, the largest export's ratio is taken.
+    expect(cpuPerEvent([{ events: 100, cpuMicros: 51_000 }])).toBe(510);
   });
 
   it('derives the event source batch from the definitions (6 MB payload before 10,000 records)', () => {
