@@ -1,5 +1,6 @@
 import { FREQUENCIES, type Frequency } from '../../lambdas/definitions.ts';
 import { exportLagMs } from '../../lambdas/domain/windows.ts';
+import type { SupersededObject } from '../../lambdas/ports/index.ts';
 import { type CliCommand, noPositionals } from '../command.ts';
 import { humanDuration, table } from '../operations.ts';
 
@@ -22,6 +23,10 @@ export interface ConnectionStatus {
   lastCommittedAt?: string;
   lastFileKey?: string;
   lastError?: { code: string; message: string; at: string; windowEnd?: string };
+  /** Objects earlier attempts of the pinned window wrote under settings since changed. */
+  pendingSupersedes?: SupersededObject[];
+  /** The last committed window that superseded objects, and those objects (delete them). */
+  superseded?: { windowEnd: string; objects: SupersededObject[] };
 }
 
 function text(value: unknown): string | undefined {
@@ -80,6 +85,12 @@ export const status: CliCommand = {
       if (state.lastCommittedAt) entry.lastCommittedAt = state.lastCommittedAt.toISOString();
       if (state.lastFileKey) entry.lastFileKey = state.lastFileKey;
       if (state.lastError) entry.lastError = { ...state.lastError };
+      if (state.pendingSupersedes) entry.pendingSupersedes = state.pendingSupersedes;
+      if (state.superseded)
+        entry.superseded = {
+          windowEnd: state.superseded.windowEnd.toISOString(),
+          objects: state.superseded.supersedes.objects,
+        };
       byId.set(state.connectionId, entry);
     }
     const entries = [...byId.values()].sort(
@@ -122,9 +133,27 @@ export const status: CliCommand = {
       e.lastError ? `${e.lastError.code}: ${e.lastError.message}` : '-',
     ]);
     ctx.print(table([header, ...lines]));
+    for (const e of entries) for (const line of supersededLines(e)) ctx.warn(line);
     return 0;
   },
 };
+
+/** Objects no manifest lists any more (their events are in a later commit of the window): delete them. */
+function supersededLines(e: ConnectionStatus): string[] {
+  const where = (o: SupersededObject) => `s3://${o.bucketName}/${o.key}`;
+  const lines: string[] = [];
+  if (e.superseded?.objects.length)
+    lines.push(
+      `connection ${e.connectionId}: the window ending ${e.superseded.windowEnd} superseded ` +
+        `${e.superseded.objects.length} object(s) that may still exist; delete them: ${e.superseded.objects.map(where).join(', ')}`,
+    );
+  if (e.pendingSupersedes?.length)
+    lines.push(
+      `connection ${e.connectionId}: the pinned window is being written again under changed settings; ` +
+        `it supersedes ${e.pendingSupersedes.map(where).join(', ')}`,
+    );
+  return lines;
+}
 
 function pendingText(e: ConnectionStatus): string {
   if (!e.pendingWindowEnd && !e.lease) return '-';

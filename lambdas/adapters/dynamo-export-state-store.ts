@@ -18,17 +18,21 @@ import {
   GetCommand,
   paginateQuery,
   paginateScan,
+  QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type {
+  CommittedWindowRecord,
   CommitWindow,
   ConnectionDiagnosis,
   ExportCursor,
   ExportState,
   ExportStateStore,
+  ManifestSupersedes,
+  SupersededObject,
   WrittenPart,
 } from '../ports/index.ts';
 
@@ -59,6 +63,10 @@ export interface WindowHistoryEntry {
   records: number;
   bytes: number;
   committedAt: Date;
+  /** Absent on rows written before buckets were recorded. */
+  bucketName?: string;
+  /** What the window superseded (docs/exactly-once.md §3, §8). */
+  supersedes?: ManifestSupersedes;
 }
 
 /** What one connection exported in one month (SPEC §6: the source bills by volume). */
@@ -85,6 +93,8 @@ interface StateRow {
   sequence?: number;
   pendingWindowEnd?: string;
   pendingConnection?: Record<string, unknown>;
+  pendingSupersedes?: SupersededObject[];
+  superseded?: { windowEnd: string; supersedes: ManifestSupersedes };
   leaseOwner?: string;
   leaseExpiresAt?: string;
   cursor?: ExportCursor;
@@ -98,6 +108,9 @@ function stateOfRow(row: StateRow): StoredExportState {
   if (row.watermark) state.watermark = new Date(row.watermark);
   if (row.pendingWindowEnd) state.pendingWindowEnd = new Date(row.pendingWindowEnd);
   if (row.pendingConnection) state.pendingConnection = row.pendingConnection;
+  if (row.pendingSupersedes?.length) state.pendingSupersedes = row.pendingSupersedes;
+  if (row.superseded)
+    state.superseded = { windowEnd: new Date(row.superseded.windowEnd), supersedes: row.superseded.supersedes };
   if (row.leaseOwner && row.leaseExpiresAt)
     state.lease = { owner: row.leaseOwner, expiresAt: new Date(row.leaseExpiresAt) };
   if (row.cursor) state.cursor = row.cursor;
@@ -105,6 +118,23 @@ function stateOfRow(row: StateRow): StoredExportState {
   if (row.lastCommittedAt) state.lastCommittedAt = new Date(row.lastCommittedAt);
   if (row.lastFileKey) state.lastFileKey = row.lastFileKey;
   return state;
+}
+
+function historyEntryOf(row: Record<string, unknown>): WindowHistoryEntry {
+  const entry: WindowHistoryEntry = {
+    connectionId: String(row['connectionId']),
+    windowStart: new Date(String(row['windowStart'])),
+    windowEnd: new Date(String(row['windowEnd'])),
+    sequence: Number(row['sequence']),
+    parts: (row['parts'] as WrittenPart[] | undefined) ?? [],
+    manifestKey: String(row['manifestKey']),
+    records: Number(row['records']),
+    bytes: Number(row['bytes']),
+    committedAt: new Date(String(row['committedAt'])),
+  };
+  if (typeof row['bucketName'] === 'string') entry.bucketName = row['bucketName'];
+  if (row['supersedes']) entry.supersedes = row['supersedes'] as ManifestSupersedes;
+  return entry;
 }
 
 function initializedState(row: StateRow | undefined): ExportState | undefined {
@@ -118,6 +148,9 @@ const NAMES = {
   '#sequence': 'sequence',
   '#pending': 'pendingWindowEnd',
   '#pendingConnection': 'pendingConnection',
+  '#pendingSupersedes': 'pendingSupersedes',
+  '#superseded': 'superseded',
+  '#parts': 'parts',
   '#leaseOwner': 'leaseOwner',
   '#leaseExpiresAt': 'leaseExpiresAt',
   '#cursor': 'cursor',
@@ -280,6 +313,50 @@ export class DynamoExportStateStore implements ExportStateStore {
     return saved !== undefined;
   }
 
+  async repinWindow(
+    connectionId: string,
+    owner: string,
+    connectionSnapshot: Record<string, unknown>,
+    supersedes: SupersededObject[],
+  ): Promise<ExportState | undefined> {
+    const repinned = await this.update(
+      connectionId,
+      'SET #pendingConnection = :snapshot, #pendingSupersedes = :supersedes REMOVE #cursor',
+      '#leaseOwner = :owner AND attribute_exists(#pending)',
+      { ':owner': owner, ':snapshot': connectionSnapshot, ':supersedes': supersedes },
+    );
+    return repinned ? initializedState(repinned) : undefined;
+  }
+
+  async getCommittedWindow(connectionId: string, windowEnd: Date): Promise<CommittedWindowRecord | undefined> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: this.key(connectionId, windowHistoryKey(windowEnd)),
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? historyEntryOf(Item) : undefined;
+  }
+
+  async nextCommittedWindowEnd(connectionId: string, after: Date): Promise<Date | undefined> {
+    const { Items } = await this.dynamo.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: {
+          ':pk': connectionKey(connectionId),
+          ':from': windowHistoryKey(after),
+          ':to': `${WINDOW_SK_PREFIX}\uffff`,
+        },
+        Limit: 2,
+        ConsistentRead: true,
+      }),
+    );
+    const ends = (Items ?? []).map((item) => new Date(String(item['windowEnd'])));
+    return ends.find((end) => end.getTime() > after.getTime());
+  }
+
   async commitWindow(connectionId: string, commit: CommitWindow): Promise<boolean> {
     const pk = connectionKey(connectionId);
     const records = commit.parts.reduce((n, p) => n + p.records, 0);
@@ -287,9 +364,14 @@ export class DynamoExportStateStore implements ExportStateStore {
     const committedAt = commit.committedAt.toISOString();
     const lastFileKey = commit.parts.at(-1)?.key ?? commit.manifestKey;
 
+    // The last window that superseded anything stays on the state (status shows it) until another does.
+    const superseded = commit.supersedes?.objects.length
+      ? { windowEnd: commit.windowEnd.toISOString(), supersedes: commit.supersedes }
+      : undefined;
     const stateUpdate =
-      'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey ' +
-      'REMOVE #pending, #pendingConnection, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
+      'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey' +
+      (superseded ? ', #superseded = :superseded ' : ' ') +
+      'REMOVE #pending, #pendingConnection, #pendingSupersedes, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
     const stateCondition = '#watermark = :expected AND #leaseOwner = :owner';
     const usageUpdate =
       'SET #connectionId = :id, #month = :month ADD #events :events, #files :files, #bytes :bytes';
@@ -304,11 +386,12 @@ export class DynamoExportStateStore implements ExportStateStore {
           ExpressionAttributeNames: namesIn(stateUpdate, stateCondition),
           ExpressionAttributeValues: {
             ':windowEnd': commit.windowEnd.toISOString(),
-            ':sequence': commit.sequence,
+            ':sequence': commit.stateSequence,
             ':committedAt': committedAt,
             ':lastFileKey': lastFileKey,
             ':expected': commit.expectedWatermark.toISOString(),
             ':owner': commit.leaseOwner,
+            ...(superseded ? { ':superseded': superseded } : {}),
           },
         },
       },
@@ -327,6 +410,8 @@ export class DynamoExportStateStore implements ExportStateStore {
             records,
             bytes,
             committedAt,
+            bucketName: commit.bucketName,
+            ...(commit.supersedes ? { supersedes: commit.supersedes } : {}),
           },
         },
       },
@@ -363,7 +448,7 @@ export class DynamoExportStateStore implements ExportStateStore {
       const row = await this.readRow(connectionId);
       return (
         row?.watermark === commit.windowEnd.toISOString() &&
-        Number(row.sequence) === commit.sequence &&
+        Number(row.sequence) === commit.stateSequence &&
         row.lastCommittedAt === committedAt &&
         row.lastFileKey === lastFileKey
       );
@@ -387,8 +472,10 @@ export class DynamoExportStateStore implements ExportStateStore {
     const reset = await this.update(
       connectionId,
       'SET #watermark = :watermark, #sequence = if_not_exists(#sequence, :zero), #connectionId = :id ' +
-        'REMOVE #cursor, #leaseOwner, #leaseExpiresAt',
-      'attribute_not_exists(#pending) AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
+        'REMOVE #cursor, #leaseOwner, #leaseExpiresAt, #pending, #pendingConnection',
+      // A pinned window with no part written holds nothing to lose: a backfill may drop its pin.
+      '(attribute_not_exists(#pending) OR attribute_not_exists(#cursor) OR size(#cursor.#parts) = :zero) ' +
+        'AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
       { ':watermark': watermark.toISOString(), ':zero': 0, ':id': connectionId, ':now': now.toISOString() },
     );
     return reset !== undefined;
@@ -402,17 +489,7 @@ export class DynamoExportStateStore implements ExportStateStore {
     options: { limit?: number; newestFirst?: boolean } = {},
   ): Promise<WindowHistoryEntry[]> {
     const rows = await this.queryPrefix(connectionId, WINDOW_SK_PREFIX, options);
-    return rows.map((row) => ({
-      connectionId: String(row['connectionId']),
-      windowStart: new Date(String(row['windowStart'])),
-      windowEnd: new Date(String(row['windowEnd'])),
-      sequence: Number(row['sequence']),
-      parts: (row['parts'] as WrittenPart[] | undefined) ?? [],
-      manifestKey: String(row['manifestKey']),
-      records: Number(row['records']),
-      bytes: Number(row['bytes']),
-      committedAt: new Date(String(row['committedAt'])),
-    }));
+    return rows.map(historyEntryOf);
   }
 
   /** Usage of one connection in one month (`YYYY-MM`); zeros when nothing was exported. */

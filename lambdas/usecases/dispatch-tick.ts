@@ -7,7 +7,7 @@
  */
 import type { Frequency } from '../definitions.ts';
 import { validateConnection } from '../domain/connection.ts';
-import { exportLagMs, periodMs, windowEndForTick } from '../domain/windows.ts';
+import { assertWindowEndSettled, exportLagMs, periodMs, windowEndForTick } from '../domain/windows.ts';
 import type { Clock, ConnectionRepository, ExportJob, ExportStateStore, JobQueue } from '../ports/index.ts';
 
 export interface TickInput {
@@ -50,6 +50,8 @@ export async function dispatchTick(
 ): Promise<TickResult> {
   const windowEnd = windowEndForTick(input.frequency, input.scheduledTime);
   const now = deps.clock.now();
+  // A tick from the future (a wrong --at, a skewed caller) would move watermarks past unstaged events.
+  assertWindowEndSettled(windowEnd, now, settleDelayMs, "the tick's window end");
   const rows = await deps.connections.listRawByFrequency(input.frequency);
   const result: TickResult = {
     windowEnd,

@@ -48,6 +48,8 @@ function commitOf(overrides: Partial<CommitWindow> = {}): CommitWindow {
     expectedWatermark: W0,
     windowEnd: E1,
     sequence: 1,
+    stateSequence: overrides.sequence ?? 1,
+    bucketName: 'customer-bucket',
     leaseOwner: 'owner-a',
     committedAt: NOW,
     parts,
