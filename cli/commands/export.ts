@@ -61,7 +61,12 @@ export const exportCommand: CliCommand = {
     }
     const windowEnd = windowEndForTick(validation.connection.frequency, at);
     try {
-      assertWindowEndSettled(windowEnd, ctx.clock.now(), settleDelayMs, `--at ${at.toISOString()}: window end`);
+      assertWindowEndSettled(
+        windowEnd,
+        ctx.clock.now(),
+        settleDelayMs,
+        `--at ${at.toISOString()}: window end`,
+      );
     } catch (error) {
       if (error instanceof WindowEndNotSettledError) throw new CliError(`export refused: ${error.message}`);
       throw error;

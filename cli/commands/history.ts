@@ -53,7 +53,16 @@ export const history: CliCommand = {
       ctx.warn(`connection ${connectionId} has no committed window`);
       return 0;
     }
-    const header = ['SEQ', 'WINDOW START', 'WINDOW END', 'FILES', 'RECORDS', 'BYTES', 'MANIFEST', 'SUPERSEDES'];
+    const header = [
+      'SEQ',
+      'WINDOW START',
+      'WINDOW END',
+      'FILES',
+      'RECORDS',
+      'BYTES',
+      'MANIFEST',
+      'SUPERSEDES',
+    ];
     const rows = windows.map((w) => [
       String(w.sequence),
       w.windowStart.toISOString(),

@@ -1,11 +1,11 @@
-import type { ExportJob, JobQueue } from '../../lambdas/ports/index.ts';
-import type { TickResult } from '../../lambdas/usecases/dispatch-tick.ts';
 import {
   assertWindowEndSettled,
   latestSettledWindowEnd,
   WindowEndNotSettledError,
   windowEndForTick,
 } from '../../lambdas/domain/windows.ts';
+import type { ExportJob, JobQueue } from '../../lambdas/ports/index.ts';
+import type { TickResult } from '../../lambdas/usecases/dispatch-tick.ts';
 import { type CliCommand, CliError, noPositionals, stringOption } from '../command.ts';
 import {
   exportDepsOf,
@@ -69,7 +69,12 @@ export const tick: CliCommand = {
         ? latestSettledWindowEnd(ctx.clock.now(), settleDelayMs)
         : parseInstant(atOption, '--at');
     try {
-      assertWindowEndSettled(windowEndForTick(frequency, scheduledTime), ctx.clock.now(), settleDelayMs, '--at');
+      assertWindowEndSettled(
+        windowEndForTick(frequency, scheduledTime),
+        ctx.clock.now(),
+        settleDelayMs,
+        '--at',
+      );
     } catch (error) {
       if (error instanceof WindowEndNotSettledError) throw new CliError(`tick refused: ${error.message}`);
       throw error;

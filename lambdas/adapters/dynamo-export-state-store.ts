@@ -110,7 +110,10 @@ function stateOfRow(row: StateRow): StoredExportState {
   if (row.pendingConnection) state.pendingConnection = row.pendingConnection;
   if (row.pendingSupersedes?.length) state.pendingSupersedes = row.pendingSupersedes;
   if (row.superseded)
-    state.superseded = { windowEnd: new Date(row.superseded.windowEnd), supersedes: row.superseded.supersedes };
+    state.superseded = {
+      windowEnd: new Date(row.superseded.windowEnd),
+      supersedes: row.superseded.supersedes,
+    };
   if (row.leaseOwner && row.leaseExpiresAt)
     state.lease = { owner: row.leaseOwner, expiresAt: new Date(row.leaseExpiresAt) };
   if (row.cursor) state.cursor = row.cursor;
@@ -328,7 +331,10 @@ export class DynamoExportStateStore implements ExportStateStore {
     return repinned ? initializedState(repinned) : undefined;
   }
 
-  async getCommittedWindow(connectionId: string, windowEnd: Date): Promise<CommittedWindowRecord | undefined> {
+  async getCommittedWindow(
+    connectionId: string,
+    windowEnd: Date,
+  ): Promise<CommittedWindowRecord | undefined> {
     const { Item } = await this.dynamo.send(
       new GetCommand({
         TableName: this.tableName,

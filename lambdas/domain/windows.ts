@@ -95,7 +95,12 @@ export function latestSettledWindowEnd(now: Date, settleDelayMs: number): Date {
 }
 
 /** Refuse a window end later than the safe horizon (every path: exporter, dispatcher, CLI). */
-export function assertWindowEndSettled(windowEnd: Date, now: Date, settleDelayMs: number, what?: string): void {
+export function assertWindowEndSettled(
+  windowEnd: Date,
+  now: Date,
+  settleDelayMs: number,
+  what?: string,
+): void {
   const latest = latestSettledWindowEnd(now, settleDelayMs);
   if (windowEnd.getTime() > latest.getTime()) throw new WindowEndNotSettledError(windowEnd, latest, what);
 }

@@ -109,18 +109,23 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
  * (exporting part of a committed window again would overwrite its files with part of its events).
  * Refused when that start is beyond the staging retention.
  */
-async function startOfBackfill(connectionId: string, from: Date, now: Date, deps: BackfillDeps): Promise<Date> {
+async function startOfBackfill(
+  connectionId: string,
+  from: Date,
+  now: Date,
+  deps: BackfillDeps,
+): Promise<Date> {
   const earliest = earliestBackfillStart(now, deps.stagingRetentionDays);
   const end = await deps.state.nextCommittedWindowEnd(connectionId, from);
   const window = end ? await deps.state.getCommittedWindow(connectionId, end) : undefined;
   const start = window && window.windowStart.getTime() < from.getTime() ? window.windowStart : from;
   if (start.getTime() >= earliest.getTime()) return start;
-  const retention = `the staging retention allows (${deps.stagingRetentionDays} days; the earliest allowed instant is ${earliest.toISOString()})`;
+  const retention = `the staging retention allows (${deps.stagingRetentionDays} days); the earliest allowed instant is ${earliest.toISOString()}`;
   throw new BackfillRefused(
     'BEYOND_RETENTION',
     start.getTime() < from.getTime() && end
       ? `--from ${from.toISOString()} falls in the committed window [${start.toISOString()}, ${end.toISOString()}), ` +
-          `which starts earlier than ${retention}: it cannot be exported again whole; use --from ${end.toISOString()}`
+          `which cannot be exported again whole: it starts earlier than ${retention}; use --from ${end.toISOString()}`
       : `--from ${from.toISOString()} is earlier than ${retention}`,
   );
 }

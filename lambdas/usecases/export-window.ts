@@ -334,7 +334,11 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
     if (committed.length > 0 && outOfTime(deps)) {
       // Many windows (a backfill's re-exports) in one job: the next invocation goes on.
       await deps.jobs?.enqueue([
-        { connectionId: connection.connectionId, windowEnd: job.windowEnd.toISOString(), reason: 'continuation' },
+        {
+          connectionId: connection.connectionId,
+          windowEnd: job.windowEnd.toISOString(),
+          reason: 'continuation',
+        },
       ]);
       break;
     }

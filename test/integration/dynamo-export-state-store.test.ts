@@ -168,6 +168,7 @@ describe('DynamoExportStateStore', () => {
         records: 15,
         bytes: 1500,
         committedAt: NOW,
+        bucketName: 'customer-bucket',
       },
     ]);
     expect(await store.getUsage(id, '2025-04')).toEqual({
