@@ -13,7 +13,7 @@ export interface CustomerBucket {
   bucketName: string;
   bucketRegion: string;
   ownerAccountId: string;
-  /** The role the customer created for us, when writes go through one. */
+  /** The role the customer created for us (writes may also come from the exporter role itself). */
   role?: { arn: string; externalId: string };
 }
 
@@ -31,13 +31,20 @@ export function bucketRefusal(target: SinkTarget, bucket: CustomerBucket): S3Ser
     );
   if (target.bucketOwnerAccountId !== undefined && target.bucketOwnerAccountId !== bucket.ownerAccountId)
     return refusal('AccessDenied', 403, 'Access Denied');
-  if (bucket.role) {
-    if (target.assumeRoleArn !== bucket.role.arn || target.externalId !== bucket.role.externalId)
-      return refusal('AccessDenied', 403, 'User is not authorized to perform: sts:AssumeRole');
-  } else if (target.assumeRoleArn !== undefined) {
+  // Without a role the exporter writes as itself (the bucket policy grants it); a role must be the
+  // customer's, with the external id its trust policy names.
+  if (
+    target.assumeRoleArn !== undefined &&
+    (target.assumeRoleArn !== bucket.role?.arn || target.externalId !== bucket.role.externalId)
+  )
     return refusal('AccessDenied', 403, 'User is not authorized to perform: sts:AssumeRole');
-  }
   return undefined;
+}
+
+/** The errors a wrong connection row meets at the customer's bucket (as AWS or s3rver raise them). */
+export function isBucketRefusal(error: unknown): boolean {
+  const name = (error as { name?: unknown } | undefined)?.name;
+  return name === 'NoSuchBucket' || name === 'PermanentRedirect' || name === 'AccessDenied';
 }
 
 /** `real`, refusing writes to the known buckets as AWS would (other buckets pass through). */

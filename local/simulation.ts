@@ -55,6 +55,7 @@ import { dispatchTick } from '../lambdas/usecases/dispatch-tick.ts';
 import type { ExportJobRun } from '../lambdas/usecases/export-job.ts';
 import { type IncomingRecord, stageBatch } from '../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from './clock.ts';
+import { isBucketRefusal, withCustomerBuckets } from './customer-buckets.ts';
 import type { LocalDriver } from './driver.ts';
 import { createTable, type LocalEngines } from './engines.ts';
 import { createEventGenerator, type GeneratedEvent, seededRandom } from './events.ts';
@@ -67,6 +68,7 @@ import {
   readObject,
   type StoredFile,
 } from './harness.ts';
+import { DRILL_KMS_KEY, type DrillStep, drillBucket, planOperatorDrills } from './operator-drills.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -95,6 +97,8 @@ export interface SimulationOptions {
   pauseEveryHours?: number;
   /** Uncompressed size at which data parts are split (default 48 KiB, so windows have several parts). */
   partSizeBytes?: number;
+  /** Operator drills: every row field wrong for a while, then fixed (local/operator-drills.ts; default on). */
+  operatorDrills?: boolean;
   /** Progress lines (one per simulated day, and the injected faults at the end). */
   log?: (line: string) => void;
 }
@@ -251,7 +255,8 @@ type Action =
   | { kind: 'create'; connectionId: string }
   | { kind: 'change-frequency'; connectionId: string; step: 1 | 2 }
   | { kind: 'pause'; connectionId: string }
-  | { kind: 'resume'; connectionId: string };
+  | { kind: 'resume'; connectionId: string }
+  | { kind: 'operator'; step: DrillStep };
 
 interface Scheduled {
   at: number;
@@ -526,8 +531,11 @@ async function simulate(
     'releaseLease',
     'recordError',
     'resetWatermark',
+    'repinWindow',
+    'getCommittedWindow',
+    'nextCommittedWindowEnd',
   ] as const;
-  const conditional = new Set(['acquireLease', 'renewLease', 'saveCursor', 'commitWindow']);
+  const conditional = new Set(['acquireLease', 'renewLease', 'saveCursor', 'commitWindow', 'repinWindow']);
   const faultyState = {} as ExportStateStore;
   for (const method of stateMethods) {
     (faultyState as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
@@ -623,8 +631,14 @@ async function simulate(
 
   const harness = createHarness(options.engines, {
     clock,
-    config: { tables, stagingBucket, partSizeBytes: options.partSizeBytes ?? 48 * 1024 },
-    sink: faultySink,
+    config: {
+      tables,
+      stagingBucket,
+      partSizeBytes: options.partSizeBytes ?? 48 * 1024,
+      kmsKeyAllowlist: [DRILL_KMS_KEY],
+    },
+    // The customer's bucket refuses a row that names its region, owner or role wrongly, as AWS does.
+    sink: (real) => faultySink(withCustomerBuckets(real, [drillBucket(bucketOf(runId))])),
     exportOverrides: {
       state: faultyState,
       // A crashed exporter enqueues nothing (no continuation, no retry of a group's failed member).
@@ -778,6 +792,17 @@ async function simulate(
     }
   }
 
+  if (options.operatorDrills ?? true) {
+    const drills = await planOperatorDrills({
+      random: seededRandom(options.seed * 6151 + 5),
+      connectionIds: connections.filter((c) => c.createAt === start).map((c) => c.input.connectionId),
+      bucketName: bucket,
+      start,
+      end,
+    });
+    for (const step of drills) agenda.add(step.at, { kind: 'operator', step });
+  }
+
   // ------------------------------------------------------------ actors
   const repository = driver.runtime.connections;
 
@@ -848,7 +873,8 @@ async function simulate(
         if (
           member.error !== undefined &&
           !(member.error instanceof SimulatedCrash) &&
-          !isInjected(member.error)
+          !isInjected(member.error) &&
+          !isBucketRefusal(member.error)
         ) {
           problems.push(
             `${label} ${member.connectionId} ${job.windowEnd}: unexpected error ${String(member.error)}`,
@@ -991,6 +1017,10 @@ async function simulate(
       case 'resume':
         if (!paused.delete(action.connectionId)) return;
         await updateConnection(action.connectionId, () => ({ status: 'ACTIVE' }));
+        return;
+      case 'operator':
+        fired(action.step.label);
+        await updateConnection(action.step.connectionId, () => action.step.patch);
         return;
     }
   }
