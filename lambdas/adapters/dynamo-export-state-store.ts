@@ -94,6 +94,7 @@ interface StateRow {
   pendingWindowEnd?: string;
   pendingConnection?: Record<string, unknown>;
   pendingSupersedes?: SupersededObject[];
+  replayThrough?: string;
   superseded?: { windowEnd: string; supersedes: ManifestSupersedes };
   leaseOwner?: string;
   leaseExpiresAt?: string;
@@ -109,6 +110,7 @@ function stateOfRow(row: StateRow): StoredExportState {
   if (row.pendingWindowEnd) state.pendingWindowEnd = new Date(row.pendingWindowEnd);
   if (row.pendingConnection) state.pendingConnection = row.pendingConnection;
   if (row.pendingSupersedes?.length) state.pendingSupersedes = row.pendingSupersedes;
+  if (row.replayThrough) state.replayThrough = new Date(row.replayThrough);
   if (row.superseded)
     state.superseded = {
       windowEnd: new Date(row.superseded.windowEnd),
@@ -153,6 +155,7 @@ const NAMES = {
   '#pendingConnection': 'pendingConnection',
   '#pendingSupersedes': 'pendingSupersedes',
   '#superseded': 'superseded',
+  '#replayThrough': 'replayThrough',
   '#parts': 'parts',
   '#leaseOwner': 'leaseOwner',
   '#leaseExpiresAt': 'leaseExpiresAt',
@@ -474,15 +477,27 @@ export class DynamoExportStateStore implements ExportStateStore {
     });
   }
 
-  async resetWatermark(connectionId: string, watermark: Date, now: Date): Promise<boolean> {
+  async resetWatermark(
+    connectionId: string,
+    watermark: Date,
+    now: Date,
+    replayThrough?: Date,
+  ): Promise<boolean> {
     const reset = await this.update(
       connectionId,
-      'SET #watermark = :watermark, #sequence = if_not_exists(#sequence, :zero), #connectionId = :id ' +
+      'SET #watermark = :watermark, #sequence = if_not_exists(#sequence, :zero), #connectionId = :id' +
+        (replayThrough ? ', #replayThrough = :replayThrough ' : ' ') +
         'REMOVE #cursor, #leaseOwner, #leaseExpiresAt, #pending, #pendingConnection',
       // A pinned window with no part written holds nothing to lose: a backfill may drop its pin.
       '(attribute_not_exists(#pending) OR attribute_not_exists(#cursor) OR size(#cursor.#parts) = :zero) ' +
         'AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
-      { ':watermark': watermark.toISOString(), ':zero': 0, ':id': connectionId, ':now': now.toISOString() },
+      {
+        ':watermark': watermark.toISOString(),
+        ':zero': 0,
+        ':id': connectionId,
+        ':now': now.toISOString(),
+        ...(replayThrough ? { ':replayThrough': replayThrough.toISOString() } : {}),
+      },
     );
     return reset !== undefined;
   }

@@ -131,6 +131,11 @@ export interface ExportState {
    * selection changed) the window is finished with these settings (docs/exactly-once.md §3).
    */
   pendingConnection?: Record<string, unknown>;
+  /**
+   * The watermark before the last backfill: while the watermark is below it, committed windows
+   * are exported again to their own keys (docs/exactly-once.md §8). Absent when never backfilled.
+   */
+  replayThrough?: Date;
   /** Objects earlier attempts of the pinned window wrote under settings since replaced. */
   pendingSupersedes?: SupersededObject[];
   /** What the last committed window that superseded anything superseded (also in its history row). */
@@ -216,7 +221,7 @@ export interface ExportStateStore {
    * no pinned window has a part written; clears the cursor and an unwritten pinned window. False
    * when refused.
    */
-  resetWatermark(connectionId: string, watermark: Date, now: Date): Promise<boolean>;
+  resetWatermark(connectionId: string, watermark: Date, now: Date, replayThrough?: Date): Promise<boolean>;
 }
 
 /** A committed window as its history row keeps it. */

@@ -93,7 +93,12 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
         'would never be exported. A backfill re-exports from an earlier instant',
     );
   }
-  if (!(await deps.state.resetWatermark(connectionId, start, now))) {
+  // Committed windows up to here are exported again to their own keys (a backfill during another keeps the later end).
+  const replayThrough =
+    state && state.replayThrough && state.replayThrough.getTime() > previousWatermark.getTime()
+      ? state.replayThrough
+      : state?.watermark;
+  if (!(await deps.state.resetWatermark(connectionId, start, now, replayThrough))) {
     throw new BackfillRefused(
       'WINDOW_IN_PROGRESS',
       `connection ${connectionId} has a window in progress (an exporter holds the lease, or a pinned window has ` +

@@ -343,9 +343,10 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       break;
     }
     // After a backfill, the committed windows after the watermark are exported again to their own keys.
-    const replayEnd = state.pendingWindowEnd
-      ? undefined
-      : await deps.state.nextCommittedWindowEnd(connection.connectionId, state.watermark);
+    const replayEnd =
+      state.pendingWindowEnd || !isReplaying(state, state.watermark)
+        ? undefined
+        : await deps.state.nextCommittedWindowEnd(connection.connectionId, state.watermark);
     const leased = await deps.state.acquireLease(
       connection.connectionId,
       owner,
@@ -380,7 +381,9 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
     }
     let outcome: PinnedOutcome;
     try {
-      const earlier = await deps.state.getCommittedWindow(connection.connectionId, windowEnd);
+      const earlier = isReplaying(state, windowEnd)
+        ? await deps.state.getCommittedWindow(connection.connectionId, windowEnd)
+        : undefined;
       outcome = await exportPinnedWindow(windowConnection, state, windowEnd, owner, encrypt, deps, earlier);
     } catch (error) {
       if (error instanceof LostLease) return { status: 'lost-race', windows: committed };
@@ -416,6 +419,11 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
     state = after;
   }
   return committed.length ? { status: 'committed', windows: committed } : { status: 'up-to-date' };
+}
+
+/** Whether `at` is within what a backfill re-exports (only then is the history consulted). */
+function isReplaying(state: ExportState, at: Date): boolean {
+  return state.replayThrough !== undefined && at.getTime() <= state.replayThrough.getTime();
 }
 
 function outOfTime(deps: ExportDeps): boolean {
