@@ -99,6 +99,7 @@ export async function exportDepsOf(
       partSizeBytes: settings.partSizeBytes,
       gzipLevel: DEFAULT_GZIP_LEVEL,
       stagingRetentionDays: settings.stagingRetentionDays,
+      settleDelayMs: settings.settleDelayMinutes * 60_000,
     },
   };
 }

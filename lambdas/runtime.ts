@@ -102,6 +102,7 @@ export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runti
         partSizeBytes: config.partSizeBytes,
         gzipLevel: DEFAULT_GZIP_LEVEL,
         stagingRetentionDays: config.stagingRetentionDays,
+        settleDelayMs: config.settleDelayMinutes * 60_000,
       },
       ...overrides,
     }),

@@ -54,6 +54,7 @@ import { dispatchTick } from '../lambdas/usecases/dispatch-tick.ts';
 import type { ExportJobRun } from '../lambdas/usecases/export-job.ts';
 import { type IncomingRecord, stageBatch } from '../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from './clock.ts';
+import { isBucketRefusal, withCustomerBuckets } from './customer-buckets.ts';
 import type { LocalDriver } from './driver.ts';
 import { createTable, type LocalEngines } from './engines.ts';
 import { createEventGenerator, type GeneratedEvent, seededRandom } from './events.ts';
@@ -65,6 +66,7 @@ import {
   readBucket,
   type StoredFile,
 } from './harness.ts';
+import { DRILL_KMS_KEY, type DrillStep, drillBucket, planOperatorDrills } from './operator-drills.ts';
 import { readStagedLines } from './staged-segments.ts';
 
 const MINUTE = 60_000;
@@ -96,6 +98,8 @@ export interface SimulationOptions {
   pauseEveryHours?: number;
   /** Uncompressed size at which data parts are split (default 48 KiB, so windows have several parts). */
   partSizeBytes?: number;
+  /** Operator drills: every row field wrong for a while, then fixed (local/operator-drills.ts; default on). */
+  operatorDrills?: boolean;
   /** Progress lines (one per simulated day, and the injected faults at the end). */
   log?: (line: string) => void;
 }
@@ -252,7 +256,8 @@ type Action =
   | { kind: 'create'; connectionId: string }
   | { kind: 'change-frequency'; connectionId: string; step: 1 | 2 }
   | { kind: 'pause'; connectionId: string }
-  | { kind: 'resume'; connectionId: string };
+  | { kind: 'resume'; connectionId: string }
+  | { kind: 'operator'; step: DrillStep };
 
 interface Scheduled {
   at: number;
@@ -527,8 +532,11 @@ async function simulate(
     'releaseLease',
     'recordError',
     'resetWatermark',
+    'repinWindow',
+    'getCommittedWindow',
+    'nextCommittedWindowEnd',
   ] as const;
-  const conditional = new Set(['acquireLease', 'renewLease', 'saveCursor', 'commitWindow']);
+  const conditional = new Set(['acquireLease', 'renewLease', 'saveCursor', 'commitWindow', 'repinWindow']);
   const faultyState = {} as ExportStateStore;
   for (const method of stateMethods) {
     (faultyState as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
@@ -624,8 +632,14 @@ async function simulate(
 
   const harness = await createHarness(options.engines, {
     clock,
-    config: { tables, stagingBucket, partSizeBytes: options.partSizeBytes ?? 48 * 1024 },
-    sink: faultySink,
+    config: {
+      tables,
+      stagingBucket,
+      partSizeBytes: options.partSizeBytes ?? 48 * 1024,
+      kmsKeyAllowlist: [DRILL_KMS_KEY],
+    },
+    // The customer's bucket refuses a row that names its region, owner or role wrongly, as AWS does.
+    sink: (real) => faultySink(withCustomerBuckets(real, [drillBucket(bucketOf(runId))])),
     exportOverrides: {
       state: faultyState,
       // A crashed exporter enqueues nothing (no continuation, no retry of a group's failed member).
@@ -785,6 +799,17 @@ async function simulate(
     }
   }
 
+  if (options.operatorDrills ?? true) {
+    const drills = await planOperatorDrills({
+      random: seededRandom(options.seed * 6151 + 5),
+      connectionIds: connections.filter((c) => c.createAt === start).map((c) => c.input.connectionId),
+      bucketName: bucket,
+      start,
+      end,
+    });
+    for (const step of drills) agenda.add(step.at, { kind: 'operator', step });
+  }
+
   // ------------------------------------------------------------ actors
   const repository = driver.runtime.connections;
 
@@ -855,7 +880,8 @@ async function simulate(
         if (
           member.error !== undefined &&
           !(member.error instanceof SimulatedCrash) &&
-          !isInjected(member.error)
+          !isInjected(member.error) &&
+          !isBucketRefusal(member.error)
         ) {
           problems.push(
             `${label} ${member.connectionId} ${job.windowEnd}: unexpected error ${String(member.error)}`,
@@ -998,6 +1024,10 @@ async function simulate(
       case 'resume':
         if (!paused.delete(action.connectionId)) return;
         await updateConnection(action.connectionId, () => ({ status: 'ACTIVE' }));
+        return;
+      case 'operator':
+        fired(action.step.label);
+        await updateConnection(action.step.connectionId, () => action.step.patch);
         return;
     }
   }

@@ -128,7 +128,7 @@ export async function simulateSlice(options: SliceOptions): Promise<SliceResult>
   const stagingClient = s3.client();
   const stagerStore = new S3StagingStore(stagingClient, STAGING_BUCKET);
   const compactorStore = new S3StagingStore(stagingClient, STAGING_BUCKET);
-  const connections = new DynamoConnectionRepository(doc, 'Connections');
+  const connections = new DynamoConnectionRepository(doc, 'Connections', 'ExportState');
   const state = new DynamoExportStateStore(doc, 'ExportState');
   const jobs = new SqsJobQueue(sqs.client(), QUEUE_URL);
   const customerClient = s3.client();
@@ -310,6 +310,7 @@ async function exportWindows(options: SliceOptions, ctx: ExportContext, slots: D
           partSizeBytes: DEFAULT_PART_SIZE_BYTES,
           gzipLevel: DEFAULT_GZIP_LEVEL,
           stagingRetentionDays: DEFAULT_STAGING_RETENTION_DAYS,
+          settleDelayMs: DEFAULT_SETTLE_DELAY_MINUTES * 60_000,
         },
         compressor: inThreadCompressor(),
       };

@@ -8,10 +8,13 @@ export const backfill: CliCommand = {
   summary: 'Re-export a paused connection from an earlier instant (moves its watermark back)',
   usage: '--connection ID --from ISO',
   description:
-    'Moves the watermark of a PAUSED connection back to --from, so that after `connections resume`\n' +
-    'the next tick exports everything received since --from as one window (split into parts by size).\n' +
-    'Refused while the connection is not paused, while an exporter holds its lease or a started window\n' +
-    'is not committed, when --from is later than the watermark, and when --from is earlier than the\n' +
+    'Moves the watermark of a PAUSED connection back to --from (or to the start of the committed window\n' +
+    '--from falls in), so that after `connections resume` the exporter writes every committed window\n' +
+    'after it again to its own keys, with its own sequence (their manifests say what they supersede),\n' +
+    'then exports as usual: the bucket holds each event once. A pinned window with no part written\n' +
+    '(e.g. one failing on a wrong row) is dropped. Refused while the connection is not paused, while an\n' +
+    'exporter holds its lease or a pinned window has parts written, when --from is later than the\n' +
+    'watermark, and when --from (or the start of its committed window) is earlier than the\n' +
     `staging retention (${ENV.stagingRetentionDays}, the stack output StagingRetentionDays; required) allows.`,
   options: {
     connection: { type: 'string', valueName: 'ID', description: 'the connectionId (conn_...)' },
@@ -46,9 +49,13 @@ export const backfill: CliCommand = {
           stagingRetentionDays,
         },
       );
+      const moved =
+        result.watermark.getTime() < from.getTime()
+          ? ` (the start of the committed window ${from.toISOString()} falls in)`
+          : '';
       ctx.print(
-        `connection ${connectionId}: watermark ${result.previousWatermark.toISOString()} -> ${result.watermark.toISOString()}; ` +
-          'resume it to export from there',
+        `connection ${connectionId}: watermark ${result.previousWatermark.toISOString()} -> ${result.watermark.toISOString()}${moved}; ` +
+          'resume it to export from there (committed windows after it are written again to their own keys)',
       );
       return 0;
     } catch (error) {

@@ -1,5 +1,10 @@
 import { validateConnection } from '../../lambdas/domain/connection.ts';
-import { windowEndForTick } from '../../lambdas/domain/windows.ts';
+import {
+  assertWindowEndSettled,
+  latestSettledWindowEnd,
+  WindowEndNotSettledError,
+  windowEndForTick,
+} from '../../lambdas/domain/windows.ts';
 import { type CliCommand, CliError, noPositionals, stringOption } from '../command.ts';
 import {
   exportDepsOf,
@@ -18,15 +23,17 @@ export const exportCommand: CliCommand = {
   usage: '--connection ID [--at ISO] [--exporter-role-arn ARN]',
   description:
     'Runs the exporter for one connection, as an export job of its own schedule would: the window\n' +
-    "end is --at (default now) floored to the connection's frequency boundary, and everything from\n" +
-    'its watermark up to that end is exported exactly once (a pinned window of an earlier attempt is\n' +
-    'finished first). Exit 1 when the export fails or the connection is refused.',
+    "end is --at (default now minus the settle delay) floored to the connection's frequency boundary,\n" +
+    'and everything from its watermark up to that end is exported exactly once (a pinned window of an\n' +
+    'earlier attempt is finished first). A window end later than now minus the settle delay is refused:\n' +
+    'events staged just before it may not be visible yet. Exit 1 when the export fails or is refused.',
   options: {
     connection: { type: 'string', valueName: 'ID', description: 'the connection id (conn_...)' },
     at: {
       type: 'string',
       valueName: 'ISO',
-      description: 'instant whose window end is exported (default now)',
+      description:
+        'instant whose window end is exported (default now minus the settle delay); refused when that end is later',
     },
     'exporter-role-arn': EXPORTER_ROLE_OPTION,
   },
@@ -34,7 +41,12 @@ export const exportCommand: CliCommand = {
     noPositionals(args);
     const connectionId = requiredOption(args, 'connection', 'ID');
     const atOption = stringOption(args, 'at');
-    const at = atOption === undefined ? ctx.clock.now() : parseInstant(atOption, '--at');
+    const settleDelayMs = operationSettings(ctx).settleDelayMinutes * 60_000;
+    // Default: the latest instant whose window is settled now; a later --at is refused below.
+    const at =
+      atOption === undefined
+        ? latestSettledWindowEnd(ctx.clock.now(), settleDelayMs)
+        : parseInstant(atOption, '--at');
     const exporterRoleArn = exporterRoleArnOf(args, ctx);
     operationSettings(ctx); // refuse unknown deployed settings before reading anything
 
@@ -49,6 +61,17 @@ export const exportCommand: CliCommand = {
       );
     }
     const windowEnd = windowEndForTick(validation.connection.frequency, at);
+    try {
+      assertWindowEndSettled(
+        windowEnd,
+        ctx.clock.now(),
+        settleDelayMs,
+        `--at ${at.toISOString()}: window end`,
+      );
+    } catch (error) {
+      if (error instanceof WindowEndNotSettledError) throw new CliError(`export refused: ${error.message}`);
+      throw error;
+    }
     const [deps, { exportWindow }] = await Promise.all([
       exportDepsOf(ctx, { exporterRoleArn }),
       import('../../lambdas/usecases/export-window.ts'),

@@ -1,5 +1,14 @@
+import type { ManifestSupersedes } from '../../lambdas/ports/index.ts';
 import { type CliCommand, noPositionals, stringOption } from '../command.ts';
 import { humanBytes, positiveInteger, requiredOption, table } from '../operations.ts';
+
+/** `-`, or the earlier commit this one replaced and the objects it superseded (delete them). */
+function supersedesText(supersedes: ManifestSupersedes | undefined): string {
+  if (!supersedes) return '-';
+  const earlier = supersedes.sequence !== undefined ? [`re-export of seq ${supersedes.sequence}`] : [];
+  const objects = supersedes.objects.map((o) => `s3://${o.bucketName}/${o.key}`);
+  return [...earlier, ...objects].join(', ') || '-';
+}
 
 export const history: CliCommand = {
   name: 'history',
@@ -31,6 +40,8 @@ export const history: CliCommand = {
             manifestKey: w.manifestKey,
             parts: w.parts,
             committedAt: w.committedAt.toISOString(),
+            ...(w.bucketName ? { bucketName: w.bucketName } : {}),
+            ...(w.supersedes ? { supersedes: w.supersedes } : {}),
           })),
           null,
           2,
@@ -42,7 +53,16 @@ export const history: CliCommand = {
       ctx.warn(`connection ${connectionId} has no committed window`);
       return 0;
     }
-    const header = ['SEQ', 'WINDOW START', 'WINDOW END', 'FILES', 'RECORDS', 'BYTES', 'MANIFEST'];
+    const header = [
+      'SEQ',
+      'WINDOW START',
+      'WINDOW END',
+      'FILES',
+      'RECORDS',
+      'BYTES',
+      'MANIFEST',
+      'SUPERSEDES',
+    ];
     const rows = windows.map((w) => [
       String(w.sequence),
       w.windowStart.toISOString(),
@@ -51,6 +71,7 @@ export const history: CliCommand = {
       String(w.records),
       humanBytes(w.bytes),
       w.manifestKey,
+      supersedesText(w.supersedes),
     ]);
     ctx.print(table([header, ...rows]));
     return 0;

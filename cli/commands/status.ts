@@ -1,5 +1,6 @@
 import { FREQUENCIES, type Frequency } from '../../lambdas/definitions.ts';
 import { exportLagMs } from '../../lambdas/domain/windows.ts';
+import type { SupersededObject } from '../../lambdas/ports/index.ts';
 import { type CliCommand, noPositionals } from '../command.ts';
 import { humanDuration, table } from '../operations.ts';
 
@@ -24,6 +25,10 @@ export interface ConnectionStatus {
   lastError?: { code: string; message: string; at: string; windowEnd?: string };
   /** The latest window committed with a gap: [from, to) of it may miss events (e.g. expired before export). */
   lastGap?: { from: string; to: string; reason: string; windowEnd: string };
+  /** Objects earlier attempts of the pinned window wrote under settings since changed. */
+  pendingSupersedes?: SupersededObject[];
+  /** The last committed window that superseded objects, and those objects (delete them). */
+  superseded?: { windowEnd: string; objects: SupersededObject[] };
 }
 
 function text(value: unknown): string | undefined {
@@ -83,6 +88,12 @@ export const status: CliCommand = {
       if (state.lastFileKey) entry.lastFileKey = state.lastFileKey;
       if (state.lastError) entry.lastError = { ...state.lastError };
       if (state.lastGap) entry.lastGap = { ...state.lastGap };
+      if (state.pendingSupersedes) entry.pendingSupersedes = state.pendingSupersedes;
+      if (state.superseded)
+        entry.superseded = {
+          windowEnd: state.superseded.windowEnd.toISOString(),
+          objects: state.superseded.supersedes.objects,
+        };
       byId.set(state.connectionId, entry);
     }
     const entries = [...byId.values()].sort(
@@ -127,9 +138,27 @@ export const status: CliCommand = {
       e.lastGap ? `${e.lastGap.reason} ${e.lastGap.from} → ${e.lastGap.to}` : '-',
     ]);
     ctx.print(table([header, ...lines]));
+    for (const e of entries) for (const line of supersededLines(e)) ctx.warn(line);
     return 0;
   },
 };
+
+/** Objects no manifest lists any more (their events are in a later commit of the window): delete them. */
+function supersededLines(e: ConnectionStatus): string[] {
+  const where = (o: SupersededObject) => `s3://${o.bucketName}/${o.key}`;
+  const lines: string[] = [];
+  if (e.superseded?.objects.length)
+    lines.push(
+      `connection ${e.connectionId}: the window ending ${e.superseded.windowEnd} superseded ` +
+        `${e.superseded.objects.length} object(s) that may still exist; delete them: ${e.superseded.objects.map(where).join(', ')}`,
+    );
+  if (e.pendingSupersedes?.length)
+    lines.push(
+      `connection ${e.connectionId}: the pinned window is being written again under changed settings; ` +
+        `it supersedes ${e.pendingSupersedes.map(where).join(', ')}`,
+    );
+  return lines;
+}
 
 function pendingText(e: ConnectionStatus): string {
   if (!e.pendingWindowEnd && !e.lease) return '-';

@@ -1,6 +1,12 @@
+import {
+  assertWindowEndSettled,
+  latestSettledWindowEnd,
+  WindowEndNotSettledError,
+  windowEndForTick,
+} from '../../lambdas/domain/windows.ts';
 import type { ExportJob, JobQueue } from '../../lambdas/ports/index.ts';
 import type { TickResult } from '../../lambdas/usecases/dispatch-tick.ts';
-import { type CliCommand, noPositionals, stringOption } from '../command.ts';
+import { type CliCommand, CliError, noPositionals, stringOption } from '../command.ts';
 import {
   exportDepsOf,
   humanDuration,
@@ -35,22 +41,44 @@ export const tick: CliCommand = {
   usage: '--frequency F [--at ISO] [--queue-url URL]',
   description:
     'Dispatches the export jobs of the ACTIVE connections of the frequency for the window end the\n' +
-    'tick stands for (--at floored to the frequency boundary; default now), as the dispatcher does:\n' +
+    'tick stands for (--at floored to the frequency boundary; default now minus the settle delay), as\n' +
+    'the dispatcher does (a window end later than now minus the settle delay is refused):\n' +
     'one group job per app for its connections that are on time (they read the staged data once).\n' +
     'With --queue-url (or JOB_QUEUE_URL) the jobs are sent to the SQS queue for the exporter.\n' +
     'Without it (local engines) each job runs here and now through the exporter, and its outcome is\n' +
     'printed: connection, window, files, records. Exit 1 when a job fails or is refused.',
   options: {
     frequency: { type: 'string', valueName: 'F', description: 'FIFTEEN_MINUTES, DAILY or WEEKLY' },
-    at: { type: 'string', valueName: 'ISO', description: "the schedule's scheduled time (default now)" },
+    at: {
+      type: 'string',
+      valueName: 'ISO',
+      description:
+        "the schedule's scheduled time (default now minus the settle delay); refused when its window end is later than that",
+    },
     'exporter-role-arn': EXPORTER_ROLE_OPTION,
   },
   async run(args, ctx) {
     noPositionals(args);
     const frequency = parseFrequency(requiredOption(args, 'frequency', 'F'));
     const atOption = stringOption(args, 'at');
-    const scheduledTime = atOption === undefined ? ctx.clock.now() : parseInstant(atOption, '--at');
     const settings = operationSettings(ctx);
+    const settleDelayMs = settings.settleDelayMinutes * 60_000;
+    // Default: the latest tick whose window is settled now (the schedule fires a settle delay late).
+    const scheduledTime =
+      atOption === undefined
+        ? latestSettledWindowEnd(ctx.clock.now(), settleDelayMs)
+        : parseInstant(atOption, '--at');
+    try {
+      assertWindowEndSettled(
+        windowEndForTick(frequency, scheduledTime),
+        ctx.clock.now(),
+        settleDelayMs,
+        '--at',
+      );
+    } catch (error) {
+      if (error instanceof WindowEndNotSettledError) throw new CliError(`tick refused: ${error.message}`);
+      throw error;
+    }
     const queued = ctx.settings.queueUrl !== undefined;
     const exporterRoleArn = queued ? undefined : exporterRoleArnOf(args, ctx);
 
@@ -65,7 +93,7 @@ export const tick: CliCommand = {
     const result = await dispatchTick(
       { frequency, scheduledTime },
       { connections, state, jobs, clock: ctx.clock },
-      settings.settleDelayMinutes * 60_000,
+      settleDelayMs,
     );
 
     const reports: JobReport[] = [];

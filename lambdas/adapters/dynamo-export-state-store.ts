@@ -20,6 +20,7 @@ import {
   GetCommand,
   paginateQuery,
   paginateScan,
+  QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
@@ -27,11 +28,14 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { WindowGap } from '../domain/data-expiry.ts';
 import type {
+  CommittedWindowRecord,
   CommitWindow,
   ConnectionDiagnosis,
   ExportCursor,
   ExportState,
   ExportStateStore,
+  ManifestSupersedes,
+  SupersededObject,
   WrittenPart,
 } from '../ports/index.ts';
 
@@ -79,6 +83,10 @@ export interface WindowHistoryEntry {
   partsInManifestOnly?: boolean;
   /** Ranges of the window whose events may be missing (absent: none). */
   gaps?: WindowGap[];
+  /** Absent on rows written before buckets were recorded. */
+  bucketName?: string;
+  /** What the window superseded (docs/exactly-once.md §3, §8). */
+  supersedes?: ManifestSupersedes;
 }
 
 /** What one connection exported in one month (SPEC §6: the source bills by volume). */
@@ -105,6 +113,9 @@ interface StateRow {
   sequence?: number;
   pendingWindowEnd?: string;
   pendingConnection?: Record<string, unknown>;
+  pendingSupersedes?: SupersededObject[];
+  replayThrough?: string;
+  superseded?: { windowEnd: string; supersedes: ManifestSupersedes };
   leaseOwner?: string;
   leaseExpiresAt?: string;
   cursor?: ExportCursor;
@@ -119,6 +130,13 @@ function stateOfRow(row: StateRow): StoredExportState {
   if (row.watermark) state.watermark = new Date(row.watermark);
   if (row.pendingWindowEnd) state.pendingWindowEnd = new Date(row.pendingWindowEnd);
   if (row.pendingConnection) state.pendingConnection = row.pendingConnection;
+  if (row.pendingSupersedes?.length) state.pendingSupersedes = row.pendingSupersedes;
+  if (row.replayThrough) state.replayThrough = new Date(row.replayThrough);
+  if (row.superseded)
+    state.superseded = {
+      windowEnd: new Date(row.superseded.windowEnd),
+      supersedes: row.superseded.supersedes,
+    };
   if (row.leaseOwner && row.leaseExpiresAt)
     state.lease = { owner: row.leaseOwner, expiresAt: new Date(row.leaseExpiresAt) };
   if (row.cursor) state.cursor = row.cursor;
@@ -127,6 +145,23 @@ function stateOfRow(row: StateRow): StoredExportState {
   if (row.lastFileKey) state.lastFileKey = row.lastFileKey;
   if (row.lastGap) state.lastGap = row.lastGap;
   return state;
+}
+
+function historyEntryOf(row: Record<string, unknown>): WindowHistoryEntry {
+  const entry: WindowHistoryEntry = {
+    connectionId: String(row['connectionId']),
+    windowStart: new Date(String(row['windowStart'])),
+    windowEnd: new Date(String(row['windowEnd'])),
+    sequence: Number(row['sequence']),
+    parts: (row['parts'] as WrittenPart[] | undefined) ?? [],
+    manifestKey: String(row['manifestKey']),
+    records: Number(row['records']),
+    bytes: Number(row['bytes']),
+    committedAt: new Date(String(row['committedAt'])),
+  };
+  if (typeof row['bucketName'] === 'string') entry.bucketName = row['bucketName'];
+  if (row['supersedes']) entry.supersedes = row['supersedes'] as ManifestSupersedes;
+  return entry;
 }
 
 function initializedState(row: StateRow | undefined): ExportState | undefined {
@@ -140,6 +175,10 @@ const NAMES = {
   '#sequence': 'sequence',
   '#pending': 'pendingWindowEnd',
   '#pendingConnection': 'pendingConnection',
+  '#pendingSupersedes': 'pendingSupersedes',
+  '#superseded': 'superseded',
+  '#replayThrough': 'replayThrough',
+  '#parts': 'parts',
   '#leaseOwner': 'leaseOwner',
   '#leaseExpiresAt': 'leaseExpiresAt',
   '#cursor': 'cursor',
@@ -345,6 +384,56 @@ export class DynamoExportStateStore implements ExportStateStore {
     return saved !== undefined;
   }
 
+  async repinWindow(
+    connectionId: string,
+    owner: string,
+    connectionSnapshot: Record<string, unknown>,
+    supersedes: SupersededObject[],
+  ): Promise<ExportState | undefined> {
+    const repinned = await this.update(
+      connectionId,
+      'SET #pendingConnection = :snapshot, #pendingSupersedes = :supersedes REMOVE #cursor',
+      '#leaseOwner = :owner AND attribute_exists(#pending)',
+      { ':owner': owner, ':snapshot': connectionSnapshot, ':supersedes': supersedes },
+    );
+    return repinned ? initializedState(repinned) : undefined;
+  }
+
+  async getCommittedWindow(
+    connectionId: string,
+    windowEnd: Date,
+  ): Promise<CommittedWindowRecord | undefined> {
+    const { Item } = await this.dynamo.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: this.key(connectionId, windowHistoryKey(windowEnd)),
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? historyEntryOf(Item) : undefined;
+  }
+
+  async nextCommittedWindowEnd(connectionId: string, after: Date): Promise<Date | undefined> {
+    const { Items } = await this.dynamo.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: {
+          ':pk': connectionKey(connectionId),
+          ':from': windowHistoryKey(after),
+          ':to': `${WINDOW_SK_PREFIX}\uffff`,
+        },
+        Limit: 32,
+        ConsistentRead: true,
+      }),
+    );
+    // Part-list items of a window sort after it: only window rows name window ends.
+    const ends = (Items ?? [])
+      .filter((item) => !String(item['sk']).includes(PARTS_SK_INFIX))
+      .map((item) => new Date(String(item['windowEnd'])));
+    return ends.find((end) => end.getTime() > after.getTime());
+  }
+
   async commitWindow(connectionId: string, commit: CommitWindow): Promise<boolean> {
     const pk = connectionKey(connectionId);
     const records = commit.parts.reduce((n, p) => n + p.records, 0);
@@ -355,10 +444,15 @@ export class DynamoExportStateStore implements ExportStateStore {
     const gaps = commit.gaps ?? [];
     const lastGap = gaps.at(-1);
     // A window with a gap records it as lastGap (shown by `status`); a complete one leaves the last.
+    // The last window that superseded anything stays on the state (status shows it) until another does.
+    const superseded = commit.supersedes?.objects.length
+      ? { windowEnd: commit.windowEnd.toISOString(), supersedes: commit.supersedes }
+      : undefined;
     const stateUpdate =
       'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey' +
-      (lastGap ? ', #lastGap = :lastGap ' : ' ') +
-      'REMOVE #pending, #pendingConnection, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
+      (lastGap ? ', #lastGap = :lastGap' : '') +
+      (superseded ? ', #superseded = :superseded ' : ' ') +
+      'REMOVE #pending, #pendingConnection, #pendingSupersedes, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
     const stateCondition = '#watermark = :expected AND #leaseOwner = :owner';
     const usageUpdate =
       'SET #connectionId = :id, #month = :month ADD #events :events, #files :files, #bytes :bytes';
@@ -373,12 +467,13 @@ export class DynamoExportStateStore implements ExportStateStore {
           ExpressionAttributeNames: namesIn(stateUpdate, stateCondition),
           ExpressionAttributeValues: {
             ':windowEnd': commit.windowEnd.toISOString(),
-            ':sequence': commit.sequence,
+            ':sequence': commit.stateSequence,
             ':committedAt': committedAt,
             ':lastFileKey': lastFileKey,
             ':expected': commit.expectedWatermark.toISOString(),
             ':owner': commit.leaseOwner,
             ...(lastGap ? { ':lastGap': { ...lastGap, windowEnd: commit.windowEnd.toISOString() } } : {}),
+            ...(superseded ? { ':superseded': superseded } : {}),
           },
         },
       },
@@ -398,6 +493,8 @@ export class DynamoExportStateStore implements ExportStateStore {
             bytes,
             committedAt,
             ...(gaps.length ? { gaps } : {}),
+            bucketName: commit.bucketName,
+            ...(commit.supersedes ? { supersedes: commit.supersedes } : {}),
           },
         },
       },
@@ -446,7 +543,7 @@ export class DynamoExportStateStore implements ExportStateStore {
       const row = await this.readRow(connectionId);
       return (
         row?.watermark === commit.windowEnd.toISOString() &&
-        Number(row.sequence) === commit.sequence &&
+        Number(row.sequence) === commit.stateSequence &&
         row.lastCommittedAt === committedAt &&
         row.lastFileKey === lastFileKey
       );
@@ -473,13 +570,27 @@ export class DynamoExportStateStore implements ExportStateStore {
     });
   }
 
-  async resetWatermark(connectionId: string, watermark: Date, now: Date): Promise<boolean> {
+  async resetWatermark(
+    connectionId: string,
+    watermark: Date,
+    now: Date,
+    replayThrough?: Date,
+  ): Promise<boolean> {
     const reset = await this.update(
       connectionId,
-      'SET #watermark = :watermark, #sequence = if_not_exists(#sequence, :zero), #connectionId = :id ' +
-        'REMOVE #cursor, #leaseOwner, #leaseExpiresAt',
-      'attribute_not_exists(#pending) AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
-      { ':watermark': watermark.toISOString(), ':zero': 0, ':id': connectionId, ':now': now.toISOString() },
+      'SET #watermark = :watermark, #sequence = if_not_exists(#sequence, :zero), #connectionId = :id' +
+        (replayThrough ? ', #replayThrough = :replayThrough ' : ' ') +
+        'REMOVE #cursor, #leaseOwner, #leaseExpiresAt, #pending, #pendingConnection',
+      // A pinned window with no part written holds nothing to lose: a backfill may drop its pin.
+      '(attribute_not_exists(#pending) OR attribute_not_exists(#cursor) OR size(#cursor.#parts) = :zero) ' +
+        'AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
+      {
+        ':watermark': watermark.toISOString(),
+        ':zero': 0,
+        ':id': connectionId,
+        ':now': now.toISOString(),
+        ...(replayThrough ? { ':replayThrough': replayThrough.toISOString() } : {}),
+      },
     );
     return reset !== undefined;
   }
@@ -535,6 +646,8 @@ export class DynamoExportStateStore implements ExportStateStore {
         bytes: Number(row['bytes']),
         committedAt: new Date(String(row['committedAt'])),
         ...(row['gaps'] ? { gaps: row['gaps'] as WindowGap[] } : {}),
+        ...(typeof row['bucketName'] === 'string' ? { bucketName: row['bucketName'] } : {}),
+        ...(row['supersedes'] ? { supersedes: row['supersedes'] as ManifestSupersedes } : {}),
       };
     });
   }

@@ -25,6 +25,28 @@ export interface WindowManifest {
    * the staging retention expired before it was exported). Absent when the window is complete.
    */
   gaps?: WindowGap[];
+  /** What this manifest supersedes; absent when it is the window's first and only export. */
+  supersedes?: ManifestSupersedes;
+}
+
+/** An object in a customer bucket. */
+export interface SupersededObject {
+  bucketName: string;
+  key: string;
+}
+
+/**
+ * What a window's manifest replaces: the earlier commit of the same window end (a backfill
+ * exported the window again to its own keys), and objects written for this window before, under
+ * settings since changed or beyond the parts written now — no manifest lists them any more, and
+ * their events are in this window's files: delete them.
+ */
+export interface ManifestSupersedes {
+  /** Sequence of the earlier commit of this window end (kept by this one). */
+  sequence?: number;
+  /** Window start of the earlier commit (a backfill from an earlier instant widens it). */
+  windowStart?: string;
+  objects: SupersededObject[];
 }
 
 export function buildManifest(input: {
@@ -34,6 +56,7 @@ export function buildManifest(input: {
   windowEnd: Date;
   parts: WrittenPart[];
   gaps?: WindowGap[] | undefined;
+  supersedes?: ManifestSupersedes | undefined;
 }): WindowManifest {
   const manifest: WindowManifest = {
     formatVersion: MANIFEST_FORMAT_VERSION,
@@ -46,6 +69,7 @@ export function buildManifest(input: {
     files: input.parts.map((p) => ({ key: p.key, records: p.records, bytes: p.bytes, sha256: p.sha256 })),
     totalRecords: input.parts.reduce((n, p) => n + p.records, 0),
     totalBytes: input.parts.reduce((n, p) => n + p.bytes, 0),
+    ...(input.supersedes ? { supersedes: input.supersedes } : {}),
   };
   if (input.gaps?.length)
     manifest.gaps = input.gaps.map((g) => ({ from: g.from, to: g.to, reason: g.reason }));

@@ -68,3 +68,39 @@ export function exportLagMs(frequency: Frequency, watermark: Date, now: Date): n
   const expectedWatermark = boundaryAtOrBefore(frequency, now);
   return Math.max(0, expectedWatermark.getTime() - watermark.getTime());
 }
+
+/**
+ * A window end later than now minus the settle delay: events staged just before it may not be
+ * visible yet, so exporting it would move the watermark past events that are then never exported
+ * (docs/exactly-once.md §2, the safe horizon).
+ */
+export class WindowEndNotSettledError extends Error {
+  override readonly name = 'WindowEndNotSettledError';
+  constructor(
+    readonly windowEnd: Date,
+    readonly latestAllowed: Date,
+    what = 'window end',
+  ) {
+    super(
+      `${what} ${windowEnd.toISOString()} is later than now minus the settle delay (${latestAllowed.toISOString()}): ` +
+        'events staged before it may not be visible yet, and the watermark must never pass them; ' +
+        `use an instant at or before ${latestAllowed.toISOString()}, or wait until ${windowEnd.toISOString()} is settled`,
+    );
+  }
+}
+
+/** The latest window end that may be exported at `now`: the safe horizon. */
+export function latestSettledWindowEnd(now: Date, settleDelayMs: number): Date {
+  return new Date(now.getTime() - settleDelayMs);
+}
+
+/** Refuse a window end later than the safe horizon (every path: exporter, dispatcher, CLI). */
+export function assertWindowEndSettled(
+  windowEnd: Date,
+  now: Date,
+  settleDelayMs: number,
+  what?: string,
+): void {
+  const latest = latestSettledWindowEnd(now, settleDelayMs);
+  if (windowEnd.getTime() > latest.getTime()) throw new WindowEndNotSettledError(windowEnd, latest, what);
+}

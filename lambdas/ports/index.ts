@@ -7,6 +7,9 @@ import type { Readable } from 'node:stream';
 import type { Frequency } from '../definitions.ts';
 import type { Connection } from '../domain/connection.ts';
 import type { WindowGap } from '../domain/data-expiry.ts';
+import type { ManifestSupersedes, SupersededObject } from '../domain/manifest.ts';
+
+export type { ManifestSupersedes, SupersededObject };
 
 /** Time is a parameter: every component takes its clock. */
 export interface Clock {
@@ -181,11 +184,21 @@ export interface ExportState {
   /** The window end pinned by the first attempt on the current watermark; retries reuse it. */
   pendingWindowEnd?: Date;
   /**
-   * The connection row as it was when the window was pinned: the window is finished with these
-   * settings (keys, PGP, KMS, selection) even if the row is edited meanwhile — edits take effect
-   * from the next window.
+   * The connection row the pinned window is being written with. An attempt takes the current row
+   * instead when no part is written yet, and when parts are written but the destination or the
+   * encryption changed (the window is then written again whole); otherwise (e.g. only the event
+   * selection changed) the window is finished with these settings (docs/exactly-once.md §3).
    */
   pendingConnection?: Record<string, unknown>;
+  /**
+   * The watermark before the last backfill: while the watermark is below it, committed windows
+   * are exported again to their own keys (docs/exactly-once.md §8). Absent when never backfilled.
+   */
+  replayThrough?: Date;
+  /** Objects earlier attempts of the pinned window wrote under settings since replaced. */
+  pendingSupersedes?: SupersededObject[];
+  /** What the last committed window that superseded anything superseded (also in its history row). */
+  superseded?: { windowEnd: Date; supersedes: ManifestSupersedes };
   lease?: ExportLease;
   cursor?: ExportCursor;
   lastError?: ConnectionDiagnosis;
@@ -199,8 +212,14 @@ export interface CommitWindow {
   /** Must equal the stored watermark for the commit to succeed. */
   expectedWatermark: Date;
   windowEnd: Date;
-  /** New sequence (= old + 1). */
+  /** The window's manifest sequence: old + 1, or the earlier commit's when a backfill exports it again. */
   sequence: number;
+  /** The state's sequence after the commit: the highest manifest sequence of the connection. */
+  stateSequence: number;
+  /** Bucket the window was written to (kept in its history row). */
+  bucketName: string;
+  /** What the window supersedes (kept in its history row and on the state). */
+  supersedes?: ManifestSupersedes | undefined;
   leaseOwner: string;
   committedAt: Date;
   parts: WrittenPart[];
@@ -239,11 +258,30 @@ export interface ExportStateStore {
   /** Record progress of a multi-invocation window; false when the lease is no longer ours. */
   saveCursor(connectionId: string, owner: string, cursor: ExportCursor): Promise<boolean>;
   /**
-   * Atomically: watermark := windowEnd, sequence := commit.sequence, clear pending window (and
-   * its connection snapshot), cursor, lease and lastError; add the window's history row and usage counters. Only when the
-   * watermark still equals expectedWatermark and the lease is ours; false otherwise (nothing written).
+   * Replace the pinned window's settings (while we hold the lease): pendingConnection :=
+   * `connectionSnapshot`, pendingSupersedes := `supersedes`, cursor cleared (the window is written
+   * again from its start). Returns the state after the write; undefined when the lease is not ours.
+   */
+  repinWindow(
+    connectionId: string,
+    owner: string,
+    connectionSnapshot: Record<string, unknown>,
+    supersedes: SupersededObject[],
+  ): Promise<ExportState | undefined>;
+  /**
+   * Atomically: watermark := windowEnd, sequence := commit.stateSequence, clear pending window (and
+   * its connection snapshot, superseded objects), cursor, lease and lastError; add (or replace) the window's history row and
+   * usage counters. Only when the watermark still equals expectedWatermark and the lease is ours;
+   * false otherwise (nothing written).
    */
   commitWindow(connectionId: string, commit: CommitWindow): Promise<boolean>;
+  /** The history row of the committed window ending at `windowEnd`, if any. */
+  getCommittedWindow(connectionId: string, windowEnd: Date): Promise<CommittedWindowRecord | undefined>;
+  /**
+   * The end of the earliest committed window ending after `after`. Only a backfill leaves such
+   * windows (it moves the watermark back): the exporter writes them again to their own keys.
+   */
+  nextCommittedWindowEnd(connectionId: string, after: Date): Promise<Date | undefined>;
   releaseLease(connectionId: string, owner: string): Promise<void>;
   recordError(connectionId: string, diagnosis: ConnectionDiagnosis): Promise<void>;
   /**
@@ -252,10 +290,23 @@ export interface ExportStateStore {
    */
   recordPassedTest(connectionId: string, testedAt: Date): Promise<void>;
   /**
-   * Move a connection's watermark for a backfill: only when no unexpired lease is held
-   * (now) and no window is pending; clears the cursor. False when refused.
+   * Move a connection's watermark for a backfill: only when no unexpired lease is held (now) and
+   * no pinned window has a part written; clears the cursor and an unwritten pinned window. False
+   * when refused.
    */
-  resetWatermark(connectionId: string, watermark: Date, now: Date): Promise<boolean>;
+  resetWatermark(connectionId: string, watermark: Date, now: Date, replayThrough?: Date): Promise<boolean>;
+}
+
+/** A committed window as its history row keeps it. */
+export interface CommittedWindowRecord {
+  windowStart: Date;
+  windowEnd: Date;
+  sequence: number;
+  parts: WrittenPart[];
+  manifestKey: string;
+  /** Absent on rows written before buckets were recorded. */
+  bucketName?: string;
+  supersedes?: ManifestSupersedes;
 }
 
 // ---------------------------------------------------------------- customer buckets

@@ -1,11 +1,13 @@
 /**
- * Backfill: re-export a PAUSED connection from an earlier instant (SPEC §2 `startFrom`,
- * docs/exactly-once.md §3). The watermark moves back to `from` with one conditional
- * write that refuses while an exporter holds the lease or a window is pinned, so a
- * backfill never splits or races a window. On resume, the next tick exports
- * [from, E) as one window (split into parts by size); its manifest's windowStart
- * shows the re-exported range. A backfill only ever moves the watermark back: a
- * later `from` would skip events.
+ * Backfill: re-export a PAUSED connection from an earlier instant (docs/exactly-once.md §8).
+ * The watermark moves back to `from` with one conditional write that refuses while an
+ * exporter holds the lease or a pinned window has a part written, so a backfill never
+ * splits or races a window (a pinned window with nothing written is dropped: a window that
+ * kept failing never blocks a backfill). On resume, the exporter writes every committed
+ * window after `from` again to its own keys, with its own sequence (the bucket holds each
+ * event once), then goes on as usual. A `from` inside a committed window moves to that
+ * window's start. A backfill only ever moves the watermark back: a later `from` would skip
+ * events.
  */
 import { validateConnection } from '../domain/connection.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
@@ -28,6 +30,7 @@ export interface BackfillResult {
   connectionId: string;
   /** The watermark before the backfill (the connection's start when it never exported). */
   previousWatermark: Date;
+  /** `from`, or the start of the committed window `from` falls in. */
   watermark: Date;
 }
 
@@ -78,35 +81,59 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
         'then run the backfill and resume it',
     );
   }
-  const earliest = earliestBackfillStart(now, deps.stagingRetentionDays);
-  if (from.getTime() < earliest.getTime()) {
-    throw new BackfillRefused(
-      'BEYOND_RETENTION',
-      `--from ${from.toISOString()} is earlier than the staging retention allows (${deps.stagingRetentionDays} days); ` +
-        `the earliest allowed instant is ${earliest.toISOString()}`,
-    );
-  }
   if (from.getTime() > now.getTime()) {
     throw new BackfillRefused('IN_THE_FUTURE', `--from ${from.toISOString()} is in the future`);
   }
-
+  const start = await startOfBackfill(connectionId, from, now, deps);
   const state = await deps.state.get(connectionId);
   const previousWatermark = state?.watermark ?? initialWatermark(connection, now, deps.stagingRetentionDays);
-  if (from.getTime() > previousWatermark.getTime()) {
+  if (start.getTime() > previousWatermark.getTime()) {
     throw new BackfillRefused(
       'NOT_EARLIER',
       `--from ${from.toISOString()} is after the watermark ${previousWatermark.toISOString()}: the events in between ` +
         'would never be exported. A backfill re-exports from an earlier instant',
     );
   }
-  // Windows read whole staging slots: the backfill starts at the slot holding `from`.
-  const watermark = slotStartOf(from);
-  if (!(await deps.state.resetWatermark(connectionId, watermark, now))) {
+  // Committed windows up to here are exported again to their own keys (a backfill during another keeps the later end).
+  const replayThrough =
+    state && state.replayThrough && state.replayThrough.getTime() > previousWatermark.getTime()
+      ? state.replayThrough
+      : state?.watermark;
+  if (!(await deps.state.resetWatermark(connectionId, start, now, replayThrough))) {
     throw new BackfillRefused(
       'WINDOW_IN_PROGRESS',
-      `connection ${connectionId} has a window in progress (an exporter holds the lease, or a started window is ` +
-        'not committed yet); resume the connection until that window is committed, pause it again and retry',
+      `connection ${connectionId} has a window in progress (an exporter holds the lease, or a pinned window has ` +
+        'parts written and is not committed yet); resume the connection until that window is committed ' +
+        '("status" shows it), pause it again and retry',
     );
   }
-  return { connectionId, previousWatermark, watermark };
+  return { connectionId, previousWatermark, watermark: start };
+}
+
+/**
+ * Where a backfill from `from` starts: `from`, or the start of the committed window it falls in
+ * (exporting part of a committed window again would overwrite its files with part of its events).
+ * Refused when that start is beyond the staging retention.
+ */
+async function startOfBackfill(
+  connectionId: string,
+  from: Date,
+  now: Date,
+  deps: BackfillDeps,
+): Promise<Date> {
+  const earliest = earliestBackfillStart(now, deps.stagingRetentionDays);
+  const end = await deps.state.nextCommittedWindowEnd(connectionId, from);
+  const window = end ? await deps.state.getCommittedWindow(connectionId, end) : undefined;
+  // Windows read whole staging slots: a backfill starts at a slot boundary.
+  const start =
+    window && window.windowStart.getTime() < from.getTime() ? window.windowStart : slotStartOf(from);
+  if (start.getTime() >= earliest.getTime()) return start;
+  const retention = `the staging retention allows (${deps.stagingRetentionDays} days); the earliest allowed instant is ${earliest.toISOString()}`;
+  throw new BackfillRefused(
+    'BEYOND_RETENTION',
+    start.getTime() < from.getTime() && end
+      ? `--from ${from.toISOString()} falls in the committed window [${start.toISOString()}, ${end.toISOString()}), ` +
+          `which cannot be exported again whole: it starts earlier than ${retention}; use --from ${end.toISOString()}`
+      : `--from ${from.toISOString()} is earlier than ${retention}`,
+  );
 }

@@ -10,7 +10,7 @@
 import { DEFAULT_STAGING_RETENTION_DAYS, type Frequency } from '../definitions.ts';
 import { type Connection, validateConnection } from '../domain/connection.ts';
 import { dataAtRiskAgeMs, unexportedDataAgeMs } from '../domain/data-expiry.ts';
-import { exportLagMs, periodMs, windowEndForTick } from '../domain/windows.ts';
+import { assertWindowEndSettled, exportLagMs, periodMs, windowEndForTick } from '../domain/windows.ts';
 import type {
   Clock,
   ConnectionPage,
@@ -116,11 +116,14 @@ export async function dispatchTick(
 ): Promise<TickResult> {
   const windowEnd = windowEndForTick(input.frequency, input.scheduledTime);
   const retentionMs = (options.stagingRetentionDays ?? DEFAULT_STAGING_RETENTION_DAYS) * 86_400_000;
+  const now = deps.clock.now();
+  // A tick from the future (a wrong --at, a skewed caller) would move watermarks past unstaged events.
+  assertWindowEndSettled(windowEnd, now, settleDelayMs, "the tick's window end");
   const ctx: TickContext = {
     input,
     deps,
     windowEnd,
-    now: deps.clock.now(),
+    now,
     settleDelayMs,
     atRiskAgeMs: dataAtRiskAgeMs(input.frequency, retentionMs, settleDelayMs),
   };

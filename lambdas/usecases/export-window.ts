@@ -3,12 +3,16 @@
  * (DESIGN-NOTES §3, §4; docs/exactly-once.md).
  *
  * 1. Validate the row (an invalid row is recorded, never exported).
- * 2. Take the lease; the first attempt on a watermark pins the window end, so
- *    every retry writes the same keys whatever tick triggered it.
- * 3. Stream the window's staged objects into data parts split by size at
+ * 2. Refuse a window end later than now minus the settle delay (the safe horizon).
+ * 3. Take the lease; the first attempt on a watermark pins the window end, so
+ *    every retry writes the same keys whatever tick triggered it. After a backfill
+ *    the pinned end is that of the next committed window, exported again to its own
+ *    keys. A pinned window takes the current row unless parts are written and only
+ *    settings other than destination and encryption changed.
+ * 4. Stream the window's staged objects into data parts split by size at
  *    staged-object boundaries; record a cursor after each part so a window too
  *    large for one invocation continues in the next.
- * 4. Write the manifest last, then move the watermark with one conditional
+ * 5. Write the manifest last, then move the watermark with one conditional
  *    write (watermark = W and the lease is ours).
  */
 import { randomUUID } from 'node:crypto';
@@ -17,13 +21,21 @@ import type { Connection } from '../domain/connection.ts';
 import { validateConnection } from '../domain/connection.ts';
 import { expiredGap, type WindowGap } from '../domain/data-expiry.ts';
 import { recordFrame } from '../domain/export-record.ts';
-import { buildManifest, serializeManifest, type WindowManifest } from '../domain/manifest.ts';
+import {
+  buildManifest,
+  type ManifestSupersedes,
+  type SupersededObject,
+  serializeManifest,
+  type WindowManifest,
+} from '../domain/manifest.ts';
 import { NamespaceConflictError } from '../domain/namespaces.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
 import { REF_GROUP_BYTES } from '../domain/staged-segment.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
+import { assertWindowEndSettled } from '../domain/windows.ts';
 import type {
   Clock,
+  CommittedWindowRecord,
   ConnectionDiagnosis,
   ConnectionRepository,
   ExportCursor,
@@ -81,6 +93,8 @@ export interface ExportSettings {
   partSizeBytes: number;
   gzipLevel: number;
   stagingRetentionDays: number;
+  /** No window end later than now minus this is exported (the safe horizon, docs/exactly-once.md §2). */
+  settleDelayMs: number;
 }
 
 export interface ExportDeps {
@@ -118,6 +132,8 @@ export interface CommittedWindow {
   records: number;
   /** Ranges whose events may be missing (staged data expired before the export); absent: none. */
   gaps?: WindowGap[];
+  /** What the window superseded: an earlier commit of its end, objects no manifest lists any more. */
+  supersedes?: ManifestSupersedes | undefined;
 }
 
 export type ExportOutcome =
@@ -193,16 +209,113 @@ async function refuse(
   return { status: 'refused', diagnosis };
 }
 
-/** The connection settings of the pinned window, or the current row when the pin predates snapshots. */
-function pinnedConnection(state: ExportState, current: Connection): Connection {
-  if (!state.pendingConnection) return current;
-  const pinned = validateConnection(state.pendingConnection);
+/** Settings whose change moves or re-encrypts a window's files: a window is never split across two. */
+const DESTINATION_FIELDS = [
+  'bucketName',
+  'bucketRegion',
+  'bucketOwnerAccountId',
+  'folderPath',
+  'connectionName',
+  'assumeRoleArn',
+  'externalId',
+  'kmsKeyArn',
+  'pgpPublicKey',
+] as const satisfies readonly (keyof Connection)[];
+
+/** Fields that never change what or where a window writes. */
+const IGNORED_FIELDS = new Set(['status', 'updatedAt']);
+
+function sameSettings(a: Connection, b: Connection): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)].filter((k) => !IGNORED_FIELDS.has(k)));
+  const field = (c: Connection, k: string) => (c as unknown as Record<string, unknown>)[k];
+  return [...keys].every((k) => stableJson(field(a, k)) === stableJson(field(b, k)));
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'undefined';
+}
+
+function mergeObjects(...lists: SupersededObject[][]): SupersededObject[] {
+  const seen = new Map<string, SupersededObject>();
+  for (const o of lists.flat()) seen.set(`${o.bucketName}\u0000${o.key}`, o);
+  return [...seen.values()];
+}
+
+/**
+ * The settings the pinned window is written with (docs/exactly-once.md §3): the current row when
+ * no part is written yet (a fixed bucket, role, key... takes effect at once), or when parts are
+ * written but the destination or the encryption changed — then the window is written again whole
+ * under the current row, and what the earlier attempts wrote is kept as superseded. Otherwise
+ * (e.g. only the event selection changed) the window is finished with the settings it was
+ * pinned with. Undefined when the lease was lost meanwhile.
+ */
+async function pinnedSettings(
+  current: Connection,
+  state: ExportState,
+  windowEnd: Date,
+  owner: string,
+  deps: ExportDeps,
+): Promise<{ connection: Connection; state: ExportState } | undefined> {
+  if (!state.pendingConnection) return { connection: current, state };
+  const validation = validateConnection(state.pendingConnection);
+  if (!validation.ok) return { connection: current, state };
   // Status (pause/disable) always comes from the current row: it was checked before the lease.
-  return pinned.ok ? { ...pinned.connection, status: current.status } : current;
+  const pinned = { ...validation.connection, status: current.status };
+  if (sameSettings(pinned, current)) return { connection: pinned, state };
+  const written = state.cursor?.parts ?? [];
+  const moved = DESTINATION_FIELDS.some((f) => stableJson(pinned[f]) !== stableJson(current[f]));
+  if (written.length > 0 && !moved) return { connection: pinned, state };
+  const abandoned: SupersededObject[] =
+    written.length > 0
+      ? [...written.map((p) => p.key), manifestObjectKey(pinned, windowEnd)].map((key) => ({
+          bucketName: pinned.bucketName,
+          key,
+        }))
+      : [];
+  const repinned = await deps.state.repinWindow(
+    current.connectionId,
+    owner,
+    current as unknown as Record<string, unknown>,
+    mergeObjects(state.pendingSupersedes ?? [], abandoned),
+  );
+  return repinned ? { connection: current, state: repinned } : undefined;
+}
+
+/**
+ * What a window's commit supersedes: the earlier commit of the same end (a backfill's re-export)
+ * and every object written for it before that this commit did not overwrite.
+ */
+export function windowSupersedes(
+  target: { bucketName: string },
+  written: { parts: WrittenPart[]; manifestKey: string },
+  earlier: CommittedWindowRecord | undefined,
+  pending: SupersededObject[] | undefined,
+): ManifestSupersedes | undefined {
+  const earlierObjects = earlier
+    ? [...earlier.parts.map((p) => p.key), earlier.manifestKey].map((key) => ({
+        bucketName: earlier.bucketName ?? target.bucketName,
+        key,
+      }))
+    : [];
+  const now = new Set([...written.parts.map((p) => p.key), written.manifestKey]);
+  const objects = mergeObjects(pending ?? [], earlier?.supersedes?.objects ?? [], earlierObjects).filter(
+    (o) => o.bucketName !== target.bucketName || !now.has(o.key),
+  );
+  if (!earlier && objects.length === 0) return undefined;
+  return {
+    ...(earlier ? { sequence: earlier.sequence, windowStart: earlier.windowStart.toISOString() } : {}),
+    objects,
+  };
 }
 
 export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promise<ExportOutcome> {
   const now = deps.clock.now();
+  assertWindowEndSettled(job.windowEnd, now, deps.settings.settleDelayMs);
   const raw = await deps.connections.getRaw(job.connectionId);
   if (!raw) return { status: 'missing' };
 
@@ -240,26 +353,46 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
   const hadError = state.lastError !== undefined;
   // One job may commit several windows: a pinned older window first, then up to the job's end.
   while (state.watermark.getTime() < job.windowEnd.getTime() || state.pendingWindowEnd) {
+    if (committed.length > 0 && outOfTime(deps)) {
+      // Many windows (a backfill's re-exports) in one job: the next invocation goes on.
+      await deps.jobs?.enqueue([
+        {
+          connectionId: connection.connectionId,
+          windowEnd: job.windowEnd.toISOString(),
+          reason: 'continuation',
+        },
+      ]);
+      break;
+    }
+    // After a backfill, the committed windows after the watermark are exported again to their own keys.
+    const replayEnd =
+      state.pendingWindowEnd || !isReplaying(state, state.watermark)
+        ? undefined
+        : await deps.state.nextCommittedWindowEnd(connection.connectionId, state.watermark);
     const leased = await deps.state.acquireLease(
       connection.connectionId,
       owner,
       deps.clock.now(),
       deps.settings.leaseMs,
-      job.windowEnd,
+      replayEnd ?? job.windowEnd,
       connection as unknown as Record<string, unknown>,
     );
     if (!leased)
       return committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
     state = leased;
-    if (!state.pendingWindowEnd && state.watermark.getTime() >= job.windowEnd.getTime()) {
+    if (!state.pendingWindowEnd) {
+      if (state.watermark.getTime() < job.windowEnd.getTime()) continue; // a rival committed meanwhile: choose again
       // A rival committed this window (or a later one) between our read and our lease: exporting
       // [watermark, job end) now would re-commit it empty, or move the watermark back.
       await deps.state.releaseLease(connection.connectionId, owner);
       break;
     }
-    const windowEnd = state.pendingWindowEnd ?? job.windowEnd;
-    // A pinned window is finished with the settings it was pinned with; edits apply to the next one.
-    const windowConnection = pinnedConnection(state, connection);
+    const windowEnd = state.pendingWindowEnd;
+    const settings = await pinnedSettings(connection, state, windowEnd, owner, deps);
+    if (!settings)
+      return committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
+    state = settings.state;
+    const windowConnection = settings.connection;
     let encrypt: Encryptor | undefined;
     try {
       encrypt = (await deps.preflight?.(windowConnection, deps.clock.now()))?.encrypt;
@@ -271,7 +404,10 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
     }
     let outcome: PinnedOutcome;
     try {
-      outcome = await exportPinnedWindow(windowConnection, state, windowEnd, owner, encrypt, deps);
+      const earlier = isReplaying(state, windowEnd)
+        ? await deps.state.getCommittedWindow(connection.connectionId, windowEnd)
+        : undefined;
+      outcome = await exportPinnedWindow(windowConnection, state, windowEnd, owner, encrypt, deps, earlier);
     } catch (error) {
       if (error instanceof LostLease) return { status: 'lost-race', windows: committed };
       const diagnosis = {
@@ -308,6 +444,16 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
   return committed.length ? { status: 'committed', windows: committed } : { status: 'up-to-date' };
 }
 
+/** Whether `at` is within what a backfill re-exports (only then is the history consulted). */
+function isReplaying(state: ExportState, at: Date): boolean {
+  return state.replayThrough !== undefined && at.getTime() <= state.replayThrough.getTime();
+}
+
+function outOfTime(deps: ExportDeps): boolean {
+  const remaining = deps.remainingTimeMs?.();
+  return remaining !== undefined && remaining < (deps.reserveMs ?? 0);
+}
+
 type PinnedOutcome =
   | { status: 'committed'; window: CommittedWindow }
   | { status: 'continued'; cursor: ExportCursor };
@@ -319,6 +465,7 @@ async function exportPinnedWindow(
   owner: string,
   encrypt: Encryptor | undefined,
   deps: ExportDeps,
+  earlier: CommittedWindowRecord | undefined,
 ): Promise<PinnedOutcome> {
   const windowStart = state.watermark;
   const target = sinkTargetOf(connection);
@@ -399,13 +546,20 @@ async function exportPinnedWindow(
       if (!(await deps.state.saveCursor(connection.connectionId, owner, cursor))) throw new LostLease();
     }
 
-    const sequence = state.sequence + 1;
+    // A backfill's re-export of a committed window keeps its sequence (no gap, no repeat).
+    const sequence = earlier?.sequence ?? state.sequence + 1;
+    const supersedes = windowSupersedes(
+      target,
+      { parts: cursor.parts, manifestKey: manifestObjectKey(connection, windowEnd) },
+      earlier,
+      state.pendingSupersedes,
+    );
     // An exporter whose lease expired must not overwrite the manifest of the one that took over.
     await keepLease(true);
     const { manifestKey, manifest } = await writeWindowManifest(
       connection,
       target,
-      { sequence, windowStart, windowEnd, parts: cursor.parts, gaps },
+      { sequence, windowStart, windowEnd, parts: cursor.parts, gaps, supersedes },
       deps.sink,
     );
 
@@ -413,6 +567,9 @@ async function exportPinnedWindow(
       expectedWatermark: windowStart,
       windowEnd,
       sequence,
+      stateSequence: Math.max(sequence, state.sequence),
+      bucketName: target.bucketName,
+      supersedes,
       leaseOwner: owner,
       committedAt: deps.clock.now(),
       parts: cursor.parts,
@@ -431,6 +588,7 @@ async function exportPinnedWindow(
         manifestKey,
         records: manifest.totalRecords,
         ...(gaps.length ? { gaps } : {}),
+        supersedes,
       },
     };
   }
@@ -528,6 +686,7 @@ export async function writeWindowManifest(
     windowEnd: Date;
     parts: WrittenPart[];
     gaps?: WindowGap[] | undefined;
+    supersedes?: ManifestSupersedes | undefined;
   },
   sink: ExportSink,
 ): Promise<{ manifestKey: string; manifest: WindowManifest }> {

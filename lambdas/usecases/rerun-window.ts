@@ -198,7 +198,13 @@ export async function rerunWindow(
   const { manifestKey, manifest } = await writeWindowManifest(
     connection,
     target,
-    { sequence: window.sequence, windowStart: window.windowStart, windowEnd: window.windowEnd, parts },
+    {
+      sequence: window.sequence,
+      windowStart: window.windowStart,
+      windowEnd: window.windowEnd,
+      parts,
+      supersedes: window.supersedes,
+    },
     deps.sink,
   );
   return {

@@ -5,6 +5,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { runCli } from '../../cli/main.ts';
 import { parseConnection } from '../../lambdas/domain/connection.ts';
+import type { WindowManifest } from '../../lambdas/domain/manifest.ts';
 import { BackfillRefused, backfill } from '../../lambdas/usecases/backfill.ts';
 import { ManualClock } from '../../local/clock.ts';
 import { createHarness, gzipRecords, isDataKey, isManifestKey, readBucket } from '../../local/harness.ts';
@@ -15,13 +16,13 @@ const engines = useLocalEngines();
 const at = (iso: string) => new Date(`2026-11-${iso}Z`);
 let nextId = 0;
 
-async function setup() {
+async function setup(config: { partSizeBytes?: number } = {}) {
   const e = engines();
   await e.createBucket('customer-backfill');
   nextId += 1;
   const n = String(nextId).padStart(4, '0');
   const clock = new ManualClock(at('02T10:00:00'));
-  const { driver, s3, config } = await createHarness(e, { clock });
+  const { driver, s3, config: runtimeConfig } = await createHarness(e, { clock, config });
   const connection = parseConnection({
     connectionId: `conn_backfill0000${n}`,
     appId: `app-backfill-${n}`,
@@ -39,7 +40,7 @@ async function setup() {
     connections: driver.runtime.connections,
     state: driver.runtime.state,
     clock,
-    stagingRetentionDays: config.stagingRetentionDays,
+    stagingRetentionDays: runtimeConfig.stagingRetentionDays,
   };
   const stage = (prefix: string, count: number) =>
     driver.stage(
@@ -61,23 +62,21 @@ async function setup() {
         .sort(),
       windows: files
         .filter((f) => isManifestKey(f.key))
-        .map(
-          (f) =>
-            JSON.parse(f.body.toString('utf8')) as {
-              sequence: number;
-              windowStart: string;
-              windowEnd: string;
-            },
-        )
+        .map((f) => JSON.parse(f.body.toString('utf8')) as WindowManifest)
         .sort((a, b) => a.sequence - b.sequence)
         .map((m) => [m.sequence, m.windowStart, m.windowEnd]),
+      manifests: files
+        .filter((f) => isManifestKey(f.key))
+        .map((f) => JSON.parse(f.body.toString('utf8')) as WindowManifest)
+        .sort((a, b) => a.sequence - b.sequence),
+      keys: files.map((f) => f.key),
     };
   };
   return { e, clock, driver, connection, deps, stage, setStatus, exported };
 }
 
 describe('backfill', () => {
-  it('re-exports the backfilled range once, in one window starting at --from', async () => {
+  it('re-exports committed windows to their own keys: the bucket holds each event once', async () => {
     const { clock, driver, connection, deps, stage, setStatus, exported } = await setup();
     clock.set(at('02T10:05:00'));
     await stage('early', 3);
@@ -85,33 +84,88 @@ describe('backfill', () => {
     await stage('middle', 2);
     clock.set(at('02T10:35:00'));
     await driver.tick('FIFTEEN_MINUTES', clock.now()); // one catch-up window [10:00, 10:30)
+    const before = await exported();
 
     clock.set(at('02T10:40:00'));
     await setStatus('PAUSED');
     await stage('while-paused', 2);
+    // 10:15 falls in the committed window [10:00, 10:30): the backfill starts at that window's start.
     const result = await backfill({ connectionId: connection.connectionId, from: at('02T10:15:00') }, deps);
     expect(result.previousWatermark).toEqual(at('02T10:30:00'));
+    expect(result.watermark).toEqual(at('02T10:00:00'));
     await setStatus('ACTIVE');
     clock.set(at('02T10:50:00'));
     await driver.tick('FIFTEEN_MINUTES', clock.now());
 
-    const { uuids, windows } = await exported();
-    // The backfilled range [10:15, 10:30) appears once more; nothing else is repeated, nothing lost.
+    const { uuids, windows, manifests, keys } = await exported();
     expect(uuids).toEqual([
       'early-0',
       'early-1',
       'early-2',
       'middle-0',
-      'middle-0',
-      'middle-1',
       'middle-1',
       'while-paused-0',
       'while-paused-1',
     ]);
     expect(windows).toEqual([
       [1, '2026-11-02T10:00:00.000Z', '2026-11-02T10:30:00.000Z'],
-      [2, '2026-11-02T10:15:00.000Z', '2026-11-02T10:45:00.000Z'],
+      [2, '2026-11-02T10:30:00.000Z', '2026-11-02T10:45:00.000Z'],
     ]);
+    // The re-exported window overwrote its own keys and says which commit it supersedes.
+    expect(keys.filter((k) => before.keys.includes(k))).toEqual(before.keys);
+    expect(manifests[0]?.supersedes).toEqual({
+      sequence: 1,
+      windowStart: '2026-11-02T10:00:00.000Z',
+      objects: [],
+    });
+    expect(manifests[1]?.supersedes).toBeUndefined();
+    const state = await driver.runtime.state.get(connection.connectionId);
+    expect(state).toMatchObject({ watermark: at('02T10:45:00'), sequence: 2 });
+  });
+
+  it('reports the parts of the earlier commit the re-export no longer writes (manifest, state, history)', async () => {
+    const { clock, driver, connection, deps, setStatus, exported } = await setup({ partSizeBytes: 64 });
+    for (const [minute, name] of [
+      ['02', 'PURCHASE'],
+      ['06', 'VIEW_RADAR'],
+      ['10', 'VIEW_RADAR'],
+    ] as const) {
+      clock.set(at(`02T10:${minute}:00`));
+      await driver.stage([
+        {
+          app_id: connection.appId,
+          event: { event_uuid: `${name}-${minute}`, event_name: name, event_time: 1 },
+        },
+      ]);
+    }
+    clock.set(at('02T10:20:00'));
+    await driver.tick('FIFTEEN_MINUTES', clock.now());
+    const before = await exported();
+    const keys = before.manifests[0]!.files.map((f) => f.key);
+    expect(keys).toHaveLength(3); // one part per staged object
+
+    clock.set(at('02T10:25:00'));
+    await setStatus('PAUSED');
+    await backfill({ connectionId: connection.connectionId, from: at('02T10:00:00') }, deps);
+    // Only the first batch's events are selected now: the re-export writes one part.
+    await driver.runtime.connections.put(
+      parseConnection({ ...connection, events: { mode: 'SELECTED', names: ['PURCHASE'] } }),
+    );
+    clock.set(at('02T10:35:00'));
+    await driver.tick('FIFTEEN_MINUTES', clock.now());
+
+    const [manifest] = (await exported()).manifests;
+    const superseded = keys.slice(1).map((key) => ({ bucketName: 'customer-backfill', key }));
+    expect(manifest).toMatchObject({
+      sequence: 1,
+      totalRecords: 1,
+      supersedes: { sequence: 1, windowStart: '2026-11-02T10:00:00.000Z', objects: superseded },
+    });
+    expect(manifest?.files.map((f) => f.key)).toEqual([keys[0]]);
+    const state = await driver.runtime.state.get(connection.connectionId);
+    expect(state?.superseded?.supersedes.objects).toEqual(superseded);
+    const history = await driver.runtime.state.listHistory(connection.connectionId);
+    expect(history[0]?.supersedes?.objects).toEqual(superseded);
   });
 
   it('refuses an active connection, saying to pause it first', async () => {

@@ -48,6 +48,8 @@ function commitOf(overrides: Partial<CommitWindow> = {}): CommitWindow {
     expectedWatermark: W0,
     windowEnd: E1,
     sequence: 1,
+    stateSequence: overrides.sequence ?? 1,
+    bucketName: 'customer-bucket',
     leaseOwner: 'owner-a',
     committedAt: NOW,
     parts,
@@ -167,6 +169,7 @@ describe('DynamoExportStateStore', () => {
         records: 15,
         bytes: 1500,
         committedAt: NOW,
+        bucketName: 'customer-bucket',
       },
     ]);
     expect(await store.getUsage(id, '2025-04')).toEqual({

@@ -10,8 +10,8 @@ import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ENV } from '../../lambdas/definitions.ts';
 import { METRICS } from '../../lambdas/domain/metrics.ts';
-import { boundaryAfter } from '../../lambdas/domain/windows.ts';
-import { systemClock } from '../../lambdas/ports/index.ts';
+import { boundaryAtOrBefore } from '../../lambdas/domain/windows.ts';
+import { ManualClock } from '../../local/clock.ts';
 import { createEventGenerator } from '../../local/events.ts';
 import { createHarness } from '../../local/harness.ts';
 import { useLocalEngines } from '../support/engines.ts';
@@ -53,16 +53,12 @@ describe('exporter handler: group jobs', () => {
   it('runs a group message with one read of the staged data, acks it despite a broken member, and retries that member alone', async () => {
     const e = engines();
     await e.createBucket('customer-handler-group');
-    const harness = await createHarness(e, { clock: systemClock });
     const app = 'app-handler-group';
-    // The handlers run on the real clock: a window [E - 15 min, E) that holds now (not too close to
-    // its end, so staging finishes inside it), with connections on time for it.
-    let now = new Date();
-    if (boundaryAfter('FIFTEEN_MINUTES', now).getTime() - now.getTime() < 15_000) {
-      await new Promise((resolve) => setTimeout(resolve, 16_000));
-      now = new Date();
-    }
-    const windowEnd = boundaryAfter('FIFTEEN_MINUTES', now).toISOString();
+    // The handlers run on the real clock: the latest settled window [E - 15 min, E) (no window end
+    // later than now minus the settle delay is exported), staged into by a harness clock inside it.
+    const windowEnd = boundaryAtOrBefore('FIFTEEN_MINUTES', new Date(Date.now() - 5 * 60_000)).toISOString();
+    const now = new Date(Date.parse(windowEnd) - 7 * 60_000);
+    const harness = await createHarness(e, { clock: new ManualClock(now) });
     const make = connectionFactory({
       idPrefix: 'hgroup',
       namePrefix: 'hg',

@@ -41,6 +41,8 @@ async function commit(connectionId: string, written: WrittenPart[]) {
     expectedWatermark: start,
     windowEnd: end,
     sequence: 1,
+    stateSequence: 1,
+    bucketName: 'customer-history-parts',
     leaseOwner: 'owner-1',
     committedAt: end,
     parts: written,

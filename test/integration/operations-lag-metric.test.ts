@@ -110,7 +110,8 @@ describe('dispatcher: export lag metric', () => {
     let result: unknown;
     try {
       result = await handler(
-        { frequency: 'FIFTEEN_MINUTES', scheduledTime: new Date().toISOString() },
+        // As the schedule fires it: a settle delay after the boundary (never a window end later than that).
+        { frequency: 'FIFTEEN_MINUTES', scheduledTime: new Date(Date.now() - 5 * 60_000).toISOString() },
         context,
       );
     } finally {

@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseConnection } from '../../lambdas/domain/connection.ts';
+import type { WindowManifest } from '../../lambdas/domain/manifest.ts';
 import type { ExportStateStore } from '../../lambdas/ports/index.ts';
 import { ManualClock } from '../../local/clock.ts';
-import { createHarness, gzipRecords, isDataKey, listKeys, readBucket } from '../../local/harness.ts';
+import {
+  createHarness,
+  gzipRecords,
+  isDataKey,
+  isManifestKey,
+  listKeys,
+  readBucket,
+} from '../../local/harness.ts';
 import { useLocalEngines } from '../support/engines.ts';
 
 const engines = useLocalEngines();
@@ -21,50 +29,54 @@ function crashingOnceBeforeCommit(real: ExportStateStore): ExportStateStore & { 
   return wrapper;
 }
 
-describe('a pinned window keeps the settings it was pinned with', () => {
-  it('an edit between a crashed attempt and its retry applies from the next window, never splitting a window', async () => {
-    const e = engines();
-    await e.createBucket('customer-pinned');
-    const clock = new ManualClock(new Date('2026-11-02T10:00:00Z'));
-    const { driver, s3 } = await createHarness(e, { clock });
-    const state = crashingOnceBeforeCommit(driver.runtime.state);
-    const { driver: crashing } = await createHarness(e, { clock, exportOverrides: { state } });
+const END1 = Date.parse('2026-11-02T10:15:00Z') / 1000;
 
-    const original = parseConnection({
-      connectionId: 'conn_pin00000000001',
-      appId: 'app-pinned',
-      appName: 'Pinned',
-      dbName: 'Pinned DB',
-      connectionName: 'pinned',
-      bucketName: 'customer-pinned',
-      bucketRegion: 'us-east-1',
-      events: { mode: 'ALL' },
-      frequency: 'FIFTEEN_MINUTES',
-      createdAt: '2026-11-02T10:00:00Z',
-    });
-    await driver.runtime.connections.put(original);
-    clock.set(new Date('2026-11-02T10:05:00Z'));
-    await driver.stage(
-      Array.from({ length: 6 }, (_, i) => ({
-        app_id: 'app-pinned',
-        event: { event_uuid: `w1-${i}`, event_name: 'VIEW_RADAR', event_time: 1 },
-      })),
-    );
+/** A connection with one window of 6 events whose first attempt wrote its part and crashed before the commit. */
+async function crashedWindow(bucket: string, id: string) {
+  const e = engines();
+  await e.createBucket(bucket);
+  const clock = new ManualClock(new Date('2026-11-02T10:00:00Z'));
+  const { driver, s3 } = await createHarness(e, { clock });
+  const state = crashingOnceBeforeCommit(driver.runtime.state);
+  const { driver: crashing } = await createHarness(e, { clock, exportOverrides: { state } });
+  const original = parseConnection({
+    connectionId: id,
+    appId: `app-${bucket}`,
+    appName: 'Pinned',
+    dbName: 'Pinned DB',
+    connectionName: 'pinned',
+    bucketName: bucket,
+    bucketRegion: 'us-east-1',
+    events: { mode: 'ALL' },
+    frequency: 'FIFTEEN_MINUTES',
+    createdAt: '2026-11-02T10:00:00Z',
+  });
+  await driver.runtime.connections.put(original);
+  clock.set(new Date('2026-11-02T10:05:00Z'));
+  await driver.stage(
+    Array.from({ length: 6 }, (_, i) => ({
+      app_id: original.appId,
+      event: { event_uuid: `w1-${i}`, event_name: i < 2 ? 'PURCHASE' : 'VIEW_RADAR', event_time: 1 },
+    })),
+  );
+  clock.set(new Date('2026-11-02T10:20:00Z'));
+  await expect(
+    crashing.exportJob({ connectionId: original.connectionId, windowEnd: '2026-11-02T10:15:00.000Z' }),
+  ).rejects.toThrow('simulated crash');
+  expect(await listKeys(s3, bucket, 'pinned/')).toHaveLength(2); // part + manifest, uncommitted
+  expect((await driver.runtime.state.get(id))?.cursor?.parts).toHaveLength(1);
+  return { clock, driver, s3, original };
+}
 
-    clock.set(new Date('2026-11-02T10:20:00Z'));
-    await expect(
-      crashing.exportJob({ connectionId: original.connectionId, windowEnd: '2026-11-02T10:15:00.000Z' }),
-    ).rejects.toThrow('simulated crash');
-    expect(await listKeys(s3, 'customer-pinned', 'pinned/')).toHaveLength(2); // part + manifest, uncommitted
+const uuidsOf = (body: Buffer) =>
+  gzipRecords(body).map((r) => (r.event as { event_uuid: string }).event_uuid);
 
-    // The operator moves the connection into a folder and selects fewer events before the retry.
-    await driver.runtime.connections.put(
-      parseConnection({
-        ...original,
-        folderPath: 'moved',
-        events: { mode: 'SELECTED', names: ['PURCHASE'] },
-      }),
-    );
+describe('a pinned window with parts written', () => {
+  it('is written again whole under a changed destination, reporting the superseded keys (manifest, state, history)', async () => {
+    const bucket = 'customer-pinned-moved';
+    const { clock, driver, s3, original } = await crashedWindow(bucket, 'conn_pin00000000001');
+    // The operator moves the connection into a folder before the retry.
+    await driver.runtime.connections.put(parseConnection({ ...original, folderPath: 'moved' }));
     clock.set(new Date('2026-11-02T10:25:00Z'));
     const retry = await driver.exportJob({
       connectionId: original.connectionId,
@@ -72,28 +84,58 @@ describe('a pinned window keeps the settings it was pinned with', () => {
     });
     expect(retry.status).toBe('committed');
 
-    const window1 = (await readBucket(s3, 'customer-pinned', 'pinned/')).filter((f) => isDataKey(f.key));
-    expect(window1.map((f) => f.key)).toEqual([
-      `pinned/export_day=02-11-2026/event_exports_${Date.parse('2026-11-02T10:15:00Z') / 1000}.json.gz`,
+    const moved = await readBucket(s3, bucket, 'moved_pinned/');
+    const data = moved.filter((f) => isDataKey(f.key));
+    expect(data.map((f) => f.key)).toEqual([
+      `moved_pinned/export_day=02-11-2026/event_exports_${END1}.json.gz`,
     ]);
-    expect(gzipRecords(window1[0]!.body)).toHaveLength(6);
-    expect(await listKeys(s3, 'customer-pinned', 'moved_pinned/')).toEqual([]);
+    expect(uuidsOf(data[0]!.body)).toHaveLength(6);
+    const superseded = [
+      { bucketName: bucket, key: `pinned/export_day=02-11-2026/event_exports_${END1}.json.gz` },
+      { bucketName: bucket, key: `pinned/export_day=02-11-2026/event_exports_${END1}.manifest.json` },
+    ];
+    const manifest = JSON.parse(
+      moved.find((f) => isManifestKey(f.key))!.body.toString('utf8'),
+    ) as WindowManifest;
+    expect(manifest).toMatchObject({ sequence: 1, totalRecords: 6, supersedes: { objects: superseded } });
+    const state = await driver.runtime.state.get(original.connectionId);
+    expect(state?.superseded).toEqual({
+      windowEnd: new Date('2026-11-02T10:15:00Z'),
+      supersedes: { objects: superseded },
+    });
+    expect(state?.pendingSupersedes).toBeUndefined();
+    const [history] = await driver.runtime.state.listHistory(original.connectionId);
+    expect(history).toMatchObject({ bucketName: bucket, supersedes: { objects: superseded } });
+  });
 
-    // The next window uses the edited settings.
+  it('is finished with its pinned settings when only the selection changed; the edit applies from the next window', async () => {
+    const bucket = 'customer-pinned-selection';
+    const { clock, driver, s3, original } = await crashedWindow(bucket, 'conn_pin00000000002');
+    await driver.runtime.connections.put(
+      parseConnection({ ...original, events: { mode: 'SELECTED', names: ['PURCHASE'] } }),
+    );
+    clock.set(new Date('2026-11-02T10:25:00Z'));
+    const retry = await driver.exportJob({
+      connectionId: original.connectionId,
+      windowEnd: '2026-11-02T10:15:00.000Z',
+    });
+    expect(retry.status).toBe('committed');
+    const window1 = (await readBucket(s3, bucket, 'pinned/')).filter((f) => isDataKey(f.key));
+    expect(window1.map((f) => f.key)).toEqual([`pinned/export_day=02-11-2026/event_exports_${END1}.json.gz`]);
+    expect(uuidsOf(window1[0]!.body)).toHaveLength(6);
+
     clock.set(new Date('2026-11-02T10:31:00Z'));
     await driver.stage([
-      { app_id: 'app-pinned', event: { event_uuid: 'w2-a', event_name: 'PURCHASE', event_time: 1 } },
-      { app_id: 'app-pinned', event: { event_uuid: 'w2-b', event_name: 'VIEW_RADAR', event_time: 1 } },
+      { app_id: original.appId, event: { event_uuid: 'w2-a', event_name: 'PURCHASE', event_time: 1 } },
+      { app_id: original.appId, event: { event_uuid: 'w2-b', event_name: 'VIEW_RADAR', event_time: 1 } },
     ]);
     clock.set(new Date('2026-11-02T10:50:00Z'));
     await driver.tick('FIFTEEN_MINUTES', clock.now());
-    const moved = (await readBucket(s3, 'customer-pinned', 'moved_pinned/')).filter((f) => isDataKey(f.key));
-    expect(moved).toHaveLength(1);
-    expect(gzipRecords(moved[0]!.body).map((r) => (r.event as { event_uuid: string }).event_uuid)).toEqual([
-      'w2-a',
-    ]);
+    const all = (await readBucket(s3, bucket, 'pinned/')).filter((f) => isDataKey(f.key));
+    expect(all.flatMap((f) => uuidsOf(f.body)).filter((u) => u.startsWith('w2'))).toEqual(['w2-a']);
     const after = await driver.runtime.state.get(original.connectionId);
     expect(after?.pendingConnection).toBeUndefined();
+    expect(after?.superseded).toBeUndefined();
     expect(after?.sequence).toBe(2); // [10:00,10:15) and the catch-up window [10:15,10:45)
   });
 });

@@ -309,9 +309,9 @@ describe('cli operations: status, history, usage', () => {
     ]);
     const run = await cli(['history', '--connection', ID, '--limit', '2'], { state });
     expect(run.stdout.trimEnd().split('\n')).toEqual([
-      'SEQ  WINDOW START              WINDOW END                FILES  RECORDS  BYTES    MANIFEST',
-      '3    2026-11-29T08:00:00.000Z  2026-11-29T08:15:00.000Z  1      30       2.0 KiB  m3',
-      '2    2026-11-29T07:45:00.000Z  2026-11-29T08:00:00.000Z  1      20       2.0 KiB  m2',
+      'SEQ  WINDOW START              WINDOW END                FILES  RECORDS  BYTES    MANIFEST  SUPERSEDES',
+      '3    2026-11-29T08:00:00.000Z  2026-11-29T08:15:00.000Z  1      30       2.0 KiB  m3        -',
+      '2    2026-11-29T07:45:00.000Z  2026-11-29T08:00:00.000Z  1      20       2.0 KiB  m2        -',
     ]);
     expect((await cli(['history', '--connection', 'conn_none'], { state })).stderr).toBe(
       'connection conn_none has no committed window\n',
