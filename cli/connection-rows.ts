@@ -15,7 +15,7 @@ import {
 } from '../lambdas/domain/connection.ts';
 import { CliError } from './command.ts';
 import type { CliContext } from './context.ts';
-import { operationSettings } from './operations.ts';
+import { kmsKeyAllowlistOf } from './operations.ts';
 
 export type RowFormat = 'json' | 'dynamodb';
 
@@ -155,7 +155,7 @@ export const schemaOnly: RowValidator = async (raw) => validateConnection(raw);
  * the schema, the PGP key as of the context's clock, and the KMS allowlist of the environment.
  */
 export async function deploymentValidator(ctx: CliContext): Promise<RowValidator> {
-  const { kmsKeyAllowlist } = operationSettings(ctx);
+  const kmsKeyAllowlist = kmsKeyAllowlistOf(ctx);
   const { createConnectionChecks } = await import('../lambdas/adapters/connection-checks.ts');
   const checks = createConnectionChecks(kmsKeyAllowlist);
   return (raw) => validateConnectionAt(raw, checks, ctx.clock.now());

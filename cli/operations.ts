@@ -48,14 +48,18 @@ export function deployedNumber(env: NodeJS.ProcessEnv, name: string, output: str
   return positiveNumber(env, name, 0);
 }
 
-export function operationSettings(ctx: CliContext): OperationSettings {
-  let kmsKeyAllowlist: string[];
+/** The deployment's KMS key allowlist (empty when unset), as the exporter reads it. */
+export function kmsKeyAllowlistOf(ctx: CliContext): string[] {
   try {
-    kmsKeyAllowlist = parseKmsKeyAllowlist(ctx.env[ENV.kmsKeyAllowlist]);
+    return parseKmsKeyAllowlist(ctx.env[ENV.kmsKeyAllowlist]);
   } catch (error) {
     if (error instanceof InvalidKmsKeyAllowlistError) throw new CliError(error.message);
     throw error;
   }
+}
+
+export function operationSettings(ctx: CliContext): OperationSettings {
+  const kmsKeyAllowlist = kmsKeyAllowlistOf(ctx);
   return {
     settleDelayMinutes: deployedNumber(ctx.env, ENV.settleDelayMinutes, 'SettleDelayMinutes'),
     stagingRetentionDays: deployedNumber(ctx.env, ENV.stagingRetentionDays, 'StagingRetentionDays'),

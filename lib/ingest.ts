@@ -93,7 +93,7 @@ export class Ingest extends Construct {
         // Without ListBucket, S3 answers HEAD of a missing key with 403 instead of 404.
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [SEGMENTS] } },
+        conditions: { StringLike: { 's3:prefix': SEGMENTS } },
       }),
     );
     this.stager.role.addToPrincipalPolicy(

@@ -181,18 +181,59 @@ describe('function roles: least privilege', () => {
     }
   });
 
-  it('stager: write its two staging prefixes and its checkpoints; read the stream; report failures', () => {
+  /** The exporter's and the compactor's staging grants (it compacts a late slot itself). */
+  function stagedReadsAndWrites(bucketArn: unknown, keyArn: unknown) {
+    return [
+      {
+        Sid: 'ReadStagedData',
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: [joinArn(bucketArn, '/segments/*'), joinArn(bucketArn, '/slots/*')],
+      },
+      {
+        Sid: 'ListSegments',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: bucketArn,
+        Condition: { StringLike: { 's3:prefix': ['segments/*', 'slots/*'] } },
+      },
+      { Sid: 'DecryptStagedData', Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn },
+      {
+        Sid: 'WriteCompactedSlots',
+        Effect: 'Allow',
+        Action: ['s3:AbortMultipartUpload', 's3:PutObject'],
+        Resource: [joinArn(bucketArn, '/slots/*'), joinArn(bucketArn, '/quarantine/*')],
+      },
+      { Sid: 'EncryptCompactedSlots', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: keyArn },
+    ];
+  }
+
+  it('compactor: read segments and slots, write slots and quarantine, nothing else', () => {
+    const { staging, compaction, dataKey } = s.stack;
+    expect(statementsOfRole(s.template, s.logicalId(compaction.compactor.role))).toEqual([
+      logs(s, compaction.compactor.logGroup),
+      ...stagedReadsAndWrites(s.arnOf(staging.bucket), s.arnOf(dataKey)),
+    ]);
+  });
+
+  it('stager: write segments and its checkpoints; read the stream; report failures', () => {
     const { staging, ingest, tables, dataKey } = s.stack;
     const bucketArn = s.arnOf(staging.bucket);
     expect(statementsOfRole(s.template, s.logicalId(ingest.stager.role))).toEqual([
       logs(s, ingest.stager.logGroup),
       {
-        Sid: 'StageObjects',
+        Sid: 'StageSegments',
         Effect: 'Allow',
         Action: ['s3:GetObject', 's3:PutObject'],
-        Resource: [joinArn(bucketArn, '/events/*'), joinArn(bucketArn, '/quarantine/*')],
+        Resource: joinArn(bucketArn, '/segments/*'),
       },
-      { Sid: 'HeadMissingObjectsAs404', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
+      {
+        Sid: 'HeadMissingObjectsAs404',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: bucketArn,
+        Condition: { StringLike: { 's3:prefix': 'segments/*' } },
+      },
       {
         Sid: 'EncryptStagedObjects',
         Effect: 'Allow',
@@ -275,20 +316,7 @@ describe('function roles: least privilege', () => {
         Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         Resource: s.arnOf(tables.exportState),
       },
-      {
-        Sid: 'ReadStagedEvents',
-        Effect: 'Allow',
-        Action: 's3:GetObject',
-        Resource: joinArn(bucketArn, '/events/*'),
-      },
-      {
-        Sid: 'ListStagedEvents',
-        Effect: 'Allow',
-        Action: 's3:ListBucket',
-        Resource: bucketArn,
-        Condition: { StringLike: { 's3:prefix': 'events/*' } },
-      },
-      { Sid: 'DecryptStagedEvents', Effect: 'Allow', Action: 'kms:Decrypt', Resource: s.arnOf(dataKey) },
+      ...stagedReadsAndWrites(bucketArn, s.arnOf(dataKey)),
       {
         Sid: 'EnqueueContinuations',
         Effect: 'Allow',

@@ -80,14 +80,15 @@ describe('alarms', () => {
   it('there are exactly these alarms', () => {
     expect(Object.keys(alarms(s)).sort()).toEqual(
       [
-        ...['Stager', 'Dispatcher', 'Exporter', 'ConnectionTest', 'ConnectionSweep'].flatMap((f) => [
-          `${f}Errors`,
-          `${f}Throttles`,
-        ]),
+        ...['Stager', 'Compactor', 'Dispatcher', 'Exporter', 'ConnectionTest', 'ConnectionSweep'].flatMap(
+          (f) => [`${f}Errors`, `${f}Throttles`],
+        ),
         'JobDeadLetterQueueNotEmpty',
         'StagerFailureQueueNotEmpty',
         'ScheduleDeadLetterQueueNotEmpty',
+        'CompactionScheduleDeadLetterQueueNotEmpty',
         'StagerIteratorAge',
+        'StagingRangesAbandoned',
         'ExportFailures',
         'InvalidConnections-Sweep',
         'StagingFailures',

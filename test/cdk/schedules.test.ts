@@ -14,11 +14,25 @@ const scheduleOf = (x: Synthesized, frequency: (typeof FREQUENCIES)[number]) =>
   x.template.toJSON().Resources[x.logicalId(x.stack.export.schedules[frequency])].Properties;
 
 describe('EventBridge Scheduler schedules', () => {
+  it('compaction fires once per staging slot, 2 minutes after it ends, invoking the compactor with its scheduled time', () => {
+    const resources = s.template.toJSON().Resources as Record<
+      string,
+      { Type: string; Properties: Record<string, unknown> }
+    >;
+    const compaction = Object.values(resources).find(
+      (r) => r.Type === 'AWS::Scheduler::Schedule' && JSON.stringify(r.Properties).includes('compaction'),
+    )!;
+    expect(compaction.Properties.ScheduleExpression).toBe('cron(2,17,32,47 * * * ? *)');
+    const target = compaction.Properties.Target as { Arn: unknown; Input: string };
+    expect(target.Arn).toEqual(s.arnOf(s.stack.compaction.compactor.function));
+    expect(JSON.parse(target.Input)).toEqual({ scheduledTime: '<aws.scheduler.scheduled-time>' });
+  });
+
   it.each([
-    ['FIFTEEN_MINUTES', 'cron(5,20,35,50 * * * ? *)'],
-    ['DAILY', 'cron(5 0 * * ? *)'],
-    ['WEEKLY', 'cron(5 0 ? * MON *)'],
-  ] as const)('%s fires at %s UTC, 5 minutes after each boundary', (frequency, expression) => {
+    ['FIFTEEN_MINUTES', 'cron(4,19,34,49 * * * ? *)'],
+    ['DAILY', 'cron(4 0 * * ? *)'],
+    ['WEEKLY', 'cron(4 0 ? * MON *)'],
+  ] as const)('%s fires at %s UTC, 4 minutes after each boundary', (frequency, expression) => {
     const schedule = scheduleOf(s, frequency);
     expect(schedule.ScheduleExpression).toBe(expression);
     expect(schedule.ScheduleExpressionTimezone).toBe('UTC');

@@ -21,14 +21,14 @@ describe('what cdk deploy creates (SPEC §6)', () => {
     ['AWS::Kinesis::Stream', 1],
     ['AWS::S3::Bucket', 2], // staging + its access logs
     ['AWS::DynamoDB::Table', TABLES.length],
-    ['AWS::Lambda::Function', 5], // stager, dispatcher, exporter, connection test, connection sweep
+    ['AWS::Lambda::Function', 6], // stager, compactor, dispatcher, exporter, connection test, connection sweep
     ['AWS::Lambda::EventSourceMapping', 2],
-    ['AWS::Scheduler::Schedule', 4], // three frequencies + the hourly connection sweep
-    ['AWS::SQS::Queue', 4], // jobs, job DLQ, stager failures, schedule DLQ
+    ['AWS::Scheduler::Schedule', 5], // three frequencies, the hourly connection sweep, compaction
+    ['AWS::SQS::Queue', 5], // jobs, job DLQ, stager failures, schedule DLQ, compaction schedule DLQ
     ['AWS::SNS::Topic', 1],
     ['AWS::CloudWatch::Dashboard', 1],
     ['AWS::KMS::Key', 2], // staging data, alarm topic
-    ['AWS::Logs::LogGroup', 5],
+    ['AWS::Logs::LogGroup', 6],
   ])('%s × %i', (type, count) => {
     s.template.resourceCountIs(type, count);
   });
