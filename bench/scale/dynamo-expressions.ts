@@ -101,6 +101,18 @@ class Parser {
     return item[this.path()];
   }
 
+  /** `size(path)` (of a set, string or list), or an operand. */
+  private sizeOrOperand(item: Item): unknown {
+    const token = this.peek();
+    if (token?.kind !== 'word' || token.text !== 'size') return this.operand(item);
+    this.next();
+    this.expect('(');
+    const value = item[this.path()];
+    this.expect(')');
+    if (value instanceof Set) return value.size;
+    return Array.isArray(value) || typeof value === 'string' ? value.length : undefined;
+  }
+
   condition(item: Item): boolean {
     let value = this.conjunction(item);
     while (this.isWord('OR')) {
@@ -133,6 +145,16 @@ class Parser {
       this.expect(')');
       return value;
     }
+    if (token?.kind === 'word' && token.text === 'contains') {
+      this.next();
+      this.expect('(');
+      const container = item[this.path()];
+      this.expect(',');
+      const value = this.operand(item);
+      this.expect(')');
+      if (container instanceof Set) return container.has(value);
+      return typeof container === 'string' && typeof value === 'string' && container.includes(value);
+    }
     if (token?.kind === 'word' && /^(attribute_exists|attribute_not_exists|begins_with)$/.test(token.text)) {
       this.next();
       this.expect('(');
@@ -147,7 +169,7 @@ class Parser {
       this.expect(')');
       return token.text === 'attribute_exists' ? item[name] !== undefined : item[name] === undefined;
     }
-    const left = this.operand(item);
+    const left = this.sizeOrOperand(item);
     const op = this.next();
     if (op.kind !== 'op') throw new UnsupportedExpressionError(`expected a comparison, got "${op.text}"`);
     return compare(left, op.text, this.operand(item));
@@ -199,7 +221,16 @@ export function applyUpdate(expression: string, item: Item, context: ExpressionC
         delete next[name];
       } else if (clause === 'ADD') {
         const delta = parser.operand(item);
-        next[name] = Number(next[name] ?? 0) + Number(delta);
+        // ADD is a number increment, or a set union (string sets of the namespace claims).
+        next[name] =
+          delta instanceof Set
+            ? new Set([...((next[name] as Set<unknown> | undefined) ?? []), ...delta])
+            : Number(next[name] ?? 0) + Number(delta);
+      } else if (clause === 'DELETE') {
+        const removed = parser.operand(item) as Set<unknown>;
+        const left = new Set([...((next[name] as Set<unknown> | undefined) ?? [])].filter((v) => !removed.has(v)));
+        if (left.size > 0) next[name] = left;
+        else delete next[name];
       } else throw new UnsupportedExpressionError(`update clause ${clause}`);
       more = parser.peek()?.text === ',';
       if (more) parser.next();

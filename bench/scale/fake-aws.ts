@@ -567,6 +567,20 @@ export class FakeDynamo {
       }
       case 'TransactWriteItems':
         return this.transact(input['TransactItems'] as Record<string, Record<string, unknown>>[]);
+      case 'BatchGetItem': {
+        // Billed as the GetItems it holds (eventually consistent unless the request says otherwise).
+        const responses: Record<string, unknown[]> = {};
+        const requests = input['RequestItems'] as Record<string, { Keys: unknown[]; ConsistentRead?: boolean }>;
+        for (const [name, request] of Object.entries(requests)) {
+          responses[name] = [];
+          for (const key of request.Keys) {
+            const item = this.tables.get(name)?.get(this.keyOf(name, unwrap(key)!));
+            this.meter.current.dynamoReadUnits += readUnits(plainSize(item), request.ConsistentRead === true);
+            if (item) responses[name].push(marshall(item, { removeUndefinedValues: true }));
+          }
+        }
+        return { Responses: responses, UnprocessedKeys: {} };
+      }
       case 'Query':
         return this.query(table, input, context);
       default:

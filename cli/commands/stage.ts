@@ -95,6 +95,8 @@ export const stage: CliCommand = {
       if (file.isDirectory()) throw new CliError(`${path}: is a directory, expected an NDJSON file`);
     }
 
+    // Staging from the CLI needs the deployment's settings like every export-affecting command.
+    operationSettings(ctx);
     const [ledger, store, { stageBatch }] = await Promise.all([
       ctx.stagingLedger(),
       ctx.stagingStore(),

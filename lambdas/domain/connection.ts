@@ -15,10 +15,6 @@ import { longestObjectKeyBytes, MAX_OBJECT_KEY_BYTES } from './object-keys.ts';
  * checks it over generated rows). Rules a schema cannot state are in CHECKS_BEYOND_SCHEMA.
  */
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to refuse control characters
-const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
-/** No white space (as String.prototype.trim sees it) at either end. */
-const NO_EDGE_WHITESPACE = /^(?!\s)[\s\S]*(?<!\s)$/;
 /**
  * Characters a name must not hold: control characters (C0, DEL, C1), format characters
  * (bidi overrides and isolates, zero-width characters, the BOM, soft hyphen...), the line and
@@ -84,8 +80,6 @@ const connectionName = printable(
     .regex(/^[^/]*$/, {
       error: 'connectionName must not contain "/" (it is one folder of the object key)',
     })
-    .regex(NO_CONTROL_CHARS, { error: 'connectionName must not contain control characters' })
-    .regex(NO_EDGE_WHITESPACE, { error: 'connectionName must not start or end with white space' })
     .regex(/^(?!\.{1,2}$)/, {
       error: 'connectionName must not be "." or ".." (it is a folder of the object key)',
     }),
@@ -264,6 +258,16 @@ export const CHECKS_BEYOND_SCHEMA = [
     field: 'connectionName',
     rule: 'is unique per app (appId) across the Connections table',
     checkedBy: 'connections put',
+  },
+  {
+    field: 'appName, dbName, connectionName, folderPath, event and attribute names',
+    rule: 'printable: no control, format (bidi, zero-width) or line/paragraph separator characters, no lone surrogates, no edge white space (the error names the character and its position)',
+    checkedBy: 'every validation (validateConnection)',
+  },
+  {
+    field: 'folderPath, connectionName',
+    rule: "the prefix does not equal, contain or lie inside another connection's prefix in the same bucket; the longest key fits 1,024 UTF-8 bytes",
+    checkedBy: 'connections put (atomic prefix claims), every export and the hourly sweep',
   },
 ] as const;
 

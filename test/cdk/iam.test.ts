@@ -202,7 +202,7 @@ describe('function roles: least privilege', () => {
         Sid: 'WriteCompactedSlots',
         Effect: 'Allow',
         Action: ['s3:AbortMultipartUpload', 's3:PutObject'],
-        Resource: [joinArn(bucketArn, '/slots/*'), joinArn(bucketArn, '/quarantine/*')],
+        Resource: [joinArn(bucketArn, '/quarantine/*'), joinArn(bucketArn, '/slots/*')],
       },
       { Sid: 'EncryptCompactedSlots', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: keyArn },
     ];
@@ -440,10 +440,13 @@ describe('no statement is wider than reviewed', () => {
     const bucket = x.logicalId(x.stack.staging.bucket);
     const dispatcher = x.logicalId(x.stack.export.dispatcher.function);
     const sweep = x.logicalId(x.stack.export.connectionSweep.function);
+    const compactor = x.logicalId(x.stack.compaction.compactor.function);
     return [
+      JSON.stringify(joinArn({ 'Fn::GetAtt': [compactor, 'Arn'] }, ':*')),
+      JSON.stringify(joinArn({ 'Fn::GetAtt': [bucket, 'Arn'] }, '/segments/*')),
+      JSON.stringify(joinArn({ 'Fn::GetAtt': [bucket, 'Arn'] }, '/slots/*')),
       JSON.stringify(joinArn({ 'Fn::GetAtt': [sweep, 'Arn'] }, ':*')),
       JSON.stringify(partitionArn(':s3:::*/*')),
-      JSON.stringify(joinArn({ 'Fn::GetAtt': [bucket, 'Arn'] }, '/events/*')),
       JSON.stringify(joinArn({ 'Fn::GetAtt': [bucket, 'Arn'] }, '/quarantine/*')),
       JSON.stringify(joinArn({ 'Fn::GetAtt': [dispatcher, 'Arn'] }, ':*')),
       JSON.stringify(pattern),

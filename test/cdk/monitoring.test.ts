@@ -148,7 +148,7 @@ describe('alarms', () => {
       Statistic: 'Maximum',
       Period: 60,
       EvaluationPeriods: 3,
-      Threshold: 5 * 60_000,
+      Threshold: 4 * 60_000,
     });
     expectNotifies(s, alarm);
     expect(alarms(withEmail).StagerIteratorAge?.Threshold).toBe(10 * 60_000);
@@ -233,9 +233,9 @@ describe('alarms', () => {
   });
 
   it.each([
-    ['FIFTEEN_MINUTES', 900, 900 + 300],
-    ['DAILY', 86_400, 86_400 + 300],
-    ['WEEKLY', 86_400, 7 * 86_400 + 300],
+    ['FIFTEEN_MINUTES', 900, 900 + 240],
+    ['DAILY', 86_400, 86_400 + 240],
+    ['WEEKLY', 86_400, 7 * 86_400 + 240],
   ] as const)('ExportLag-%s: lag above one period plus the settle delay', (frequency, period, threshold) => {
     const alarm = alarms(s)[`ExportLag-${frequency}`] as Alarm;
     expect(alarm).toMatchObject({
@@ -249,11 +249,11 @@ describe('alarms', () => {
   });
 
   it.each([
-    // 14-day retention, 5-minute settle delay: retention − max(2 days, 2 periods), at least one
+    // 14-day retention, 4-minute settle delay: retention − max(2 days, 2 periods), at least one
     // period + settle delay + 1 h (a weekly connection on time is 7 days behind at its tick).
     ['FIFTEEN_MINUTES', 12 * 86_400, 18 * 86_400],
     ['DAILY', 12 * 86_400, 18 * 86_400],
-    ['WEEKLY', 7 * 86_400 + 300 + 3600, 7 * 86_400 + 600 + 3600],
+    ['WEEKLY', 7 * 86_400 + 240 + 3600, 7 * 86_400 + 600 + 3600],
   ] as const)(
     'DataAtRisk-%s: unexported data older than the retention minus the lead time',
     (frequency, threshold, withTwentyDays) => {

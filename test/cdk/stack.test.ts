@@ -233,7 +233,7 @@ describe('ingest', () => {
       EventSourceArn: s.arnOf(s.stack.ingest.stream),
       FunctionName: { Ref: s.logicalId(s.stack.ingest.stager.function) },
       StartingPosition: 'TRIM_HORIZON',
-      BatchSize: 1000,
+      BatchSize: 10_000,
       MaximumBatchingWindowInSeconds: 5,
       BisectBatchOnFunctionError: false,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
@@ -291,6 +291,7 @@ describe('functions', () => {
       functions().map((fn) => [fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME, fn.Properties]),
     );
     expect(Object.keys(byService).sort()).toEqual([
+      'compactor',
       'connection-sweep',
       'connection-test',
       'dispatcher',
@@ -302,7 +303,7 @@ describe('functions', () => {
       [ENV.exportStateTable]: { Ref: s.logicalId(s.stack.tables.exportState) },
       [ENV.stagingLedgerTable]: { Ref: s.logicalId(s.stack.tables.stagingLedger) },
       [ENV.stagingBucket]: { Ref: s.logicalId(s.stack.staging.bucket) },
-      [ENV.settleDelayMinutes]: '5',
+      [ENV.settleDelayMinutes]: '4',
       [ENV.stagingRetentionDays]: '14',
       POWERTOOLS_METRICS_NAMESPACE: 'S3EventExport',
     };
