@@ -32,6 +32,6 @@ describe('cdk synth from the command line', () => {
     const template = JSON.parse(readFileSync(join(outdir, templates[0]!), 'utf8'));
     const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
     expect(types.filter((t) => t === 'AWS::Lambda::Function').length).toBeGreaterThanOrEqual(4);
-    expect(types.filter((t) => t === 'AWS::Scheduler::Schedule')).toHaveLength(3);
+    expect(types.filter((t) => t === 'AWS::Scheduler::Schedule')).toHaveLength(5);
   }, 240_000);
 });

@@ -7,7 +7,7 @@ describe('deployment configuration from CDK context', () => {
   it('no context gives the documented defaults', () => {
     expect(from({})).toEqual(DEFAULT_CONFIG);
     expect(DEFAULT_CONFIG).toMatchObject({
-      settleDelayMinutes: 5,
+      settleDelayMinutes: 4,
       stagingRetentionDays: 14,
       kmsKeyAllowlist: [],
       alarmEmail: undefined,

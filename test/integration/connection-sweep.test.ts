@@ -81,7 +81,8 @@ describe('sweepConnections', () => {
     const ticks = await Promise.all(
       (['FIFTEEN_MINUTES', 'DAILY', 'WEEKLY'] as const).map((frequency) =>
         dispatchTick(
-          { frequency, scheduledTime: NOW },
+          // A settled tick: its window end is at or before now minus the settle delay.
+          { frequency, scheduledTime: new Date(NOW.getTime() - 15 * 60_000) },
           { connections, state, jobs: { enqueue: async () => undefined }, clock },
           300_000,
         ),

@@ -30,7 +30,8 @@ const row = (patch: Record<string, unknown>) => ({
   bucketRegion: 'ap-south-1',
   events: { mode: 'ALL' },
   frequency: 'DAILY',
-  createdAt: '2026-11-01T00:00:00.000Z',
+  // Within the staging retention of the real clock the CLI runs with.
+  createdAt: new Date(Date.now() - 86_400_000).toISOString(),
   ...patch,
 });
 
@@ -58,7 +59,11 @@ async function cli(argv: string[], repository: InMemoryConnectionRepository) {
     env: { AWS_REGION: 'us-east-1', [ENV.kmsKeyAllowlist]: ALLOWED },
     clock: { now: () => NOW },
     io: { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
-    overrides: { connectionRepository: async () => repository },
+    overrides: {
+      connectionRepository: async () => repository,
+      // No connection here has exported: start checks find no state.
+      exportStateStore: async () => ({ get: async () => undefined }) as never,
+    },
   });
   return { code, stdout, stderr };
 }

@@ -75,7 +75,7 @@ describe('a window end later than now minus the settle delay', () => {
     });
     await expect(refused).rejects.toBeInstanceOf(WindowEndNotSettledError);
     await expect(refused).rejects.toThrow(
-      'window end 2026-11-02T10:15:00.000Z is later than now minus the settle delay (2026-11-02T10:12:00.000Z)',
+      'window end 2026-11-02T10:15:00.000Z is later than now minus the settle delay (2026-11-02T10:13:00.000Z)',
     );
     expect(await driver.runtime.state.get(connection.connectionId)).toBeUndefined();
 
