@@ -125,10 +125,11 @@ describe('backfill', () => {
 
   it('reports the parts of the earlier commit the re-export no longer writes (manifest, state, history)', async () => {
     const { clock, driver, connection, deps, setStatus, exported } = await setup({ partSizeBytes: 64 });
+    // Three staging slots (parts split between slots' chunks), exported as one catch-up window.
     for (const [minute, name] of [
       ['02', 'PURCHASE'],
-      ['06', 'VIEW_RADAR'],
-      ['10', 'VIEW_RADAR'],
+      ['17', 'VIEW_RADAR'],
+      ['32', 'VIEW_RADAR'],
     ] as const) {
       clock.set(at(`02T10:${minute}:00`));
       await driver.stage([
@@ -138,20 +139,23 @@ describe('backfill', () => {
         },
       ]);
     }
-    clock.set(at('02T10:20:00'));
-    await driver.tick('FIFTEEN_MINUTES', clock.now());
+    clock.set(at('02T10:50:00'));
+    await driver.exportJob({
+      connectionId: connection.connectionId,
+      windowEnd: at('02T10:45:00').toISOString(),
+    });
     const before = await exported();
     const keys = before.manifests[0]!.files.map((f) => f.key);
-    expect(keys).toHaveLength(3); // one part per staged object
+    expect(keys).toHaveLength(3); // one part per slot
 
-    clock.set(at('02T10:25:00'));
+    clock.set(at('02T10:55:00'));
     await setStatus('PAUSED');
     await backfill({ connectionId: connection.connectionId, from: at('02T10:00:00') }, deps);
     // Only the first batch's events are selected now: the re-export writes one part.
     await driver.runtime.connections.put(
       parseConnection({ ...connection, events: { mode: 'SELECTED', names: ['PURCHASE'] } }),
     );
-    clock.set(at('02T10:35:00'));
+    clock.set(at('02T11:05:00'));
     await driver.tick('FIFTEEN_MINUTES', clock.now());
 
     const [manifest] = (await exported()).manifests;
@@ -203,8 +207,9 @@ describe('backfill', () => {
     await expect(
       backfill({ connectionId: connection.connectionId, from: at('02T10:00:00') }, deps),
     ).rejects.toMatchObject({ code: 'WINDOW_IN_PROGRESS' });
+    // A backfill starts at a staging-slot boundary: 10:16 is in the slot from 10:15, after the watermark.
     await expect(
-      backfill({ connectionId: connection.connectionId, from: at('02T10:10:00') }, deps),
+      backfill({ connectionId: connection.connectionId, from: at('02T10:16:00') }, deps),
     ).rejects.toThrow('is after the watermark 2026-11-02T10:00:00.000Z');
     expect((await driver.runtime.state.get(connection.connectionId))?.watermark).toEqual(at('02T10:00:00'));
   });
