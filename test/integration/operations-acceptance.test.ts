@@ -174,22 +174,23 @@ describe('rerun of a past window', () => {
     const clock = new ManualClock(new Date('2026-11-02T10:00:00Z'));
     const connection = freshConnection();
     // A tiny part size: the window is split into several parts, which the rerun must reproduce.
-    const { driver, s3 } = await createHarness(e, { clock, config: { partSizeBytes: 600 } });
+    const { driver, s3 } = await createHarness(e, { clock, config: { partSizeBytes: 100 } });
     await driver.runtime.connections.put(connection);
     await driver.runtime.state.initialize(connection.connectionId, new Date(connection.createdAt));
+    // Three staging slots, exported as one window (a catch-up): parts split between slots' chunks.
     for (const [at, prefix] of [
       ['2026-11-02T10:02:00Z', 'x'],
-      ['2026-11-02T10:06:00Z', 'y'],
-      ['2026-11-02T10:11:00Z', 'z'],
+      ['2026-11-02T10:17:00Z', 'y'],
+      ['2026-11-02T10:32:00Z', 'z'],
     ] as const) {
       clock.set(new Date(at));
       await driver.stage(events(connection.appId, prefix, 4));
     }
-    clock.set(new Date('2026-11-02T10:20:00Z'));
+    clock.set(new Date('2026-11-02T10:50:00Z'));
     await driver.tick('FIFTEEN_MINUTES', clock.now());
-    clock.set(new Date('2026-11-02T10:25:00Z'));
+    clock.set(new Date('2026-11-02T10:55:00Z'));
     await driver.stage(events(connection.appId, 'later', 2));
-    clock.set(new Date('2026-11-02T10:35:00Z'));
+    clock.set(new Date('2026-11-02T11:05:00Z'));
     await driver.tick('FIFTEEN_MINUTES', clock.now());
 
     const prefix = `${connection.connectionName}/`;

@@ -4,8 +4,10 @@
  * the watermark never passes it. A later end would move the watermark past events staged just
  * before it that are not visible yet, which would then never be exported.
  */
+
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../../cli/main.ts';
+import { ENV } from '../../lambdas/definitions.ts';
 import { parseConnection } from '../../lambdas/domain/connection.ts';
 import { WindowEndNotSettledError } from '../../lambdas/domain/windows.ts';
 import { ManualClock } from '../../local/clock.ts';
@@ -27,7 +29,7 @@ async function setup() {
   counter += 1;
   const n = String(counter).padStart(4, '0');
   const clock = new ManualClock(at('10:00'));
-  const { driver, s3 } = await createHarness(e, { clock });
+  const { driver, s3, config } = await createHarness(e, { clock });
   const connection = parseConnection({
     connectionId: `conn_horizon00000${n}`,
     appId: `app-horizon-${n}`,
@@ -50,9 +52,11 @@ async function setup() {
     let stdout = '';
     let stderr = '';
     // The CLI reads its settings from the environment, and the SDK its endpoints and credentials.
-    for (const [name, value] of Object.entries(e.env)) vi.stubEnv(name, value);
+    // The harness stages into its own staging bucket: the CLI reads that one.
+    const env = { ...e.env, [ENV.stagingBucket]: config.stagingBucket };
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
     const code = await runCli(argv, {
-      env: { ...e.env },
+      env,
       clock,
       io: { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
     });
