@@ -6,11 +6,14 @@
  * group), acknowledges the message although one member's bucket does not exist, and sends that
  * member back to the queue alone — where it then has the single-job semantics.
  */
+
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ENV } from '../../lambdas/definitions.ts';
 import { METRICS } from '../../lambdas/domain/metrics.ts';
 import { boundaryAtOrBefore } from '../../lambdas/domain/windows.ts';
+import { systemClock } from '../../lambdas/ports/index.ts';
+import { listSettledWindow } from '../../lambdas/usecases/compact-slot.ts';
 import { ManualClock } from '../../local/clock.ts';
 import { createEventGenerator } from '../../local/events.ts';
 import { createHarness } from '../../local/harness.ts';
@@ -58,7 +61,11 @@ describe('exporter handler: group jobs', () => {
     // later than now minus the settle delay is exported), staged into by a harness clock inside it.
     const windowEnd = boundaryAtOrBefore('FIFTEEN_MINUTES', new Date(Date.now() - 5 * 60_000)).toISOString();
     const now = new Date(Date.parse(windowEnd) - 7 * 60_000);
-    const harness = await createHarness(e, { clock: new ManualClock(now) });
+    // The handlers read the deployment's staging bucket: the harness stages into that one.
+    const harness = await createHarness(e, {
+      clock: new ManualClock(now),
+      config: { stagingBucket: e.stagingBucket },
+    });
     const make = connectionFactory({
       idPrefix: 'hgroup',
       namePrefix: 'hg',
@@ -93,13 +100,15 @@ describe('exporter handler: group jobs', () => {
     const bodies = sentBodies();
     const ids = [ok1, broken, ok2].map((c) => c.connectionId);
     expect(bodies.map((b) => JSON.parse(b))).toEqual([{ connectionIds: ids, windowEnd, reason: 'schedule' }]);
-    const staged = await harness.driver.runtime.staging.listWindow(
+    const staged = await listSettledWindow(
+      harness.driver.runtime.staging,
+      systemClock,
       app,
       new Date(base.createdAt),
       new Date(windowEnd),
     );
     const stagedBytes = staged.reduce((n, r) => n + (r.size ?? 0), 0);
-    expect(staged).toHaveLength(10);
+    expect(staged).toHaveLength(1); // ten batches, one staging slot: one ref
 
     // Exporter: the group message is acknowledged; the broken member is sent back alone.
     const sentBefore = sqs.commandCalls(SendMessageBatchCommand).length;
@@ -131,7 +140,7 @@ describe('exporter handler: group jobs', () => {
         message: 'export group done',
         connectionIds: ids,
         stagedBytesRead: stagedBytes,
-        stagedObjectsRead: 10,
+        stagedObjectsRead: staged.length,
         retriedAlone: [broken.connectionId],
       }),
     );

@@ -10,6 +10,7 @@
  * its message bodies become the exporter's SQSEvent, exactly as SQS would deliver them;
  * PutEvents answers success, and its details are checked like the logs.
  */
+
 import { gunzipSync } from 'node:zlib';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
@@ -20,7 +21,9 @@ import { createDynamoDocumentClient, createS3Client } from '../../lambdas/adapte
 import { DynamoConnectionRepository } from '../../lambdas/adapters/dynamo-connection-repository.ts';
 import { ENV } from '../../lambdas/definitions.ts';
 import { parseConnection } from '../../lambdas/domain/connection.ts';
-import { isDataKey, readBucket } from '../../local/harness.ts';
+import { boundaryAtOrBefore } from '../../lambdas/domain/windows.ts';
+import { ManualClock } from '../../local/clock.ts';
+import { createHarness, isDataKey, readBucket } from '../../local/harness.ts';
 import { useLocalEngines } from '../support/engines.ts';
 import { createGpgHome, type GpgHome, type GpgKey } from '../support/gpg.ts';
 import {
@@ -152,7 +155,10 @@ describe('Lambda handler logs', () => {
       endpoint: e.dynamoEndpoint,
       credentials: e.credentials,
     });
-    const now = new Date();
+    // The handlers run on the real clock: the export covers the latest settled window (no window
+    // end later than now minus the settle delay is exported), and its events are stamped inside it.
+    const windowEnd = boundaryAtOrBefore('FIFTEEN_MINUTES', new Date(Date.now() - 5 * 60_000));
+    const now = new Date(windowEnd.getTime() - 7 * 60_000);
     await new DynamoConnectionRepository(documentClient, e.tables.connections, e.tables.exportState).put(
       parseConnection({
         connectionId: CONNECTION_ID,
@@ -206,8 +212,16 @@ describe('Lambda handler logs', () => {
     );
     expect(staged.result).toEqual({ batchItemFailures: [] });
 
-    // 2. Dispatcher: a scheduler tick whose window end lies after the staged events.
-    const scheduledTime = new Date(now.getTime() + 20 * 60_000).toISOString();
+    // The stager stamped them with the real clock (a window not settled yet): the same events are
+    // staged again with a stage time inside the settled window, as the stager would have then.
+    const harness = await createHarness(e, {
+      clock: new ManualClock(now),
+      config: { stagingBucket: e.stagingBucket },
+    });
+    await harness.driver.stage(events);
+
+    // 2. Dispatcher: the scheduler tick of that settled window.
+    const scheduledTime = new Date(windowEnd.getTime() + 5 * 60_000).toISOString();
     const dispatched = await captured(() =>
       dispatcher({ frequency: 'FIFTEEN_MINUTES', scheduledTime }, lambdaContext('dispatcher')),
     );
