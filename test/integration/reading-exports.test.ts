@@ -73,7 +73,7 @@ beforeAll(async () => {
   engines = await startLocalEngines();
   await engines.createBucket(BUCKET);
   const clock = new ManualClock(new Date(DAY0));
-  const { driver, s3 } = await createHarness(engines, { clock, config: { partSizeBytes: 16 * 1024 } });
+  const { driver, s3 } = await createHarness(engines, { clock, config: { partSizeBytes: 2 * 1024 } });
   for (const row of CONNECTIONS) await driver.runtime.connections.put(parseConnection(row));
   const generate = createEventGenerator({ appId: 'acme-shop', seed: 5 });
   // Days 0 and 2 have events (six batches each); day 1 none: an empty window with a manifest.
