@@ -66,6 +66,27 @@ export const GLOBAL_OPTIONS: Record<string, CliOption> = {
   version: { type: 'boolean', description: 'print the version' },
 };
 
+/** Names the instant the CLI takes as now, against local engines only (the walkthrough, the demo). */
+export const SIMULATED_NOW_ENV = 'S3_EVENT_EXPORT_NOW';
+
+/**
+ * A fixed clock from S3_EVENT_EXPORT_NOW, so a by-hand session on `s3-event-export local` can move
+ * time past a window's settle delay instead of waiting for it. Refused without a local endpoint:
+ * against AWS the clock is always the real one.
+ */
+function simulatedClock(env: NodeJS.ProcessEnv): Clock | undefined {
+  const raw = env[SIMULATED_NOW_ENV];
+  if (!raw) return undefined;
+  if (!env.AWS_ENDPOINT_URL)
+    throw new UsageError(
+      `${SIMULATED_NOW_ENV} is for local engines only (set AWS_ENDPOINT_URL, see \`s3-event-export local\`)`,
+    );
+  const at = new Date(raw);
+  if (Number.isNaN(at.getTime()))
+    throw new UsageError(`${SIMULATED_NOW_ENV} must be an ISO-8601 instant, got ${raw}`);
+  return { now: () => at };
+}
+
 export interface RunCliOptions {
   env?: NodeJS.ProcessEnv;
   io?: CliIo;
@@ -275,11 +296,12 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     }
     const wordCount = command.name.split(' ').length;
     const settings = settingsFrom(parsed.values, env);
+    const clock = options.clock ?? simulatedClock(env);
     const ctx = createCliContext({
       settings,
       env,
       io,
-      ...(options.clock ? { clock: options.clock } : {}),
+      ...(clock ? { clock } : {}),
       ...(options.overrides ? { overrides: options.overrides } : {}),
     });
     try {

@@ -90,9 +90,14 @@ async function startLocal(args: string[]): Promise<Running> {
   };
 }
 
+/** The walkthrough's simulated clock (README: `export S3_EVENT_EXPORT_NOW=…`): staged, then settled. */
+const STAGED_AT = '2026-11-30T10:07:00Z';
+const SETTLED_AT = '2026-11-30T10:20:00Z';
+
 /** One CLI command, as typed in the second shell. */
-async function cli(local: Running, args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, [BIN, ...args], { cwd: work, env: local.env });
+async function cli(local: Running, args: string[], now = STAGED_AT): Promise<string> {
+  const env = { ...local.env, S3_EVENT_EXPORT_NOW: now };
+  const { stdout } = await run(process.execPath, [BIN, ...args], { cwd: work, env });
   return stdout;
 }
 
@@ -136,17 +141,18 @@ describe('s3-event-export local', () => {
     connectionId = String(row.connectionId);
     row.userAttributes = ['city'];
     writeFileSync(join(work, 'conn.json'), `${JSON.stringify(row, null, 2)}\n`);
-    expect(await cli(local, ['connections', 'put', 'conn.json'])).toContain(`put connection ${connectionId}`);
+    expect(await cli(local, ['connections', 'put', 'conn.json', '--activate'])).toContain(
+      `put connection ${connectionId}`,
+    );
 
     // stage the sample file → tick at the next quarter hour's schedule
     expect(await cli(local, ['stage', SAMPLE])).toMatch(/^staged 4 event\(s\), quarantined 1 record\(s\)/);
-    const at = new Date(Date.now() + 20 * 60e3).toISOString();
-    const tick = await cli(local, ['tick', '--frequency', 'FIFTEEN_MINUTES', '--at', at]);
+    const tick = await cli(local, ['tick', '--frequency', 'FIFTEEN_MINUTES'], SETTLED_AT);
     expect(tick).toContain(`${connectionId}  committed`);
     expect(tick).toMatch(/seq 1 {2}1 file\(s\) {2}3 record\(s\)/);
 
     // status → history → read the file status shows
-    const status = await cli(local, ['status']);
+    const status = await cli(local, ['status'], SETTLED_AT);
     dataKey = status.match(/try_it\/export_day=\d\d-\d\d-\d{4}\/event_exports_\d+\.json\.gz/)![0];
     const history = await cli(local, ['history', '--connection', connectionId]);
     expect(history).toMatch(/^1 +\S+ +\S+ +1 +3 /m);
