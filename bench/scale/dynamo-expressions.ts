@@ -228,7 +228,9 @@ export function applyUpdate(expression: string, item: Item, context: ExpressionC
             : Number(next[name] ?? 0) + Number(delta);
       } else if (clause === 'DELETE') {
         const removed = parser.operand(item) as Set<unknown>;
-        const left = new Set([...((next[name] as Set<unknown> | undefined) ?? [])].filter((v) => !removed.has(v)));
+        const left = new Set(
+          [...((next[name] as Set<unknown> | undefined) ?? [])].filter((v) => !removed.has(v)),
+        );
         if (left.size > 0) next[name] = left;
         else delete next[name];
       } else throw new UnsupportedExpressionError(`update clause ${clause}`);

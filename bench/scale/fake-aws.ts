@@ -570,7 +570,10 @@ export class FakeDynamo {
       case 'BatchGetItem': {
         // Billed as the GetItems it holds (eventually consistent unless the request says otherwise).
         const responses: Record<string, unknown[]> = {};
-        const requests = input['RequestItems'] as Record<string, { Keys: unknown[]; ConsistentRead?: boolean }>;
+        const requests = input['RequestItems'] as Record<
+          string,
+          { Keys: unknown[]; ConsistentRead?: boolean }
+        >;
         for (const [name, request] of Object.entries(requests)) {
           responses[name] = [];
           for (const key of request.Keys) {
