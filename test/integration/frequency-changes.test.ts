@@ -18,7 +18,10 @@ const HOUR = 3_600_000;
 const SETTLE = 5 * 60_000;
 
 describe('frequency changes', () => {
-  it('daily → 15 min → weekly → daily within a week exports every event once, windows tiling [createdAt, watermark)', async () => {
+  // A simulated week of ticks, each compacting its slots on demand: about 70 s on a loaded machine.
+  it('daily → 15 min → weekly → daily within a week exports every event once, windows tiling [createdAt, watermark)', {
+    timeout: 300_000,
+  }, async () => {
     const e = engines();
     await e.createBucket('customer-frequency');
     const start = new Date('2026-11-02T09:00:00Z'); // a Monday
