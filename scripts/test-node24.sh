@@ -9,14 +9,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Lambda code paths under the Lambda runtime's Node: bundles, handlers, staging, export, state,
+# PGP and the failure points. The long end-to-end drivers (simulation, demo, operator drills, the CLI
+# walkthrough, DuckDB) run in the main suite only: twice would double CI's time.
 SUBSET=(
   test/cdk/bundling.test.ts
   test/unit/exporter-handler.test.ts
-  test/integration
-  # Not Lambda code: the operator CLI's `local` walkthrough and the customer's DuckDB queries
-  # (they run in the main suite on the machine's Node); left out to keep CI within its budget.
-  --exclude test/integration/local-command.test.ts
-  --exclude test/integration/reading-exports.test.ts
+  test/integration/handlers-logs.test.ts
+  test/integration/exporter-group-handler.test.ts
+  test/integration/export-end-to-end.test.ts
+  test/integration/failure-points.test.ts
+  test/integration/parts-continuation.test.ts
+  test/integration/s3-staging-store.test.ts
+  test/integration/s3-export-sink.test.ts
+  test/integration/dynamo-ledger-and-connections.test.ts
+  test/integration/dynamo-export-state-store.test.ts
+  test/integration/pgp.gpg.test.ts
+  test/integration/alarms-fire.test.ts
+  test/integration/security-headers.test.ts
 )
 if [ "$#" -gt 0 ]; then SUBSET=("$@"); fi
 
