@@ -31,7 +31,8 @@ describe('the exactly-once simulation', () => {
               days: 1,
               batchIntervalMinutes: 45,
               maxBatchEvents: 10,
-              partSizeBytes: 16 * 1024,
+              // Small parts: a window is several parts, so a run can stop between them (budget-runs-out).
+              partSizeBytes: 1024,
               faultRate: 0.35,
             }),
           );
