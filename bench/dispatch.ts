@@ -18,9 +18,10 @@ import { createDynamoDocumentClient } from '../lambdas/adapters/aws-clients.ts';
 import { DynamoConnectionRepository } from '../lambdas/adapters/dynamo-connection-repository.ts';
 import { connectionKey, DynamoExportStateStore } from '../lambdas/adapters/dynamo-export-state-store.ts';
 import { SqsJobQueue } from '../lambdas/adapters/sqs-job-queue.ts';
+import { mapBounded } from '../lambdas/domain/bounded.ts';
 import { boundaryAtOrBefore, periodMs } from '../lambdas/domain/windows.ts';
 import { systemClock } from '../lambdas/ports/index.ts';
-import { dispatchTick, mapConcurrent } from '../lambdas/usecases/dispatch-tick.ts';
+import { dispatchTick } from '../lambdas/usecases/dispatch-tick.ts';
 import { startLocalEngines } from '../local/engines.ts';
 
 const { values: args } = parseArgs({
@@ -62,7 +63,7 @@ function sqsStub(counts: { calls: number; messages: number }): SQSClient {
 async function batchWrite(dynamo: DynamoDBDocumentClient, table: string, items: Record<string, unknown>[]) {
   const chunks: Record<string, unknown>[][] = [];
   for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
-  await mapConcurrent(chunks, 16, async (chunk) => {
+  await mapBounded(chunks, 16, async (chunk) => {
     let request: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> | undefined = {
       [table]: chunk.map((Item) => ({ PutRequest: { Item } })),
     };

@@ -8,6 +8,7 @@
  * paused, invalid or never exported) for the lag and data-at-risk alarms.
  */
 import { DEFAULT_STAGING_RETENTION_DAYS, type Frequency } from '../definitions.ts';
+import { mapBounded } from '../domain/bounded.ts';
 import { type Connection, validateConnection } from '../domain/connection.ts';
 import { dataAtRiskAgeMs, unexportedDataAgeMs } from '../domain/data-expiry.ts';
 import { assertWindowEndSettled, exportLagMs, periodMs, windowEndForTick } from '../domain/windows.ts';
@@ -236,7 +237,7 @@ async function inspectPage(
     return typeof id === 'string' ? [id] : [];
   });
   const states = await readStates(ctx.deps.state, stateIds, concurrency);
-  return mapConcurrent(rows, concurrency, async (raw, i) => {
+  return mapBounded(rows, concurrency, async (raw, i) => {
     const validation = validations[i] as ReturnType<typeof validateConnection>;
     if (validation.ok) return connectionOutcome(validation.connection, raw, states, ctx);
     return invalidOutcome(raw, validation.errors, position + i, states, ctx);
@@ -252,13 +253,13 @@ async function readStates(
   if (store.getMany) {
     const chunks: string[][] = [];
     for (let i = 0; i < ids.length; i += 100) chunks.push(ids.slice(i, i + 100));
-    const maps = await mapConcurrent(chunks, concurrency, (chunk) =>
+    const maps = await mapBounded(chunks, concurrency, (chunk) =>
       (store.getMany as NonNullable<typeof store.getMany>).call(store, chunk),
     );
     for (const map of maps) for (const [id, state] of map) states.set(id, state);
     return states;
   }
-  const read = await mapConcurrent(ids, concurrency, (id) => store.get(id));
+  const read = await mapBounded(ids, concurrency, (id) => store.get(id));
   ids.forEach((id, i) => {
     const state = read[i];
     if (state) states.set(id, state);
@@ -322,25 +323,6 @@ function activeOutcome(connection: Connection, state: ExportState | undefined, c
     grouped: !pinnedElsewhere && windowStart.getTime() >= windowEnd.getTime() - periodMs(input.frequency),
   };
   return outcome;
-}
-
-/** `fn` over `items` with at most `limit` calls in flight; results in item order. */
-export async function mapConcurrent<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const index = next;
-      next += 1;
-      results[index] = await fn(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-  return results;
 }
 
 /**
