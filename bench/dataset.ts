@@ -20,7 +20,6 @@ import {
 import type { Runtime } from '../lambdas/runtime.ts';
 import type { IncomingRecord } from '../lambdas/usecases/stage-batch.ts';
 import { stageBatch } from '../lambdas/usecases/stage-batch.ts';
-import { readAll } from '../lambdas/usecases/stream-bytes.ts';
 import type { ManualClock } from '../local/clock.ts';
 import { createEventGenerator, seededRandom } from '../local/events.ts';
 

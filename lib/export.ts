@@ -20,6 +20,7 @@ import { CONNECTION_SESSION_TAG, ENV, type Frequency } from '../lambdas/definiti
 import { SERVICE_NAMES } from '../lambdas/domain/metrics.ts';
 import { scheduleDefinitions } from '../lambdas/domain/schedules.ts';
 import { ExportFunction } from './function.ts';
+import { schedulerRole } from './scheduler-role.ts';
 import { grantStagedReads, grantStagedWrites, type StagingStorage } from './staging.ts';
 import type { ExportTables } from './tables.ts';
 
@@ -382,24 +383,8 @@ export class Export extends Construct {
       reason:
         'This queue is the dead-letter queue of the three schedules (ticks the dispatcher could not take); it is alarmed when not empty.',
     });
-    // Our own role for the schedules (instead of CDK's generated one at stack level), trusted by
-    // EventBridge Scheduler only for schedules of this account's default group (confused deputy).
     const stack = Stack.of(this);
-    const scheduleRole = new iam.Role(this, 'ScheduleRole', {
-      description: 'EventBridge Scheduler: invoke the s3-event-export dispatcher',
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: {
-            'aws:SourceAccount': stack.account,
-            'aws:SourceArn': stack.formatArn({
-              service: 'scheduler',
-              resource: 'schedule-group',
-              resourceName: 'default',
-            }),
-          },
-        },
-      }),
-    });
+    const scheduleRole = schedulerRole(this, 'EventBridge Scheduler: invoke the s3-event-export dispatcher');
     const schedules: Partial<Record<Frequency, scheduler.Schedule>> = {};
     for (const definition of scheduleDefinitions(props.settleDelayMinutes)) {
       schedules[definition.frequency] = new scheduler.Schedule(this, `Schedule-${definition.frequency}`, {
