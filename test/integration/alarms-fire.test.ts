@@ -178,7 +178,8 @@ describe('alarms fire on what the real handlers emit', () => {
       }),
     );
     const exporter = (await import('../../lambdas/exporter/handler.ts')).handler;
-    const windowEnd = boundaryAtOrBefore('FIFTEEN_MINUTES', new Date()).toISOString();
+    // A settled window end (the settle delay has passed), whatever the time of day the test runs at.
+    const windowEnd = boundaryAtOrBefore('FIFTEEN_MINUTES', new Date(Date.now() - 20 * 60_000)).toISOString();
     const body = JSON.stringify({ connectionId, windowEnd, reason: 'schedule' });
     const refused = await run(() => exporter(sqsEvent([body]), lambdaContext('exporter')));
     expect(refused.result).toEqual({ batchItemFailures: [] });
