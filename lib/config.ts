@@ -14,6 +14,8 @@ import { MAX_SETTLE_DELAY_MINUTES, MIN_SETTLE_DELAY_MINUTES } from '../lambdas/d
 
 export interface MemorySizes {
   stager: number;
+  /** The compactor reads app groups of 40% of its memory at once: more memory, fewer GETs. */
+  compactor: number;
   dispatcher: number;
   exporter: number;
   connectionTest: number;
@@ -62,7 +64,7 @@ export const DEFAULT_CONFIG: ExportStackConfig = {
   stagingRetentionDays: DEFAULT_STAGING_RETENTION_DAYS,
   kmsKeyAllowlist: [],
   alarmEmail: undefined,
-  memorySizes: { stager: 512, dispatcher: 256, exporter: 2048, connectionTest: 512 },
+  memorySizes: { stager: 512, compactor: 2048, dispatcher: 256, exporter: 2048, connectionTest: 512 },
   exporterTimeoutMinutes: 15,
   jobVisibilityTimeoutMinutes: 20,
   jobMaxReceiveCount: 5,
@@ -229,6 +231,7 @@ export function configFromContext(lookup: Lookup): ExportStackConfig {
     alarmEmail,
     memorySizes: {
       stager: memory('stagerMemoryMb', d.memorySizes.stager),
+      compactor: memory('compactorMemoryMb', d.memorySizes.compactor),
       dispatcher: memory('dispatcherMemoryMb', d.memorySizes.dispatcher),
       exporter: memory('exporterMemoryMb', d.memorySizes.exporter),
       connectionTest: memory('connectionTestMemoryMb', d.memorySizes.connectionTest),

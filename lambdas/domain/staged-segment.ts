@@ -150,7 +150,7 @@ export function decodeRefKey(refKey: string): StoredRange[] {
 }
 
 /** A compacted app's data is cut into chunks of about this many stored bytes (at section boundaries). */
-export const SLOT_CHUNK_BYTES = 2 * 1024 * 1024;
+export const SLOT_CHUNK_BYTES = 8 * 1024 * 1024;
 /** Consecutive small chunks of a window are read and compressed together up to this many stored bytes. */
 export const REF_GROUP_BYTES = 1024 * 1024;
 

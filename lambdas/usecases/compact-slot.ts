@@ -49,9 +49,23 @@ export type CompactOutcome =
   | { status: 'already-compacted' }
   | { status: 'not-settled'; compactableAt: Date };
 
-/** First bytes read of each segment: its header, and the whole segment when it is small. */
-const HEAD_READ_BYTES = 256 * 1024;
+/**
+ * First bytes read of each segment: its header, and the whole segment when it is small. Kept for
+ * the whole compaction, so it bounds memory too (segments per slot x this).
+ */
+const HEAD_READ_BYTES = 128 * 1024;
 const DEFAULT_READ_CHUNK_BYTES = 64 * 1024 * 1024;
+/** Share of the function's memory the app groups may use (the rest: heads, upload buffers, runtime). */
+const READ_BUDGET_SHARE = 0.4;
+
+/**
+ * The read budget for a compactor of `memoryMb`: the compaction's S3 GETs are about segments x
+ * (slot bytes / budget), so the budget is as large as memory allows (docs/platform-scale.md).
+ */
+export function readBudgetForMemory(memoryMb: number | undefined): number {
+  if (!memoryMb || !Number.isFinite(memoryMb) || memoryMb <= 0) return DEFAULT_READ_CHUNK_BYTES;
+  return Math.max(DEFAULT_READ_CHUNK_BYTES, Math.floor(memoryMb * READ_BUDGET_SHARE) * 1024 * 1024);
+}
 
 interface Segment {
   key: string;
