@@ -38,9 +38,9 @@ import { DEFAULT_PART_SIZE_BYTES } from '../../lambdas/usecases/export-window.ts
 import { ACCESS_LOG_RECORD_BYTES, PRICES } from '../prices.ts';
 import { addUsage, emptyUsage, type Usage } from './fake-aws.ts';
 import { GB_PER_DAY, MEMORY_MB, PROFILE, strata, Zipf } from './profile.ts';
+import { type SliceResult, sliceScale } from './simulate.ts';
 
 export { MEMORY_MB };
-import { type SliceResult, sliceScale } from './simulate.ts';
 
 /** Per request, sequential within an invocation unless issued concurrently (fake-aws.ts). */
 export const REQUEST_LATENCY_MS = 30;

@@ -41,7 +41,9 @@ const JOB_SHAPE =
 
 const ids = z.array(z.string()).min(1);
 const jobBase = {
-  windowEnd: z.string().refine((t) => !Number.isNaN(new Date(t).getTime()), 'windowEnd is not an ISO instant'),
+  windowEnd: z
+    .string()
+    .refine((t) => !Number.isNaN(new Date(t).getTime()), 'windowEnd is not an ISO instant'),
   reason: z.enum(['schedule', 'continuation', 'backfill', 'manual', 'retry']).default('schedule'),
 };
 const exportJobSchema = z.union([

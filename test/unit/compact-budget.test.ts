@@ -8,7 +8,12 @@ import { FakeDynamo, FakeS3, Meter } from '../../bench/scale/fake-aws.ts';
 import { appId, eventPool, recordData } from '../../bench/scale/profile.ts';
 import { DynamoStagingLedger } from '../../lambdas/adapters/dynamo-staging-ledger.ts';
 import { S3StagingStore } from '../../lambdas/adapters/s3-staging-store.ts';
-import { compactionStartOf, slotDataKey, slotIndexKey, slotStartOf } from '../../lambdas/domain/staging-layout.ts';
+import {
+  compactionStartOf,
+  slotDataKey,
+  slotIndexKey,
+  slotStartOf,
+} from '../../lambdas/domain/staging-layout.ts';
 import { compactSlot, readBudgetForMemory } from '../../lambdas/usecases/compact-slot.ts';
 import { stageBatch } from '../../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from '../../local/clock.ts';
