@@ -250,7 +250,7 @@ export async function listSettledWindow(
     return await store.listWindow(appId, start, end, groupBytes);
   } catch (error) {
     if (!(error instanceof SlotsNotCompactedError)) throw error;
-    const outcomes = await mapBounded(error.slotStarts, 4, (slot) => compactSlot(slot, { store, clock }));
+    const outcomes = await mapBounded(error.slotStarts, 4, (slot) => compactOnce(slot, { store, clock }));
     for (const outcome of outcomes)
       if (outcome.status === 'not-settled')
         throw new WindowNotSettledError(
@@ -259,6 +259,31 @@ export async function listSettledWindow(
           { cause: error },
         );
     return store.listWindow(appId, start, end, groupBytes);
+  }
+}
+
+/** On-demand compactions running in this process, by slot index key. */
+const compacting = new Map<string, Promise<CompactOutcome>>();
+
+/**
+ * `compactSlot`, once at a time per slot in this process: the members of a batch job run
+ * concurrently and often need the same missing slots. A caller that finds the slot being
+ * compacted waits for that run, then calls `compactSlot` itself — one HEAD when it was the same
+ * bucket, a compaction of its own when it was another bucket's slot of the same name.
+ */
+async function compactOnce(slotStart: Date, deps: CompactSlotDeps): Promise<CompactOutcome> {
+  const key = slotIndexKey(slotStart);
+  const running = compacting.get(key);
+  if (running) {
+    await running.catch(() => undefined);
+    return compactSlot(slotStart, deps);
+  }
+  const run = compactSlot(slotStart, deps);
+  compacting.set(key, run);
+  try {
+    return await run;
+  } finally {
+    compacting.delete(key);
   }
 }
 

@@ -10,11 +10,12 @@ import { DynamoStagingLedger } from '../../lambdas/adapters/dynamo-staging-ledge
 import { S3StagingStore } from '../../lambdas/adapters/s3-staging-store.ts';
 import {
   compactionStartOf,
+  SLOT_MS,
   slotDataKey,
   slotIndexKey,
   slotStartOf,
 } from '../../lambdas/domain/staging-layout.ts';
-import { compactSlot, readBudgetForMemory } from '../../lambdas/usecases/compact-slot.ts';
+import { compactSlot, listSettledWindow, readBudgetForMemory } from '../../lambdas/usecases/compact-slot.ts';
 import { stageBatch } from '../../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from '../../local/clock.ts';
 
@@ -85,6 +86,21 @@ describe('compactor read budget', () => {
     // head already holds: the first apps of each segment).
     expect(large.segmentGets).toBe(SEGMENTS * 2);
     expect(small.segmentGets).toBeGreaterThanOrEqual(SEGMENTS * (1 + APPS / 2));
+  });
+
+  it('concurrent exports that find the same slot missing compact it once (batch members run at once)', async () => {
+    const { meter, store, clock } = await stagedSlot();
+    const start = slotStartOf(T0);
+    const end = new Date(start.getTime() + SLOT_MS);
+    const { value, categories } = await meter.measure(() =>
+      Promise.all(
+        Array.from({ length: 4 }, (_, i) => listSettledWindow(store, clock, appId(1 + i), start, end)),
+      ),
+    );
+    expect(value.map((refs) => refs.length > 0)).toEqual([true, true, true, true]);
+    // One data object and one index written; the waiting callers only HEAD the index.
+    expect(categories.get('staging:slots/*.data')?.put).toBe(1);
+    expect(categories.get('staging:slots/*.index')?.put).toBe(1);
   });
 
   it('sizes the budget from the function memory: 40%, never under 64 MiB', () => {
