@@ -246,20 +246,24 @@ export async function listSettledWindow(
   end: Date,
   groupBytes?: number,
 ): Promise<StagedObjectRef[]> {
-  try {
-    return await store.listWindow(appId, start, end, groupBytes);
-  } catch (error) {
-    if (!(error instanceof SlotsNotCompactedError)) throw error;
-    const outcomes = await mapBounded(error.slotStarts, 4, (slot) => compactOnce(slot, { store, clock }));
-    for (const outcome of outcomes)
-      if (outcome.status === 'not-settled')
-        throw new WindowNotSettledError(
-          `the window ending ${end.toISOString()} cannot be read before ${outcome.compactableAt.toISOString()} ` +
-            '(its last staging slot may still receive events)',
-          { cause: error },
-        );
-    return store.listWindow(appId, start, end, groupBytes);
+  // First round: compactions shared with concurrent callers; second (rare): the slots are still
+  // missing (another bucket's slot of the same name was compacted), compacted by this caller.
+  for (const compact of [compactOnce, compactSlot]) {
+    try {
+      return await store.listWindow(appId, start, end, groupBytes);
+    } catch (error) {
+      if (!(error instanceof SlotsNotCompactedError)) throw error;
+      const outcomes = await mapBounded(error.slotStarts, 4, (slot) => compact(slot, { store, clock }));
+      for (const outcome of outcomes)
+        if (outcome.status === 'not-settled')
+          throw new WindowNotSettledError(
+            `the window ending ${end.toISOString()} cannot be read before ${outcome.compactableAt.toISOString()} ` +
+              '(its last staging slot may still receive events)',
+            { cause: error },
+          );
+    }
   }
+  return store.listWindow(appId, start, end, groupBytes);
 }
 
 /** On-demand compactions running in this process, by slot index key. */
@@ -268,16 +272,12 @@ const compacting = new Map<string, Promise<CompactOutcome>>();
 /**
  * `compactSlot`, once at a time per slot in this process: the members of a batch job run
  * concurrently and often need the same missing slots. A caller that finds the slot being
- * compacted waits for that run, then calls `compactSlot` itself — one HEAD when it was the same
- * bucket, a compaction of its own when it was another bucket's slot of the same name.
+ * compacted shares that run's outcome (listSettledWindow checks the listing afterwards).
  */
 async function compactOnce(slotStart: Date, deps: CompactSlotDeps): Promise<CompactOutcome> {
   const key = slotIndexKey(slotStart);
   const running = compacting.get(key);
-  if (running) {
-    await running.catch(() => undefined);
-    return compactSlot(slotStart, deps);
-  }
+  if (running) return running;
   const run = compactSlot(slotStart, deps);
   compacting.set(key, run);
   try {
