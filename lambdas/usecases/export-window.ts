@@ -30,6 +30,8 @@ import {
 } from '../domain/manifest.ts';
 import { NamespaceConflictError } from '../domain/namespaces.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
+import type { CompressedRecords } from '../domain/record-codec/gzip-members.ts';
+import type { RecordWriterSpec } from '../domain/record-codec/record-writer.ts';
 import { REF_GROUP_BYTES } from '../domain/staged-segment.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
 import { assertWindowEndSettled } from '../domain/windows.ts';
@@ -51,7 +53,6 @@ import type {
 import { listSettledWindow } from './compact-slot.ts';
 import { defaultCompressor, type ObjectCompressor } from './record-workers.ts';
 import { readAll } from './stream-bytes.ts';
-import type { CompressedRecords, RecordWriterSpec } from './window-records.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;
 /** Parts are split when their uncompressed output passes this size (SPEC §3 part naming). */

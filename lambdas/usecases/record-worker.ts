@@ -4,14 +4,10 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
-import {
-  compressJob,
-  serializeError,
-  type WorkerJob,
-  type WorkerReply,
-  WriterCache,
-} from './record-workers.ts';
-import { DEFAULT_GZIP_BLOCK_BYTES, RecordBytes } from './window-records.ts';
+import { compressJob, DEFAULT_GZIP_BLOCK_BYTES } from '../domain/record-codec/gzip-members.ts';
+import { RecordBytes } from '../domain/record-codec/record-bytes.ts';
+import { WriterCache } from '../domain/record-codec/record-writer.ts';
+import { serializeError, type WorkerJob, type WorkerReply } from './record-workers.ts';
 
 const port = parentPort;
 if (!port) throw new Error('record-worker runs as a worker thread of RecordWorkerPool');

@@ -12,28 +12,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CorruptStagedLineError } from '../domain/export-record.ts';
-import {
-  type BlockCompressor,
-  type CompressedRecords,
-  compileRecordBytesWriter,
-  compressObjectRecords,
-  type RecordBytes,
-  type RecordBytesWriter,
-  type RecordWriterSpec,
-} from './window-records.ts';
+import { type CompressedRecords, compressJob, type ObjectJob } from '../domain/record-codec/gzip-members.ts';
+import { WriterCache } from '../domain/record-codec/record-writer.ts';
 
-/** One staged object to turn into records. `body` is the object's stored (gzipped) bytes. */
-export interface ObjectJob {
-  stagedKey: string;
-  body: Uint8Array;
-  writer: RecordWriterSpec;
-  level: number;
-  blockBytes?: number;
-}
+export type { ObjectJob } from '../domain/record-codec/gzip-members.ts';
 
 export type ObjectCompressor = (job: ObjectJob) => Promise<CompressedRecords>;
 
@@ -69,41 +54,6 @@ export function deserializeError(error: SerializedError): Error {
     name: error.name,
     ...(error.code ? { code: error.code } : {}),
   });
-}
-
-/** Compiled writers by spec, so a window's objects do not recompile theirs (a few per process). */
-export class WriterCache {
-  private readonly writers = new Map<string, RecordBytesWriter>();
-
-  get(spec: RecordWriterSpec): RecordBytesWriter {
-    const key = JSON.stringify(spec);
-    let writer = this.writers.get(key);
-    if (!writer) {
-      if (this.writers.size >= 32) this.writers.clear();
-      writer = compileRecordBytesWriter(spec.selection, spec.frame);
-      this.writers.set(key, writer);
-    }
-    return writer;
-  }
-}
-
-/** One job's work, wherever it runs: the worker thread (sync gzip, scratch buffer) or this one. */
-export function compressJob(
-  job: ObjectJob,
-  writers: WriterCache,
-  options: { scratch?: RecordBytes; compress?: BlockCompressor } = {},
-): Promise<CompressedRecords> {
-  return compressObjectRecords(
-    job.stagedKey,
-    Readable.from([Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength)]),
-    writers.get(job.writer),
-    {
-      level: job.level,
-      ...(options.scratch ? { scratch: options.scratch } : {}),
-      ...(job.blockBytes !== undefined ? { blockBytes: job.blockBytes } : {}),
-    },
-    options.compress,
-  );
 }
 
 /** Runs each job on the calling thread (gzip members on libuv's threadpool). */
