@@ -7,6 +7,7 @@
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { translateAwsError } from './adapters/aws-errors.ts';
 import { DynamoConnectionRepository } from './adapters/dynamo-connection-repository.ts';
 import { DynamoExportStateStore } from './adapters/dynamo-export-state-store.ts';
 import { DynamoStagingLedger } from './adapters/dynamo-staging-ledger.ts';
@@ -91,11 +92,11 @@ export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runti
       diagnose:
         parts.diagnose ??
         ((error, connection) =>
-          diagnose(error, {
+          // Errors of other sinks and of the staged reads are translated here; S3ExportSink's already are.
+          diagnose(translateAwsError(error), {
             connection,
             exporterRoleArn: config.exporterRoleArn,
             at: parts.clock.now(),
-            operation: 'S3_PUT',
           })),
       settings: {
         leaseMs: 5 * 60_000,

@@ -1,5 +1,5 @@
 import { ENV } from '../../lambdas/definitions.ts';
-import { BackfillRefused, backfill as runBackfill } from '../../lambdas/usecases/backfill.ts';
+import { BackfillRefusedError, backfill as runBackfill } from '../../lambdas/usecases/backfill.ts';
 import { type CliCommand, CliError, noPositionals, stringOption, UsageError } from '../command.ts';
 import { deployedNumber } from '../operations.ts';
 
@@ -59,7 +59,7 @@ export const backfill: CliCommand = {
       );
       return 0;
     } catch (error) {
-      if (error instanceof BackfillRefused) throw new CliError(`backfill refused: ${error.message}`);
+      if (error instanceof BackfillRefusedError) throw new CliError(`backfill refused: ${error.message}`);
       throw error;
     }
   },

@@ -20,10 +20,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, type AssumeRoleCommandOutput, STSClient } from '@aws-sdk/client-sts';
 import { CONNECTION_SESSION_TAG } from '../definitions.ts';
 import type { Clock, SinkTarget } from '../ports/index.ts';
 import { type CredentialsOption, createS3Client } from './aws-clients.ts';
+import { translateAwsError } from './aws-errors.ts';
 
 export interface SessionCredentials {
   accessKeyId: string;
@@ -108,7 +109,12 @@ async function assumeRole(
   input: AssumeRoleCommand['input'],
   fallbackExpiry: () => number,
 ): Promise<SessionCredentials> {
-  const response = await sts.send(new AssumeRoleCommand(input));
+  let response: AssumeRoleCommandOutput;
+  try {
+    response = await sts.send(new AssumeRoleCommand(input));
+  } catch (error) {
+    throw translateAwsError(error, 'STS');
+  }
   const c = response.Credentials;
   if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {
     throw new Error(`STS AssumeRole of ${input.RoleArn} returned no credentials`);

@@ -51,6 +51,7 @@ import type {
   WrittenPart,
 } from '../ports/index.ts';
 import { listSettledWindow } from './compact-slot.ts';
+import { UseCaseError } from './errors.ts';
 import { defaultCompressor, type ObjectCompressor } from './record-workers.ts';
 import { readAll } from './stream-bytes.ts';
 
@@ -59,8 +60,8 @@ export const DEFAULT_LEASE_MS = 5 * 60_000;
 export const DEFAULT_PART_SIZE_BYTES = 512 * 1024 * 1024;
 
 /** A configuration problem of one connection: recorded on its state, not retried until the row changes. */
-export class ConnectionProblem extends Error {
-  override readonly name = 'ConnectionProblem';
+export class ConnectionProblemError extends UseCaseError {
+  override readonly name = 'ConnectionProblemError';
   constructor(
     readonly code: string,
     message: string,
@@ -105,7 +106,7 @@ export interface ExportDeps {
   sink: ExportSink;
   clock: Clock;
   settings: ExportSettings;
-  /** Refuse a connection before any write (KMS allowlist, PGP key validity); throw ConnectionProblem. */
+  /** Refuse a connection before any write (KMS allowlist, PGP key validity); throw ConnectionProblemError. */
   preflight?: (connection: Connection, now: Date) => Promise<{ encrypt?: Encryptor }>;
   /** Turn a write failure into words the customer can act on. */
   diagnose?: (error: unknown, connection: Connection) => ConnectionDiagnosis;
@@ -165,7 +166,7 @@ export function initialWatermark(connection: Connection, now: Date, stagingReten
     const startFrom = new Date(connection.startFrom);
     const earliest = now.getTime() - stagingRetentionDays * 86_400_000;
     if (startFrom.getTime() < earliest) {
-      throw new ConnectionProblem(
+      throw new ConnectionProblemError(
         'BACKFILL_BEYOND_RETENTION',
         `startFrom ${connection.startFrom} is earlier than the staging retention allows ` +
           `(${stagingRetentionDays} days: ${new Date(earliest).toISOString()}); set startFrom at or after that instant`,
@@ -183,7 +184,13 @@ function genericDiagnosis(error: unknown): ConnectionDiagnosis {
   return { code: 'EXPORT_FAILED', message: `${name}: ${message}`, at: new Date().toISOString() };
 }
 
-class LostLease extends Error {}
+/** Another invocation took the connection's lease: this one stops without writing further. */
+class LostLeaseError extends UseCaseError {
+  override readonly name = 'LostLeaseError';
+  constructor() {
+    super("another invocation took over the connection's lease; this one stops");
+  }
+}
 
 /** The connection must hold its prefix in its bucket (domain/namespaces.ts) before it writes a key there. */
 export async function claimNamespace(
@@ -194,14 +201,14 @@ export async function claimNamespace(
     await deps.connections.claimNamespace(connection);
   } catch (error) {
     if (error instanceof NamespaceConflictError)
-      throw new ConnectionProblem('NAMESPACE_CONFLICT', error.message);
+      throw new ConnectionProblemError('NAMESPACE_CONFLICT', error.message);
     throw error;
   }
 }
 
 async function refuse(
   connectionId: string,
-  problem: ConnectionProblem,
+  problem: ConnectionProblemError,
   now: Date,
   deps: ExportDeps,
 ): Promise<ExportOutcome> {
@@ -345,7 +352,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
         initialWatermark(connection, now, deps.settings.stagingRetentionDays),
       ));
   } catch (error) {
-    if (!(error instanceof ConnectionProblem)) throw error;
+    if (!(error instanceof ConnectionProblemError)) throw error;
     return refuse(connection.connectionId, error, now, deps);
   }
 
@@ -399,7 +406,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       encrypt = (await deps.preflight?.(windowConnection, deps.clock.now()))?.encrypt;
       await claimNamespace(windowConnection, deps);
     } catch (error) {
-      if (!(error instanceof ConnectionProblem)) throw error;
+      if (!(error instanceof ConnectionProblemError)) throw error;
       await deps.state.releaseLease(connection.connectionId, owner);
       return refuse(connection.connectionId, error, now, deps);
     }
@@ -410,7 +417,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
         : undefined;
       outcome = await exportPinnedWindow(windowConnection, state, windowEnd, owner, encrypt, deps, earlier);
     } catch (error) {
-      if (error instanceof LostLease) return { status: 'lost-race', windows: committed };
+      if (error instanceof LostLeaseError) return { status: 'lost-race', windows: committed };
       const diagnosis = {
         ...(deps.diagnose ?? genericDiagnosis)(error, windowConnection),
         windowEnd: windowEnd.toISOString(),
@@ -509,7 +516,7 @@ async function exportPinnedWindow(
       const now = deps.clock.now();
       if (!force && now.getTime() - leaseRenewedAt < deps.settings.leaseMs / 3) return;
       if (!(await deps.state.renewLease(connection.connectionId, owner, now, deps.settings.leaseMs)))
-        throw new LostLease();
+        throw new LostLeaseError();
       leaseRenewedAt = now.getTime();
     };
 
@@ -544,7 +551,7 @@ async function exportPinnedWindow(
       cursor.nextObjectIndex = part.nextObjectIndex;
       cursor.nextPartNumber += 1;
       partsThisInvocation += 1;
-      if (!(await deps.state.saveCursor(connection.connectionId, owner, cursor))) throw new LostLease();
+      if (!(await deps.state.saveCursor(connection.connectionId, owner, cursor))) throw new LostLeaseError();
     }
 
     // A backfill's re-export of a committed window keeps its sequence (no gap, no repeat).
@@ -578,7 +585,7 @@ async function exportPinnedWindow(
       usageMonth: windowEnd.toISOString().slice(0, 7),
       ...(gaps.length ? { gaps } : {}),
     });
-    if (!ok) throw new LostLease();
+    if (!ok) throw new LostLeaseError();
     return {
       status: 'committed',
       window: {

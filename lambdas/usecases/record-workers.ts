@@ -231,9 +231,7 @@ export class RecordWorkerPool {
     const fail = (error: Error) => {
       const index = this.workers.indexOf(pw);
       if (index >= 0) this.workers.splice(index, 1);
-      const failure = Object.assign(new Error(`a record worker thread failed: ${error.message}`), {
-        cause: error,
-      });
+      const failure = new Error(`a record worker thread failed: ${error.message}`, { cause: error });
       failedToLoad(failure);
       const lost = [...pw.busy.values()];
       pw.busy.clear();

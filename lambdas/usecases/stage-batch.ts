@@ -21,6 +21,7 @@ import type {
   StagingLedger,
   StagingStore,
 } from '../ports/index.ts';
+import { UseCaseError } from './errors.ts';
 
 export interface IncomingRecord {
   sequenceNumber: string;
@@ -55,7 +56,7 @@ export interface StageBatchResult {
 }
 
 /** Thrown when a checkpoint update lost a race: the batch is retried. */
-export class StagingRetryError extends Error {
+export class StagingRetryError extends UseCaseError {
   override readonly name = 'StagingRetryError';
 }
 

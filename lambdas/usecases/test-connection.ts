@@ -8,7 +8,7 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { type Connection, validateConnection } from '../domain/connection.ts';
-import { type DiagnosisCode, explain } from '../domain/diagnosis.ts';
+import { type DiagnosisCode, explain, kmsKeyDisabled } from '../domain/diagnosis.ts';
 import { checkKmsKey } from '../domain/kms-allowlist.ts';
 import { probeObjectKey } from '../domain/object-keys.ts';
 import type { Clock, ConnectionDiagnosis, ExportSink, SinkTarget } from '../ports/index.ts';
@@ -196,7 +196,7 @@ export async function testConnection<K>(
     });
     return report(checks, key);
   } catch (error) {
-    const e = explain(error, { ...context, operation: undefined });
+    const e = explain(error, context);
     checks.push({
       name: 'write',
       ok: false,
@@ -218,7 +218,7 @@ async function checkKmsKeyState<K>(
   try {
     const key = await (deps.kmsKeys as KmsKeyInspector).describeKey(target, keyArn);
     if (key.enabled) return { name: 'kmsKey', ok: true, message: `${keyArn} is enabled` };
-    const e = explain({ name: 'DisabledException' }, context);
+    const e = kmsKeyDisabled(context);
     return {
       name: 'kmsKey',
       ok: false,
@@ -227,7 +227,7 @@ async function checkKmsKeyState<K>(
       ...(e.fix ? { fix: e.fix } : {}),
     };
   } catch (error) {
-    const e = explain(error, { ...context, operation: 'KMS_DESCRIBE_KEY' });
+    const e = explain(error, context);
     if (e.code === 'KMS_ACCESS_DENIED') {
       // The documented key policy allows our role only via S3, so a direct DescribeKey may well be
       // refused; the probe write below is the real test of the key.

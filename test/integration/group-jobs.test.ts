@@ -254,7 +254,7 @@ describe('group jobs: one read of the staged data per app and tick', () => {
       [broken.connectionId, 'failed'],
       [ok2.connectionId, 'committed'],
     ]);
-    expect((run.members[1]!.error as { name?: string }).name).toBe('NoSuchBucket');
+    expect((run.members[1]!.error as { name?: string }).name).toBe('BucketNotFoundError');
     // The group message is acknowledged; only the failed member goes back to the queue, alone.
     const retry: ExportJob = {
       connectionId: broken.connectionId,

@@ -166,7 +166,7 @@ describe('a window that failed because of the row is exported under the fixed ro
     clock.set(at('10:20'));
     await expect(
       driver.exportJob({ connectionId: row.connectionId, windowEnd: at('10:15').toISOString() }),
-    ).rejects.toMatchObject({ name: 'NoSuchBucket' });
+    ).rejects.toMatchObject({ name: 'BucketNotFoundError', code: 'NoSuchBucket' });
     expect((await driver.runtime.state.get(row.connectionId))?.pendingWindowEnd).toEqual(at('10:15'));
 
     clock.set(at('10:30'));
