@@ -26,7 +26,7 @@ import {
   type Subkey,
 } from 'openpgp';
 import type { FieldError } from '../domain/connection.ts';
-import { InvalidPgpKeyError, type InvalidPgpKeyReason } from '../domain/errors.ts';
+import { InvalidPgpKeyError } from '../domain/errors.ts';
 
 const FIELD = 'pgpPublicKey';
 const MIN_RSA_BITS = 2048;
