@@ -20,6 +20,11 @@ import type { Clock, ConnectionDiagnosis, ExportSink, JobQueue } from './ports/i
 import type { DispatchDeps } from './usecases/dispatch-tick.ts';
 import type { ExportDeps, ExportNotifier } from './usecases/export-window.ts';
 import type { StageBatchDeps } from './usecases/stage-batch.ts';
+import type {
+  KmsKeyInspector,
+  PayloadEncryption,
+  StoredConnectionTestDeps,
+} from './usecases/test-connection.ts';
 
 export interface RuntimeClients {
   documentClient: DynamoDBDocumentClient;
@@ -36,6 +41,8 @@ export interface RuntimeParts {
   notifier?: ExportNotifier;
   preflight?: ExportDeps['preflight'];
   diagnose?: (error: unknown, connection: Connection) => ConnectionDiagnosis;
+  /** What "test connection" needs besides the sink: PGP, and KMS DescribeKey as the writer's identity. */
+  connectionTest?: { pgp: PayloadEncryption<unknown>; kmsKeys?: KmsKeyInspector | undefined };
 }
 
 export interface Runtime {
@@ -50,6 +57,8 @@ export interface Runtime {
   stagerDeps(): StageBatchDeps;
   dispatchDeps(): DispatchDeps;
   exportDeps(overrides?: Partial<ExportDeps>): ExportDeps;
+  /** "Test connection" of stored rows; needs RuntimeParts.connectionTest. */
+  connectionTestDeps(): StoredConnectionTestDeps;
 }
 
 export const DEFAULT_GZIP_LEVEL = 6;
@@ -107,6 +116,22 @@ export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runti
       },
       ...overrides,
     }),
+    connectionTestDeps: () => {
+      if (!parts.connectionTest)
+        throw new Error('this runtime was built without RuntimeParts.connectionTest (PGP and KMS adapters)');
+      return {
+        connections,
+        state,
+        test: {
+          sink: parts.sink,
+          pgp: parts.connectionTest.pgp,
+          kmsKeyAllowlist: config.kmsKeyAllowlist,
+          kmsKeys: parts.connectionTest.kmsKeys,
+          clock: parts.clock,
+          exporterRoleArn: config.exporterRoleArn,
+        },
+      };
+    },
   };
   return runtime;
 }

@@ -1,7 +1,14 @@
 /**
  * SQS export jobs → executeExportJob (one connection, or a group of one app's connections run
  * concurrently with shared staged reads), one message at a time, partial batch failures for
- * retries/DLQ.
+ * retries/DLQ. Thin: each message body is parsed with a schema (parseExportJob), the use case
+ * runs with the container's Runtime (lambda-runtime.ts), and the outcome becomes metrics and logs.
+ *
+ * The SQS loop is written out here, not with `@aws-lambda-powertools/batch`: that package is not
+ * a dependency of the project (only Powertools logger and metrics are), and a message's outcome
+ * here is more than "processed or thrown" — a job that ran out of time or lost its lease is
+ * reported as a batch item failure for redelivery (`run.redeliver`) after its metrics and logs,
+ * and a group job's failed members are re-enqueued alone while the message is acknowledged.
  */
 
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -9,6 +16,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { z } from 'zod';
 import { gapMs } from '../domain/data-expiry.ts';
 import { METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
@@ -38,26 +46,37 @@ const RESERVE_MS = 3 * 60_000;
 const JOB_SHAPE =
   'export job must be {"connectionId": string} or {"connectionIds": [string, ...]}, with "windowEnd": ISO string, "reason": ...';
 
+const JOB_REASONS = [
+  'schedule',
+  'continuation',
+  'backfill',
+  'manual',
+  'retry',
+] as const satisfies readonly ExportJob['reason'][];
+const jobFields = { windowEnd: z.string(), reason: z.enum(JOB_REASONS).default('schedule') };
 /** A single connection's job (`connectionId`) or a group job (`connectionIds`), never both. */
+const exportJobMessage = z.union([
+  z.object({ connectionId: z.string(), connectionIds: z.undefined().optional(), ...jobFields }),
+  z.object({
+    connectionId: z
+      .unknown()
+      .refine((id) => typeof id !== 'string')
+      .optional(),
+    connectionIds: z.array(z.string()).min(1),
+    ...jobFields,
+  }),
+]);
+
+/** An SQS message body → the job it carries (ports/index.ts ExportJob). */
 export function parseExportJob(body: string): ExportJob {
-  const job = JSON.parse(body) as {
-    connectionId?: unknown;
-    connectionIds?: unknown;
-    windowEnd?: unknown;
-    reason?: ExportJob['reason'];
-  };
-  const ids = job.connectionIds;
-  const group = Array.isArray(ids) && ids.length > 0 && ids.every((id) => typeof id === 'string');
-  const single = typeof job.connectionId === 'string';
-  if (!(single ? ids === undefined : group) || typeof job.windowEnd !== 'string') {
-    throw new Error(JOB_SHAPE);
-  }
-  if (Number.isNaN(new Date(job.windowEnd).getTime()))
+  const parsed = exportJobMessage.safeParse(JSON.parse(body));
+  if (!parsed.success) throw new Error(JOB_SHAPE);
+  const { connectionId, connectionIds, windowEnd, reason } = parsed.data;
+  if (Number.isNaN(new Date(windowEnd).getTime()))
     throw new Error('export job windowEnd is not an ISO instant');
-  const reason = job.reason ?? 'schedule';
-  return single
-    ? { connectionId: job.connectionId as string, windowEnd: job.windowEnd, reason }
-    : { connectionIds: ids as string[], windowEnd: job.windowEnd, reason };
+  return typeof connectionId === 'string'
+    ? { connectionId, windowEnd, reason }
+    : { connectionIds: connectionIds as string[], windowEnd, reason };
 }
 
 /** Metrics and the log line of one connection's export, the same for a single job and a group member. */

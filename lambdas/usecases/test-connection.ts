@@ -11,7 +11,14 @@ import { type Connection, validateConnection } from '../domain/connection.ts';
 import { type DiagnosisCode, explain, kmsKeyDisabled } from '../domain/diagnosis.ts';
 import { checkKmsKey } from '../domain/kms-allowlist.ts';
 import { probeObjectKey } from '../domain/object-keys.ts';
-import type { Clock, ConnectionDiagnosis, ExportSink, SinkTarget } from '../ports/index.ts';
+import type {
+  Clock,
+  ConnectionDiagnosis,
+  ConnectionRepository,
+  ExportSink,
+  ExportStateStore,
+  SinkTarget,
+} from '../ports/index.ts';
 import { sinkTargetOf } from './export-window.ts';
 
 export type CheckName = 'connection' | 'pgpPublicKey' | 'kmsKeyAllowlist' | 'kmsKey' | 'write';
@@ -75,6 +82,58 @@ export function diagnosisOf(report: ConnectionTestReport): ConnectionDiagnosis |
     message: `test connection: ${failed.message}${failed.fix ? `: ${failed.fix}` : ''}`,
     at: report.testedAt,
   };
+}
+
+/** Where a stored connection's test reads its row and records its outcome. */
+export interface StoredConnectionTestDeps<K = unknown> {
+  connections: Pick<ConnectionRepository, 'getRaw'>;
+  state: Pick<ExportStateStore, 'recordError' | 'recordPassedTest'>;
+  test: TestConnectionDeps<K>;
+}
+
+/**
+ * Record a stored connection's report on its export state (lastError), where the CLI and the
+ * dashboard show it: a failing report's first failed check, or, for a passing one, that it passed
+ * (which clears the error recorded before it). Returns the diagnosis recorded, if any.
+ */
+export async function recordTestOutcome(
+  connectionId: string,
+  report: ConnectionTestReport,
+  state: StoredConnectionTestDeps['state'],
+): Promise<ConnectionDiagnosis | undefined> {
+  const diagnosis = diagnosisOf(report);
+  if (diagnosis) await state.recordError(connectionId, diagnosis);
+  else if (report.ok) await state.recordPassedTest(connectionId, new Date(report.testedAt));
+  return diagnosis;
+}
+
+/**
+ * "Test connection" of a stored row: the row → testConnection → the report, recorded on the
+ * connection's state (recordTestOutcome). An unknown id is a failed report, not an exception.
+ */
+export async function testStoredConnection<K>(
+  connectionId: string,
+  deps: StoredConnectionTestDeps<K>,
+): Promise<ConnectionTestReport> {
+  const row = await deps.connections.getRaw(connectionId);
+  if (!row) {
+    return {
+      connectionId,
+      ok: false,
+      testedAt: deps.test.clock.now().toISOString(),
+      checks: [
+        {
+          name: 'connection',
+          ok: false,
+          message: `there is no connection ${connectionId}`,
+          fix: 'check the connection id (s3-event-export connections list)',
+        },
+      ],
+    };
+  }
+  const report = await testConnection(row, deps.test);
+  await recordTestOutcome(connectionId, report, deps.state);
+  return report;
 }
 
 function probeBody(connectionId: string, at: Date): Buffer {
