@@ -23,7 +23,7 @@ import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
 import type { ExportJob } from '../ports/index.ts';
 import { type ExportJobRun, executeExportJob, type MemberRun } from '../usecases/export-job.ts';
-import { sharedRecordWorkers } from '../usecases/record-workers.ts';
+import { sharedRecordWorkers } from '../usecases/record-worker-pool.ts';
 
 export { retryLater } from '../usecases/export-job.ts';
 

@@ -78,15 +78,19 @@ export interface ShardCheckpoint {
   shardId: string;
   /** Every record with a sequence number <= this is durably staged (or recorded as abandoned). */
   stagedThrough?: string;
-  pending?: PendingStagingUnit;
+  /** The unit in flight (stored as `pending`): written, or about to be, and not yet acknowledged. */
+  pending?: StagingUnitInFlight;
   /** Sequence ranges the event source gave up on before they were staged (latest last, bounded). */
   abandoned?: AbandonedRange[];
   /** Optimistic-concurrency version; 0 means "no row yet". */
   version: number;
 }
 
-/** One stager unit: its records go into one segment object, whatever their apps. */
-export interface PendingStagingUnit {
+/**
+ * One stager unit in flight: its records go into one segment object, whatever their apps. (Not
+ * the export's pending window, ExportState.pendingWindowEnd: a different thing.)
+ */
+export interface StagingUnitInFlight {
   firstSequence: string;
   lastSequence: string;
   stageTimeMs: number;

@@ -52,7 +52,7 @@ import type {
 } from '../ports/index.ts';
 import { listSettledWindow } from './compact-slot.ts';
 import { UseCaseError } from './errors.ts';
-import { defaultCompressor, type ObjectCompressor } from './record-workers.ts';
+import { defaultCompressor, type ObjectCompressor } from './record-worker-pool.ts';
 import { readAll } from './stream-bytes.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;

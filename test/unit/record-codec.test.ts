@@ -18,7 +18,7 @@ import {
   compileRecordBytesWriter,
   compileRecordWriter,
 } from '../../lambdas/domain/record-codec/record-writer.ts';
-import { inThreadCompressor, RecordWorkerPool } from '../../lambdas/usecases/record-workers.ts';
+import { inThreadCompressor, RecordWorkerPool } from '../../lambdas/usecases/record-worker-pool.ts';
 import { createEventGenerator } from '../../local/events.ts';
 import { objectRecords } from '../support/reference-records.ts';
 

@@ -92,15 +92,15 @@ interface PoolWorker {
 }
 
 /**
- * The worker's script: `record-worker.mjs` beside the Lambda bundle (built from record-worker.ts by
+ * The worker's script: `record-worker-thread.mjs` beside the Lambda bundle (built from record-worker-thread.ts by
  * the exporter's bundling, lib/function.ts). When running from the TypeScript sources (tests, CLI,
  * bench, local demo), the same file is bundled once per process with esbuild into a temporary
  * directory, so workers run bundled JavaScript there too (no TypeScript loader in each worker).
  */
 function workerScript(): URL {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new URL('./record-worker.mjs', here);
-  devWorkerBundle ??= bundleDevWorker(fileURLToPath(new URL('./record-worker.ts', here)));
+  if (!here.endsWith('.ts')) return new URL('./record-worker-thread.mjs', here);
+  devWorkerBundle ??= bundleDevWorker(fileURLToPath(new URL('./record-worker-thread.ts', here)));
   return pathToFileURL(devWorkerBundle);
 }
 
@@ -111,7 +111,7 @@ function bundleDevWorker(entry: string): string {
   const esbuildModule = 'esbuild';
   const esbuild = createRequire(import.meta.url)(esbuildModule) as typeof import('esbuild');
   const dir = mkdtempSync(join(tmpdir(), 'record-worker-'));
-  const outfile = join(dir, 'record-worker.mjs');
+  const outfile = join(dir, 'record-worker-thread.mjs');
   esbuild.buildSync({
     entryPoints: [entry],
     outfile,
