@@ -1,8 +1,8 @@
 /**
  * Backfill: re-export a PAUSED connection from an earlier instant (docs/exactly-once.md §8).
  * The watermark moves back to `from` with one conditional write that refuses while an
- * exporter holds the lease or a pinned window has a part written, so a backfill never
- * splits or races a window (a pinned window with nothing written is dropped: a window that
+ * exporter holds the lease or a pending window has a part written, so a backfill never
+ * splits or races a window (a pending window with nothing written is dropped: a window that
  * kept failing never blocks a backfill). On resume, the exporter writes every committed
  * window after `from` again to its own keys, with its own sequence (the bucket holds each
  * event once), then goes on as usual. A `from` inside a committed window moves to that
@@ -103,7 +103,7 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
   if (!(await deps.state.resetWatermark(connectionId, start, now, replayThrough))) {
     throw new BackfillRefusedError(
       'WINDOW_IN_PROGRESS',
-      `connection ${connectionId} has a window in progress (an exporter holds the lease, or a pinned window has ` +
+      `connection ${connectionId} has a window in progress (an exporter holds the lease, or a pending window has ` +
         'parts written and is not committed yet); resume the connection until that window is committed ' +
         '("status" shows it), pause it again and retry',
     );

@@ -7,7 +7,7 @@
  * 3. Take the lease; the first attempt on a watermark pins the window end, so
  *    every retry writes the same keys whatever tick triggered it. After a backfill
  *    the pinned end is that of the next committed window, exported again to its own
- *    keys. A pinned window takes the current row unless parts are written and only
+ *    keys. A pending window takes the current row unless parts are written and only
  *    settings other than destination and encryption changed.
  * 4. Stream the window's staged objects into data parts split by size at
  *    staged-object boundaries; record a cursor after each part so a window too
@@ -255,14 +255,14 @@ function mergeObjects(...lists: SupersededObject[][]): SupersededObject[] {
 }
 
 /**
- * The settings the pinned window is written with (docs/exactly-once.md §3): the current row when
+ * The settings the pending window is written with (docs/exactly-once.md §3): the current row when
  * no part is written yet (a fixed bucket, role, key... takes effect at once), or when parts are
  * written but the destination or the encryption changed — then the window is written again whole
  * under the current row, and what the earlier attempts wrote is kept as superseded. Otherwise
  * (e.g. only the event selection changed) the window is finished with the settings it was
  * pinned with. Undefined when the lease was lost meanwhile.
  */
-async function pinnedSettings(
+async function pendingWindowSettings(
   current: Connection,
   state: ExportState,
   windowEnd: Date,
@@ -359,7 +359,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
   const owner = deps.owner ?? randomUUID();
   const committed: CommittedWindow[] = [];
   const hadError = state.lastError !== undefined;
-  // One job may commit several windows: a pinned older window first, then up to the job's end.
+  // One job may commit several windows: an older pending window first, then up to the job's end.
   while (state.watermark.getTime() < job.windowEnd.getTime() || state.pendingWindowEnd) {
     if (committed.length > 0 && outOfTime(deps)) {
       // Many windows (a backfill's re-exports) in one job: the next invocation goes on.
@@ -396,7 +396,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       break;
     }
     const windowEnd = state.pendingWindowEnd;
-    const settings = await pinnedSettings(connection, state, windowEnd, owner, deps);
+    const settings = await pendingWindowSettings(connection, state, windowEnd, owner, deps);
     if (!settings)
       return committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
     state = settings.state;
@@ -410,12 +410,12 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       await deps.state.releaseLease(connection.connectionId, owner);
       return refuse(connection.connectionId, error, now, deps);
     }
-    let outcome: PinnedOutcome;
+    let outcome: PendingWindowOutcome;
     try {
       const earlier = isReplaying(state, windowEnd)
         ? await deps.state.getCommittedWindow(connection.connectionId, windowEnd)
         : undefined;
-      outcome = await exportPinnedWindow(windowConnection, state, windowEnd, owner, encrypt, deps, earlier);
+      outcome = await exportPendingWindow(windowConnection, state, windowEnd, owner, encrypt, deps, earlier);
     } catch (error) {
       if (error instanceof LostLeaseError) return { status: 'lost-race', windows: committed };
       const diagnosis = {
@@ -462,11 +462,11 @@ function outOfTime(deps: ExportDeps): boolean {
   return remaining !== undefined && remaining < (deps.reserveMs ?? 0);
 }
 
-type PinnedOutcome =
+type PendingWindowOutcome =
   | { status: 'committed'; window: CommittedWindow }
   | { status: 'continued'; cursor: ExportCursor };
 
-async function exportPinnedWindow(
+async function exportPendingWindow(
   connection: Connection,
   state: ExportState,
   windowEnd: Date,
@@ -474,7 +474,7 @@ async function exportPinnedWindow(
   encrypt: Encryptor | undefined,
   deps: ExportDeps,
   earlier: CommittedWindowRecord | undefined,
-): Promise<PinnedOutcome> {
+): Promise<PendingWindowOutcome> {
   const windowStart = state.watermark;
   const target = sinkTargetOf(connection);
   // Staged data older than the retention may be gone: never claim it (manifest, history, state).
@@ -505,12 +505,12 @@ async function exportPinnedWindow(
     deps,
   );
   try {
-    return await writePinnedWindow();
+    return await writePendingWindow();
   } finally {
     source.close();
   }
 
-  async function writePinnedWindow(): Promise<PinnedOutcome> {
+  async function writePendingWindow(): Promise<PendingWindowOutcome> {
     let leaseRenewedAt = deps.clock.now().getTime();
     const keepLease = async (force = false) => {
       const now = deps.clock.now();

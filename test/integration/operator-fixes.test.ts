@@ -92,7 +92,7 @@ async function exported(s3: Parameters<typeof readBucket>[0], prefix: string, ho
 
 /**
  * The row is wrong at the first attempt and its retry (the window is pinned), then fixed: the
- * next tick exports the pinned window under the fixed row, then goes on.
+ * next tick exports the pending window under the fixed row, then goes on.
  */
 async function wrongThenFixed(
   wrong: Partial<ConnectionInput>,
