@@ -31,7 +31,7 @@ import {
   DEFAULT_PART_SIZE_BYTES,
   type ExportDeps,
 } from '../../lambdas/usecases/export-window.ts';
-import { inThreadCompressor } from '../../lambdas/usecases/record-workers.ts';
+import { inThreadCompressor } from '../../lambdas/usecases/record-worker-pool.ts';
 import { type IncomingRecord, stageBatch } from '../../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from '../../local/clock.ts';
 import { seededRandom } from '../../local/events.ts';

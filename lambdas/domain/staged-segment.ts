@@ -4,6 +4,7 @@
  * the exporter reads by. Sections are whole gzip members, so they can be cut and concatenated
  * without recompressing (RFC 1952 §2.2: a gzip file is a series of members).
  */
+import { DomainError } from './errors.ts';
 
 /** Section of a segment holding the unit's refused records instead of an app's events. */
 export const QUARANTINE_SECTION = '$quarantine';
@@ -23,7 +24,7 @@ export interface SectionEntry {
   count: number;
 }
 
-export class CorruptStagedDataError extends Error {
+export class CorruptStagedDataError extends DomainError {
   override readonly name = 'CorruptStagedDataError';
   constructor(
     readonly objectKey: string,

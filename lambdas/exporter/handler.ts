@@ -1,7 +1,14 @@
 /**
  * SQS export jobs → executeExportJob (one connection, or a group of one app's connections run
  * concurrently with shared staged reads), one message at a time, partial batch failures for
- * retries/DLQ.
+ * retries/DLQ. Thin: each message body is parsed with a schema (parseExportJob), the use case
+ * runs with the container's Runtime (lambda-runtime.ts), and the outcome becomes metrics and logs.
+ *
+ * The SQS loop is written out here, not with `@aws-lambda-powertools/batch`: that package is not
+ * a dependency of the project (only Powertools logger and metrics are), and a message's outcome
+ * here is more than "processed or thrown" — a job that ran out of time or lost its lease is
+ * reported as a batch item failure for redelivery (`run.redeliver`) after its metrics and logs,
+ * and a group job's failed members are re-enqueued alone while the message is acknowledged.
  */
 
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -16,7 +23,7 @@ import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
 import type { ExportJob } from '../ports/index.ts';
 import { type ExportJobRun, executeExportJob, type MemberRun } from '../usecases/export-job.ts';
-import { sharedRecordWorkers } from '../usecases/record-workers.ts';
+import { sharedRecordWorkers } from '../usecases/record-worker-pool.ts';
 
 export { retryLater } from '../usecases/export-job.ts';
 
@@ -39,12 +46,19 @@ const RESERVE_MS = 3 * 60_000;
 const JOB_SHAPE =
   'export job must be {"connectionId": string}, {"connectionIds": [string, ...]} or {"groups": [[string, ...], ...]}, with "windowEnd": ISO string, "reason": ...';
 
+const JOB_REASONS = [
+  'schedule',
+  'continuation',
+  'backfill',
+  'manual',
+  'retry',
+] as const satisfies readonly ExportJob['reason'][];
 const ids = z.array(z.string()).min(1);
 const jobBase = {
   windowEnd: z
     .string()
     .refine((t) => !Number.isNaN(new Date(t).getTime()), 'windowEnd is not an ISO instant'),
-  reason: z.enum(['schedule', 'continuation', 'backfill', 'manual', 'retry']).default('schedule'),
+  reason: z.enum(JOB_REASONS).default('schedule'),
 };
 const exportJobSchema = z.union([
   z.object({ connectionId: z.string(), ...jobBase }).strict(),

@@ -36,6 +36,7 @@ import {
   type StagingStore,
   type StoredKey,
 } from '../ports/index.ts';
+import { UseCaseError } from './errors.ts';
 
 export interface CompactSlotDeps {
   store: StagingStore;
@@ -230,7 +231,7 @@ async function writeQuarantine(slotStart: Date, segments: readonly Segment[], st
 }
 
 /** A window whose last slots cannot be compacted yet: it must not be exported before. */
-export class WindowNotSettledError extends Error {
+export class WindowNotSettledError extends UseCaseError {
   override readonly name = 'WindowNotSettledError';
 }
 

@@ -314,13 +314,13 @@ function activeOutcome(connection: Connection, state: ExportState | undefined, c
   }
   // Where its export starts: a new connection (no state yet) at its backfill start or creation.
   const windowStart = state?.watermark ?? new Date(connection.startFrom ?? connection.createdAt);
-  const pinnedElsewhere =
+  const pendingElsewhere =
     state?.pendingWindowEnd !== undefined && state.pendingWindowEnd.getTime() !== windowEnd.getTime();
   outcome.due = {
     connectionId: connection.connectionId,
     appId: connection.appId,
     windowEnd: windowEnd.toISOString(),
-    grouped: !pinnedElsewhere && windowStart.getTime() >= windowEnd.getTime() - periodMs(input.frequency),
+    grouped: !pendingElsewhere && windowStart.getTime() >= windowEnd.getTime() - periodMs(input.frequency),
   };
   return outcome;
 }

@@ -13,12 +13,12 @@ import type { Frequency } from '../../lambdas/definitions.ts';
 import type { Connection } from '../../lambdas/domain/connection.ts';
 import { recordFrame } from '../../lambdas/domain/export-record.ts';
 import { connectionPrefix } from '../../lambdas/domain/object-keys.ts';
+import { compileRecordWriter } from '../../lambdas/domain/record-codec/record-writer.ts';
 import type { ExportJob } from '../../lambdas/ports/index.ts';
 import { jobConnectionIds } from '../../lambdas/ports/index.ts';
 import { listSettledWindow } from '../../lambdas/usecases/compact-slot.ts';
 import { dispatchTick } from '../../lambdas/usecases/dispatch-tick.ts';
 import type { ExportJobRun } from '../../lambdas/usecases/export-job.ts';
-import { compileRecordWriter } from '../../lambdas/usecases/window-records.ts';
 import { ManualClock } from '../../local/clock.ts';
 import { createEventGenerator } from '../../local/events.ts';
 import { createHarness, type Harness, isDataKey, readBucket } from '../../local/harness.ts';
@@ -255,7 +255,7 @@ describe('group jobs: one read of the staged data per app and tick', () => {
       [broken.connectionId, 'failed'],
       [ok2.connectionId, 'committed'],
     ]);
-    expect((run.members[1]!.error as { name?: string }).name).toBe('NoSuchBucket');
+    expect((run.members[1]!.error as { name?: string }).name).toBe('BucketNotFoundError');
     // The group message is acknowledged; only the failed member goes back to the queue, alone.
     const retry: ExportJob = {
       connectionId: broken.connectionId,
