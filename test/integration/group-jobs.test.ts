@@ -346,7 +346,7 @@ describe('group jobs: one read of the staged data per app and tick', () => {
   });
 
   it('the dispatcher groups the on-time connections of each app, splits a large group, and lets a connection catching up run alone', {
-    timeout: 240_000,
+    timeout: 480_000,
   }, async () => {
     const e = engines();
     // A Monday 00:05 after DAY0: the weekly tick.
