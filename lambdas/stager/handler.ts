@@ -35,7 +35,7 @@ async function stage(event: KinesisStreamEvent): Promise<KinesisStreamBatchRespo
       metrics.addMetric(METRICS.stagingRangesAbandoned, MetricUnit.Count, result.abandoned.length);
       if (result.abandoned.length > 0)
         logger.error(
-          'the event source gave up on records that were not staged; see the failure-queue runbook',
+          'the event source gave up on records that were not staged; see the StagingRangesAbandoned runbook',
           {
             shardId,
             abandoned: result.abandoned,
