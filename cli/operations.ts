@@ -74,13 +74,12 @@ export async function exportDepsOf(
   options: { exporterRoleArn?: string | undefined } = {},
 ): Promise<ExportDeps> {
   const settings = operationSettings(ctx);
-  const [connections, state, staging, sink, { createPreflight }, { diagnose }, { DEFAULT_GZIP_LEVEL }] =
+  const [connections, state, staging, sink, { diagnose }, { createDeploymentPreflight, DEFAULT_GZIP_LEVEL }] =
     await Promise.all([
       ctx.connectionRepository(),
       ctx.exportStateStore(),
       ctx.stagingStore(),
       ctx.exportSink(options),
-      import('../lambdas/usecases/preflight.ts'),
       import('../lambdas/domain/diagnosis.ts'),
       import('../lambdas/runtime.ts'),
     ]);
@@ -90,7 +89,7 @@ export async function exportDepsOf(
     staging,
     sink,
     clock: ctx.clock,
-    preflight: createPreflight(settings.kmsKeyAllowlist),
+    preflight: createDeploymentPreflight(settings.kmsKeyAllowlist),
     diagnose: (error, connection) =>
       diagnose(error, {
         connection,

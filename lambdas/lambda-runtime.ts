@@ -16,8 +16,7 @@ import { S3ExportSink } from './adapters/s3-export-sink.ts';
 import { lazySqsJobQueue } from './adapters/sqs-job-queue.ts';
 import { configFromEnv } from './config.ts';
 import { systemClock } from './ports/index.ts';
-import { createRuntime, type Runtime } from './runtime.ts';
-import { createPreflight } from './usecases/preflight.ts';
+import { createDeploymentPreflight, createRuntime, type Runtime } from './runtime.ts';
 
 let runtime: Runtime | undefined;
 
@@ -40,7 +39,7 @@ export function lambdaRuntime(): Runtime {
     jobs,
     clock: systemClock,
     notifier: new EventBridgeNotifier(createEventBridgeClient({ region })),
-    preflight: createPreflight(config.kmsKeyAllowlist),
+    preflight: createDeploymentPreflight(config.kmsKeyAllowlist),
   });
   return runtime;
 }

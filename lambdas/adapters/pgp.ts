@@ -26,6 +26,7 @@ import {
   type Subkey,
 } from 'openpgp';
 import type { FieldError } from '../domain/connection.ts';
+import type { PayloadEncryption } from '../ports/index.ts';
 
 const FIELD = 'pgpPublicKey';
 const MIN_RSA_BITS = 2048;
@@ -395,3 +396,6 @@ function pullOnly(source: Readable): ReadableStream<Uint8Array> {
     { highWaterMark: 0 },
   );
 }
+
+/** The OpenPGP adapter as the use cases' PayloadEncryption port. */
+export const pgpEncryption: PayloadEncryption<EncryptionKey> = { loadEncryptionKey, encryptStream };

@@ -7,7 +7,6 @@
  * Messages never contain secrets (external ids, keys, credentials) or event data: SDK
  * messages are only inspected, never copied, except for the bucket region S3 reports.
  */
-import type { ConnectionDiagnosis } from '../ports/index.ts';
 import type { FieldError } from './connection.ts';
 import {
   assumeRolePermissionsPolicy,
@@ -17,6 +16,16 @@ import {
   kmsKeyPolicyStatement,
   type PolicySubject,
 } from './policies.ts';
+
+/** What is wrong with a connection, as recorded on its export state and shown to operators. */
+export interface ConnectionDiagnosis {
+  /** Stable code, e.g. BUCKET_POLICY_MISSING, INVALID_CONNECTION, KMS_KEY_NOT_ALLOWLISTED. */
+  code: string;
+  /** What is wrong and how to fix it, in words a customer can act on. No secrets, no event data. */
+  message: string;
+  at: string;
+  windowEnd?: string;
+}
 
 export const DIAGNOSIS_CODES = [
   'WRONG_REGION',

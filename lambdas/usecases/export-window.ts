@@ -32,6 +32,7 @@ import { NamespaceConflictError } from '../domain/namespaces.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
 import { REF_GROUP_BYTES } from '../domain/staged-segment.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
+import { readAll } from '../domain/stream-bytes.ts';
 import { assertWindowEndSettled } from '../domain/windows.ts';
 import type {
   Clock,
@@ -39,6 +40,7 @@ import type {
   ConnectionDiagnosis,
   ConnectionRepository,
   ExportCursor,
+  ExportNotifier,
   ExportSink,
   ExportState,
   ExportStateStore,
@@ -50,7 +52,6 @@ import type {
 } from '../ports/index.ts';
 import { listSettledWindow } from './compact-slot.ts';
 import { defaultCompressor, type ObjectCompressor } from './record-workers.ts';
-import { readAll } from './stream-bytes.ts';
 import type { CompressedRecords, RecordWriterSpec } from './window-records.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;
@@ -69,24 +70,6 @@ export class ConnectionProblem extends Error {
 }
 
 export type Encryptor = (plaintext: Readable) => Readable;
-
-export interface ExportNotifier {
-  windowCommitted(event: {
-    connectionId: string;
-    windowStart: Date;
-    windowEnd: Date;
-    sequence: number;
-    records: number;
-    bytes: number;
-    files: number;
-    recovered: boolean;
-  }): Promise<void>;
-  exportFailed(event: {
-    connectionId: string;
-    windowEnd: Date;
-    diagnosis: ConnectionDiagnosis;
-  }): Promise<void>;
-}
 
 export interface ExportSettings {
   leaseMs: number;

@@ -36,9 +36,9 @@
 import { Readable } from 'node:stream';
 import { stageTimeOfRefKey } from '../domain/staged-segment.ts';
 import { compareStagedObjects } from '../domain/staging-layout.ts';
+import { readAll } from '../domain/stream-bytes.ts';
 import type { StagingStore } from '../ports/index.ts';
 import { withOpenObject } from './staged-read-stats.ts';
-import { readAll } from './stream-bytes.ts';
 
 /** K: how many objects a member may run ahead of the slowest member of its group. */
 export const DEFAULT_LOOK_AHEAD_OBJECTS = 8;

@@ -11,7 +11,14 @@ import { type Connection, validateConnection } from '../domain/connection.ts';
 import { type DiagnosisCode, explain } from '../domain/diagnosis.ts';
 import { checkKmsKey } from '../domain/kms-allowlist.ts';
 import { probeObjectKey } from '../domain/object-keys.ts';
-import type { Clock, ConnectionDiagnosis, ExportSink, SinkTarget } from '../ports/index.ts';
+import type {
+  Clock,
+  ConnectionDiagnosis,
+  ExportSink,
+  KmsKeyInspector,
+  PayloadEncryption,
+  SinkTarget,
+} from '../ports/index.ts';
 import { sinkTargetOf } from './export-window.ts';
 
 export type CheckName = 'connection' | 'pgpPublicKey' | 'kmsKeyAllowlist' | 'kmsKey' | 'write';
@@ -36,23 +43,6 @@ export interface ConnectionTestReport {
   /** Key of the probe object, when one was written. */
   probeKey?: string;
   checks: ConnectionCheck[];
-}
-
-/** The KMS key as our exporter identity sees it (an adapter calls KMS DescribeKey). */
-export interface KmsKeyDescription {
-  keyState: string;
-  enabled: boolean;
-  keyManager?: string | undefined;
-}
-
-export interface KmsKeyInspector {
-  describeKey(target: SinkTarget, kmsKeyArn: string): Promise<KmsKeyDescription>;
-}
-
-/** PGP operations (lambdas/adapters/pgp.ts fits): the use case does not import openpgp. */
-export interface PayloadEncryption<K> {
-  loadEncryptionKey(armored: string, now: Date): Promise<K>;
-  encryptStream(key: K, plaintext: Readable): Readable;
 }
 
 export interface TestConnectionDeps<K = unknown> {
