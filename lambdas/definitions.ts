@@ -53,7 +53,7 @@ export interface TableDefinition {
   globalSecondaryIndexes?: { indexName: string; partitionKey: KeyAttribute; sortKey?: KeyAttribute }[];
 }
 
-/** Operator-owned configuration: one row per export connection (SPEC §2). */
+/** Operator-owned configuration: one row per export connection (docs/product.md#connections). */
 export const CONNECTIONS_TABLE = {
   logicalName: 'Connections',
   partitionKey: { name: 'connectionId', type: 'S' },

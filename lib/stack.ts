@@ -1,5 +1,5 @@
 /**
- * The production stack (SPEC §6): everything `cdk deploy` creates, assembled
+ * The production stack (docs/product.md#operations): everything `cdk deploy` creates, assembled
  * from one construct per concern.
  */
 import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';

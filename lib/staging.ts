@@ -9,8 +9,8 @@
  *   their cost) per bucket, not per object.
  * - Versioning off: staged objects are created once (`If-None-Match: *`) and
  *   never overwritten, so versions would protect nothing; and with versioning the
- *   lifecycle expiration would leave non-current copies behind, while SPEC §5 says
- *   staged data is gone after its retention.
+ *   lifecycle expiration would leave non-current copies behind, while staged data must be
+ *   gone after its retention (docs/product.md#security).
  * - Lifecycle: objects expire after the staging retention; incomplete multipart
  *   uploads are aborted after a day.
  * - Never public (block public access), TLS only, no auto-delete: deleting the

@@ -1,5 +1,5 @@
 /**
- * OpenPGP for export files (SPEC §2 `pgpPublicKey`, §3 File): validate a customer's armored
+ * OpenPGP for export files (`pgpPublicKey`, docs/product.md#file-format): validate a customer's armored
  * public key, and encrypt the gzipped NDJSON to it as a stream.
  *
  * What is refused, and why each message names `pgpPublicKey` and the fix: a private key

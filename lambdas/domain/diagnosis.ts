@@ -1,6 +1,6 @@
 /**
  * What went wrong with a connection's bucket, key or role, in words a customer can act on
- * (SPEC §5 "test connection", DESIGN-NOTES "Isolation"). Maps AWS SDK errors by their shape
+ * (docs/product.md#test-connection, #isolation). Maps AWS SDK errors by their shape
  * — `name`, `Code`, `$metadata.httpStatusCode`, the `x-amz-bucket-region` response header,
  * the `Region` field of S3's error body — so this module imports no SDK.
  *

@@ -1,5 +1,5 @@
 /**
- * The per-window manifest (SPEC §3), written last beside the data parts, also
+ * The per-window manifest (docs/product.md#manifest), written last beside the data parts, also
  * for an empty window. Customers check completeness with it and spot gaps by a
  * missing sequence number.
  */

@@ -1,5 +1,5 @@
 /**
- * The exact IAM documents a customer applies for one connection (SPEC §5), printed by the
+ * The exact IAM documents a customer applies for one connection (docs/security.md), printed by the
  * stack, the CLI and "test connection": one definition, so what we print is what we test.
  *
  * - Bucket policy: our one stable exporter role may write under this connection's prefix

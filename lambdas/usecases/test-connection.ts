@@ -1,5 +1,5 @@
 /**
- * "Test connection" (SPEC §5): check a connection the way the exporter will use it and
+ * "Test connection" (docs/product.md#test-connection): check a connection the way the exporter will use it and
  * report each check with a fix. Validates the row, the PGP key and the KMS allowlist,
  * optionally describes the KMS key, then writes a small probe object (gzipped one-line
  * JSON, PGP-encrypted when a key is set) at `probeObjectKey` with the connection's exact
