@@ -31,10 +31,14 @@ export const QUARANTINE = 'quarantine/*';
 
 export interface StagingStorageProps {
   /** Encrypts staged objects (SSE-KMS with a Bucket Key). */
-  key: kms.IKey;
-  retentionDays: number;
-  /** Days server access logs are kept. Default 365. */
-  accessLogRetentionDays?: number;
+  readonly key: kms.IKey;
+  /** Days staged objects are kept (the bucket's lifecycle expiration). */
+  readonly retentionDays: number;
+  /**
+   * Days server access logs are kept.
+   * @default 365
+   */
+  readonly accessLogRetentionDays?: number;
 }
 
 export class StagingStorage extends Construct {
