@@ -4,6 +4,15 @@
  * schedule timing. Nothing here imports an SDK.
  */
 
+/**
+ * A setting of the deployment that cannot be used: an environment variable of the Lambdas
+ * (lambdas/config.ts) or a CDK context value (lib/config.ts). The message names the setting and
+ * its valid form. Defined here, beside the settings' names, so that lib/ need not import lambdas/.
+ */
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+}
+
 export const FREQUENCIES = ['FIFTEEN_MINUTES', 'DAILY', 'WEEKLY'] as const;
 export type Frequency = (typeof FREQUENCIES)[number];
 

@@ -34,7 +34,7 @@ export interface ExportFunctionProps {
   readonly logRetentionDays: number;
   /**
    * Worker-thread entries under lambdas/ bundled beside index.mjs as `<name>.mjs` (the handler
-   * finds them next to its own module), e.g. `usecases/record-worker.ts`.
+   * finds them next to its own module), e.g. `usecases/record-worker-thread.ts`.
    * @default [] (no worker bundles)
    */
   readonly workerEntries?: string[];

@@ -75,7 +75,7 @@ export class S3EventExportStack extends Stack {
       stagingKey: this.dataKey,
       staging: this.staging,
       environment,
-      memorySize: config.stagerMemoryMb,
+      memorySize: config.compactorMemoryMb,
       logRetentionDays: config.logRetentionDays,
     });
 

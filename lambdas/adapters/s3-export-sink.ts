@@ -9,6 +9,7 @@ import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ExportSink, SinkTarget, StoredObject } from '../ports/index.ts';
 import { type CredentialsOption, createS3Client } from './aws-clients.ts';
+import { translateAwsError } from './aws-errors.ts';
 
 /** The S3 client to write one target with (region, credentials, assumed role ...). */
 export type SinkClientProvider = (target: SinkTarget) => S3Client | Promise<S3Client>;
@@ -99,7 +100,12 @@ export class S3ExportSink implements ExportSink {
     body: Readable,
     contentType: string,
   ): Promise<StoredObject> {
-    const client = await this.clientFor(target);
+    let client: S3Client;
+    try {
+      client = await this.clientFor(target);
+    } catch (error) {
+      throw translateAwsError(error);
+    }
     const digest = new DigestingPassThrough();
     // Errors of the source reach the upload through the pass-through, which then aborts it.
     let sourceError: Error | undefined;
@@ -128,7 +134,7 @@ export class S3ExportSink implements ExportSink {
       body.destroy();
       // The source's failure is the cause; what the upload reports may be its abort's aftermath.
       if (sourceError && error !== sourceError) throw Object.assign(sourceError, { uploadError: error });
-      throw error;
+      throw error === sourceError ? error : translateAwsError(error);
     }
     return { key, bytes: digest.bytes, sha256: digest.digestHex() };
   }

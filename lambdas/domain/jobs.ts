@@ -1,6 +1,6 @@
 /**
- * Export jobs: what the dispatcher enqueues and the exporter runs: one connection, or a group of
- * one app's connections due at the same window end.
+ * Export jobs: what the dispatcher enqueues and the exporter runs: one connection, a group of
+ * one app's connections due at the same window end, or a batch of such groups.
  */
 
 /** Fields of every job. */
@@ -15,6 +15,7 @@ export interface ExportJobBase {
 export interface ConnectionExportJob extends ExportJobBase {
   connectionId: string;
   connectionIds?: undefined;
+  groups?: undefined;
 }
 
 /**
@@ -26,11 +27,24 @@ export interface ConnectionExportJob extends ExportJobBase {
 export interface GroupExportJob extends ExportJobBase {
   connectionIds: string[];
   connectionId?: undefined;
+  groups?: undefined;
 }
 
-export type ExportJob = ConnectionExportJob | GroupExportJob;
+/**
+ * A batch job: the up-to-date connections of many apps due at one window end, one group (one
+ * app's connections) per entry, run a few groups at a time by one invocation. Small windows
+ * then cost one invocation and one message per batch, not per connection (docs/platform-scale.md).
+ */
+export interface BatchExportJob extends ExportJobBase {
+  groups: string[][];
+  connectionId?: undefined;
+  connectionIds?: undefined;
+}
+
+export type ExportJob = ConnectionExportJob | GroupExportJob | BatchExportJob;
 
 /** The connections a job exports, in order. */
 export function jobConnectionIds(job: ExportJob): string[] {
+  if (job.groups) return job.groups.flat();
   return job.connectionIds ?? [job.connectionId];
 }

@@ -12,7 +12,7 @@ import type { ExportJob } from '../domain/jobs.ts';
 import type { ManifestSupersedes, SupersededObject, WrittenPart } from '../domain/manifest.ts';
 
 // Domain facts the ports speak in, re-exported for the adapters and callers that import them from here.
-export type { ConnectionExportJob, ExportJob, GroupExportJob } from '../domain/jobs.ts';
+export type { BatchExportJob, ConnectionExportJob, ExportJob, GroupExportJob } from '../domain/jobs.ts';
 export { jobConnectionIds } from '../domain/jobs.ts';
 export type { ConnectionDiagnosis, ManifestSupersedes, SupersededObject, WrittenPart };
 
@@ -83,15 +83,19 @@ export interface ShardCheckpoint {
   shardId: string;
   /** Every record with a sequence number <= this is durably staged (or recorded as abandoned). */
   stagedThrough?: string;
-  pending?: PendingStagingUnit;
+  /** The unit in flight (stored as `pending`): written, or about to be, and not yet acknowledged. */
+  pending?: StagingUnitInFlight;
   /** Sequence ranges the event source gave up on before they were staged (latest last, bounded). */
   abandoned?: AbandonedRange[];
   /** Optimistic-concurrency version; 0 means "no row yet". */
   version: number;
 }
 
-/** One stager unit: its records go into one segment object, whatever their apps. */
-export interface PendingStagingUnit {
+/**
+ * One stager unit in flight: its records go into one segment object, whatever their apps. (Not
+ * the export's pending window, ExportState.pendingWindowEnd: a different thing.)
+ */
+export interface StagingUnitInFlight {
   firstSequence: string;
   lastSequence: string;
   stageTimeMs: number;
@@ -173,7 +177,7 @@ export interface ExportState {
   /** The window end pinned by the first attempt on the current watermark; retries reuse it. */
   pendingWindowEnd?: Date;
   /**
-   * The connection row the pinned window is being written with. An attempt takes the current row
+   * The connection row the pending window is being written with. An attempt takes the current row
    * instead when no part is written yet, and when parts are written but the destination or the
    * encryption changed (the window is then written again whole); otherwise (e.g. only the event
    * selection changed) the window is finished with these settings (docs/exactly-once.md §3).
@@ -184,7 +188,7 @@ export interface ExportState {
    * are exported again to their own keys (docs/exactly-once.md §8). Absent when never backfilled.
    */
   replayThrough?: Date;
-  /** Objects earlier attempts of the pinned window wrote under settings since replaced. */
+  /** Objects earlier attempts of the pending window wrote under settings since replaced. */
   pendingSupersedes?: SupersededObject[];
   /** What the last committed window that superseded anything superseded (also in its history row). */
   superseded?: { windowEnd: Date; supersedes: ManifestSupersedes };
@@ -247,7 +251,7 @@ export interface ExportStateStore {
   /** Record progress of a multi-invocation window; false when the lease is no longer ours. */
   saveCursor(connectionId: string, owner: string, cursor: ExportCursor): Promise<boolean>;
   /**
-   * Replace the pinned window's settings (while we hold the lease): pendingConnection :=
+   * Replace the pending window's settings (while we hold the lease): pendingConnection :=
    * `connectionSnapshot`, pendingSupersedes := `supersedes`, cursor cleared (the window is written
    * again from its start). Returns the state after the write; undefined when the lease is not ours.
    */
@@ -280,7 +284,7 @@ export interface ExportStateStore {
   recordPassedTest(connectionId: string, testedAt: Date): Promise<void>;
   /**
    * Move a connection's watermark for a backfill: only when no unexpired lease is held (now) and
-   * no pinned window has a part written; clears the cursor and an unwritten pinned window. False
+   * no pending window has a part written; clears the cursor and an unwritten pending window. False
    * when refused.
    */
   resetWatermark(connectionId: string, watermark: Date, now: Date, replayThrough?: Date): Promise<boolean>;

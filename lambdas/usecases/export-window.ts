@@ -20,6 +20,8 @@ import {
 } from '../domain/manifest.ts';
 import { NamespaceConflictError } from '../domain/namespaces.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
+import type { CompressedRecords } from '../domain/record-codec/gzip-members.ts';
+import type { RecordWriterSpec } from '../domain/record-codec/record-writer.ts';
 import { REF_GROUP_BYTES } from '../domain/staged-segment.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
 import { readAll } from '../domain/stream-bytes.ts';
@@ -41,16 +43,16 @@ import type {
   WrittenPart,
 } from '../ports/index.ts';
 import { listSettledWindow } from './compact-slot.ts';
-import { defaultCompressor, type ObjectCompressor } from './record-workers.ts';
-import type { CompressedRecords, RecordWriterSpec } from './window-records.ts';
+import { UseCaseError } from './errors.ts';
+import { defaultCompressor, type ObjectCompressor } from './record-worker-pool.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;
 /** Parts are split when their uncompressed output passes this size (docs/product.md#output-keys, parts). */
 export const DEFAULT_PART_SIZE_BYTES = 512 * 1024 * 1024;
 
 /** A configuration problem of one connection: recorded on its state, not retried until the row changes. */
-export class ConnectionProblem extends Error {
-  override readonly name = 'ConnectionProblem';
+export class ConnectionProblemError extends UseCaseError {
+  override readonly name = 'ConnectionProblemError';
   constructor(
     readonly code: string,
     message: string,
@@ -77,7 +79,7 @@ export interface ExportDeps {
   sink: ExportSink;
   clock: Clock;
   settings: ExportSettings;
-  /** Refuse a connection before any write (KMS allowlist, PGP key validity); throw ConnectionProblem. */
+  /** Refuse a connection before any write (KMS allowlist, PGP key validity); throw ConnectionProblemError. */
   preflight?: (connection: Connection, now: Date) => Promise<{ encrypt?: Encryptor }>;
   /** Turn a write failure into words the customer can act on. */
   diagnose?: (error: unknown, connection: Connection) => ConnectionDiagnosis;
@@ -137,7 +139,7 @@ export function initialWatermark(connection: Connection, now: Date, stagingReten
     const startFrom = new Date(connection.startFrom);
     const earliest = now.getTime() - stagingRetentionDays * 86_400_000;
     if (startFrom.getTime() < earliest) {
-      throw new ConnectionProblem(
+      throw new ConnectionProblemError(
         'BACKFILL_BEYOND_RETENTION',
         `startFrom ${connection.startFrom} is earlier than the staging retention allows ` +
           `(${stagingRetentionDays} days: ${new Date(earliest).toISOString()}); set startFrom at or after that instant`,
@@ -155,7 +157,13 @@ function genericDiagnosis(error: unknown): ConnectionDiagnosis {
   return { code: 'EXPORT_FAILED', message: `${name}: ${message}`, at: new Date().toISOString() };
 }
 
-class LostLease extends Error {}
+/** Another invocation took the connection's lease: this one stops without writing further. */
+class LostLeaseError extends UseCaseError {
+  override readonly name = 'LostLeaseError';
+  constructor() {
+    super("another invocation took over the connection's lease; this one stops");
+  }
+}
 
 /** The connection must hold its prefix in its bucket (domain/namespaces.ts) before it writes a key there. */
 export async function claimNamespace(
@@ -166,14 +174,14 @@ export async function claimNamespace(
     await deps.connections.claimNamespace(connection);
   } catch (error) {
     if (error instanceof NamespaceConflictError)
-      throw new ConnectionProblem('NAMESPACE_CONFLICT', error.message);
+      throw new ConnectionProblemError('NAMESPACE_CONFLICT', error.message);
     throw error;
   }
 }
 
 async function refuse(
   connectionId: string,
-  problem: ConnectionProblem,
+  problem: ConnectionProblemError,
   now: Date,
   deps: ExportDeps,
 ): Promise<ExportOutcome> {
@@ -220,14 +228,14 @@ function mergeObjects(...lists: SupersededObject[][]): SupersededObject[] {
 }
 
 /**
- * The settings the pinned window is written with (docs/exactly-once.md §3): the current row when
+ * The settings the pending window is written with (docs/exactly-once.md §3): the current row when
  * no part is written yet (a fixed bucket, role, key... takes effect at once), or when parts are
  * written but the destination or the encryption changed — then the window is written again whole
  * under the current row, and what the earlier attempts wrote is kept as superseded. Otherwise
  * (e.g. only the event selection changed) the window is finished with the settings it was
  * pinned with. Undefined when the lease was lost meanwhile.
  */
-async function pinnedSettings(
+async function pendingWindowSettings(
   current: Connection,
   state: ExportState,
   windowEnd: Date,
@@ -317,14 +325,14 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
         initialWatermark(connection, now, deps.settings.stagingRetentionDays),
       ));
   } catch (error) {
-    if (!(error instanceof ConnectionProblem)) throw error;
+    if (!(error instanceof ConnectionProblemError)) throw error;
     return refuse(connection.connectionId, error, now, deps);
   }
 
   const owner = deps.owner ?? randomUUID();
   const committed: CommittedWindow[] = [];
   const hadError = state.lastError !== undefined;
-  // One job may commit several windows: a pinned older window first, then up to the job's end.
+  // One job may commit several windows: an older pending window first, then up to the job's end.
   while (state.watermark.getTime() < job.windowEnd.getTime() || state.pendingWindowEnd) {
     if (committed.length > 0 && outOfTime(deps)) {
       // Many windows (a backfill's re-exports) in one job: the next invocation goes on.
@@ -361,7 +369,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       break;
     }
     const windowEnd = state.pendingWindowEnd;
-    const settings = await pinnedSettings(connection, state, windowEnd, owner, deps);
+    const settings = await pendingWindowSettings(connection, state, windowEnd, owner, deps);
     if (!settings)
       return committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
     state = settings.state;
@@ -371,18 +379,18 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       encrypt = (await deps.preflight?.(windowConnection, deps.clock.now()))?.encrypt;
       await claimNamespace(windowConnection, deps);
     } catch (error) {
-      if (!(error instanceof ConnectionProblem)) throw error;
+      if (!(error instanceof ConnectionProblemError)) throw error;
       await deps.state.releaseLease(connection.connectionId, owner);
       return refuse(connection.connectionId, error, now, deps);
     }
-    let outcome: PinnedOutcome;
+    let outcome: PendingWindowOutcome;
     try {
       const earlier = isReplaying(state, windowEnd)
         ? await deps.state.getCommittedWindow(connection.connectionId, windowEnd)
         : undefined;
-      outcome = await exportPinnedWindow(windowConnection, state, windowEnd, owner, encrypt, deps, earlier);
+      outcome = await exportPendingWindow(windowConnection, state, windowEnd, owner, encrypt, deps, earlier);
     } catch (error) {
-      if (error instanceof LostLease) return { status: 'lost-race', windows: committed };
+      if (error instanceof LostLeaseError) return { status: 'lost-race', windows: committed };
       const diagnosis = {
         ...(deps.diagnose ?? genericDiagnosis)(error, windowConnection),
         windowEnd: windowEnd.toISOString(),
@@ -427,11 +435,11 @@ function outOfTime(deps: ExportDeps): boolean {
   return remaining !== undefined && remaining < (deps.reserveMs ?? 0);
 }
 
-type PinnedOutcome =
+type PendingWindowOutcome =
   | { status: 'committed'; window: CommittedWindow }
   | { status: 'continued'; cursor: ExportCursor };
 
-async function exportPinnedWindow(
+async function exportPendingWindow(
   connection: Connection,
   state: ExportState,
   windowEnd: Date,
@@ -439,7 +447,7 @@ async function exportPinnedWindow(
   encrypt: Encryptor | undefined,
   deps: ExportDeps,
   earlier: CommittedWindowRecord | undefined,
-): Promise<PinnedOutcome> {
+): Promise<PendingWindowOutcome> {
   const windowStart = state.watermark;
   const target = sinkTargetOf(connection);
   // Staged data older than the retention may be gone: never claim it (manifest, history, state).
@@ -470,18 +478,18 @@ async function exportPinnedWindow(
     deps,
   );
   try {
-    return await writePinnedWindow();
+    return await writePendingWindow();
   } finally {
     source.close();
   }
 
-  async function writePinnedWindow(): Promise<PinnedOutcome> {
+  async function writePendingWindow(): Promise<PendingWindowOutcome> {
     let leaseRenewedAt = deps.clock.now().getTime();
     const keepLease = async (force = false) => {
       const now = deps.clock.now();
       if (!force && now.getTime() - leaseRenewedAt < deps.settings.leaseMs / 3) return;
       if (!(await deps.state.renewLease(connection.connectionId, owner, now, deps.settings.leaseMs)))
-        throw new LostLease();
+        throw new LostLeaseError();
       leaseRenewedAt = now.getTime();
     };
 
@@ -516,7 +524,7 @@ async function exportPinnedWindow(
       cursor.nextObjectIndex = part.nextObjectIndex;
       cursor.nextPartNumber += 1;
       partsThisInvocation += 1;
-      if (!(await deps.state.saveCursor(connection.connectionId, owner, cursor))) throw new LostLease();
+      if (!(await deps.state.saveCursor(connection.connectionId, owner, cursor))) throw new LostLeaseError();
     }
 
     // A backfill's re-export of a committed window keeps its sequence (no gap, no repeat).
@@ -550,7 +558,7 @@ async function exportPinnedWindow(
       usageMonth: windowEnd.toISOString().slice(0, 7),
       ...(gaps.length ? { gaps } : {}),
     });
-    if (!ok) throw new LostLease();
+    if (!ok) throw new LostLeaseError();
     return {
       status: 'committed',
       window: {

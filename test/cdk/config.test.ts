@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { ConfigurationError } from '../../lambdas/config.ts';
 import {
   APP_CONTEXT_KEYS,
   CONFIG_CONTEXT_KEYS,
-  ConfigError,
   configFromContext,
   configOf,
   DEFAULT_CONFIG,
@@ -61,7 +61,7 @@ describe('deployment configuration from CDK context', () => {
     [{ streamRetentionHours: '169' }, /streamRetentionHours must be at most 168 \(7 days\), got 169/],
     [{ streamRetentionHours: 8760 }, /event source drops records older than 7 days/],
   ])('refuses %j, naming the key and the valid form', (context, message) => {
-    expect(() => from(context)).toThrow(ConfigError);
+    expect(() => from(context)).toThrow(ConfigurationError);
     expect(() => from(context)).toThrow(message);
   });
 
@@ -77,7 +77,7 @@ describe('deployment configuration from CDK context', () => {
 describe('unknown CDK context keys', () => {
   it('are refused, with the known keys listed', () => {
     const refuse = () => refuseUnknownContext(['settleDelayMinutes', 'typoKey', 'settleDelayMinute']);
-    expect(refuse).toThrow(ConfigError);
+    expect(refuse).toThrow(ConfigurationError);
     expect(refuse).toThrow(/unknown CDK context keys "typoKey", "settleDelayMinute": the known keys are /);
     expect(refuse).toThrow(
       /account, alarmEmail, assumeRoleArnPattern, .*settleDelayMinutes, .*streamRetentionHours/,

@@ -110,7 +110,7 @@ describe('DynamoExportStateStore', () => {
     expect(await rawRow(id, 'STATE')).toEqual(before);
   });
 
-  it('acquireLease takes an expired lease of another owner, keeping its pinned window and cursor', async () => {
+  it('acquireLease takes an expired lease of another owner, keeping its pending window and cursor', async () => {
     const id = await leasedConnection('owner-a');
     const cursor = { nextObjectIndex: 3, nextPartNumber: 2, parts: [parts[0]!] };
     expect(await store.saveCursor(id, 'owner-a', cursor)).toBe(true);
@@ -244,7 +244,7 @@ describe('DynamoExportStateStore', () => {
     expect(await store.commitWindow(id, commitOf({ committedAt: new Date(NOW.getTime() + 1) }))).toBe(false);
   });
 
-  it('releaseLease frees only our lease and keeps the pinned window and cursor', async () => {
+  it('releaseLease frees only our lease and keeps the pending window and cursor', async () => {
     const id = await leasedConnection('owner-a');
     const cursor = { nextObjectIndex: 2, nextPartNumber: 2, parts: [parts[0]!] };
     await store.saveCursor(id, 'owner-a', cursor);

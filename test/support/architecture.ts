@@ -36,11 +36,11 @@ export const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
 const INNER_LAYERS: ReadonlySet<Layer> = new Set(['domain', 'ports', 'usecases']);
 const INNER_PACKAGES: ReadonlySet<string> = new Set(['zod']);
 /**
- * Packages single inner files may import besides. record-workers.ts bundles its worker script with
+ * Packages single inner files may import besides. record-worker-pool.ts bundles its worker script with
  * esbuild when it runs from the TypeScript sources (tests, CLI); the Lambda bundle never loads it.
  */
 const INNER_PACKAGE_EXCEPTIONS: Readonly<Record<string, readonly string[]>> = {
-  'lambdas/usecases/record-workers.ts': ['esbuild'],
+  'lambdas/usecases/record-worker-pool.ts': ['esbuild'],
 };
 
 /** The directories whose .ts files the rule covers. */
