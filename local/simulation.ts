@@ -66,7 +66,13 @@ import {
   readBucket,
   type StoredFile,
 } from './harness.ts';
-import { DRILL_KMS_KEY, type DrillStep, drillBucket, planOperatorDrills } from './operator-drills.ts';
+import {
+  DRILL_KMS_KEY,
+  drillBucket,
+  drillTarget,
+  type OperatorDrill,
+  planOperatorDrills,
+} from './operator-drills.ts';
 import { readStagedLines } from './staged-segments.ts';
 
 const MINUTE = 60_000;
@@ -257,7 +263,7 @@ type Action =
   | { kind: 'change-frequency'; connectionId: string; step: 1 | 2 }
   | { kind: 'pause'; connectionId: string }
   | { kind: 'resume'; connectionId: string }
-  | { kind: 'operator'; step: DrillStep };
+  | { kind: 'operator'; drill: OperatorDrill; wrong: boolean };
 
 interface Scheduled {
   at: number;
@@ -748,6 +754,8 @@ async function simulate(
   }));
   for (const shard of shards) await driver.resumeSequence(shard.shardId);
   const paused = new Set<string>();
+  /** The connection each running operator drill made wrong. */
+  const drilled = new Map<string, OperatorDrill['field']>();
   let stagerAttempts = 0;
   let exportAttempts = 0;
 
@@ -799,15 +807,13 @@ async function simulate(
     }
   }
 
+  const drillRandom = seededRandom(options.seed * 6151 + 5);
   if (options.operatorDrills ?? true) {
-    const drills = await planOperatorDrills({
-      random: seededRandom(options.seed * 6151 + 5),
-      connectionIds: connections.filter((c) => c.createAt === start).map((c) => c.input.connectionId),
-      bucketName: bucket,
-      start,
-      end,
-    });
-    for (const step of drills) agenda.add(step.at, { kind: 'operator', step });
+    const drills = await planOperatorDrills({ random: drillRandom, bucketName: bucket, start, end });
+    for (const drill of drills) {
+      agenda.add(drill.from, { kind: 'operator', drill, wrong: true });
+      agenda.add(drill.until, { kind: 'operator', drill, wrong: false });
+    }
   }
 
   // ------------------------------------------------------------ actors
@@ -877,6 +883,10 @@ async function simulate(
       // As the exporter Lambda runs it: a group's members concurrently, with shared staged reads.
       const run = await attempts.run(attempt, () => driver.runJob(job));
       for (const member of run.members) {
+        // A drill tests something only if an export meets the wrong row and is refused.
+        const field = drilled.get(member.connectionId);
+        if (field && (member.outcome?.status === 'refused' || isBucketRefusal(member.error)))
+          fired(`drill-${field}-refused`);
         if (
           member.error !== undefined &&
           !(member.error instanceof SimulatedCrash) &&
@@ -961,6 +971,29 @@ async function simulate(
     schedule(clock.now().getTime() + 1000, { kind: 'stage', shard: shard.shardId });
   }
 
+  /** An operator makes a field of a connection wrong (picked now: see drillTarget), or fixes it. */
+  async function operatorDrill(drill: OperatorDrill, wrong: boolean) {
+    if (wrong) {
+      const candidates = [];
+      for (const c of connections) {
+        const raw = await repository.getRaw(c.input.connectionId);
+        if (raw && !paused.has(c.input.connectionId))
+          candidates.push({ connectionId: c.input.connectionId, frequency: parseConnection(raw).frequency });
+      }
+      const target = drillTarget(drillRandom, candidates);
+      if (!target) return;
+      drilled.set(target, drill.field);
+      fired(`drill-${drill.field}-wrong`);
+      await updateConnection(target, () => drill.wrong);
+      return;
+    }
+    const target = [...drilled].find(([, field]) => field === drill.field)?.[0];
+    if (!target) return;
+    drilled.delete(target);
+    fired(`drill-${drill.field}-fixed`);
+    await updateConnection(target, () => drill.fixed);
+  }
+
   async function perform(action: Action) {
     switch (action.kind) {
       case 'arrival': {
@@ -1026,9 +1059,7 @@ async function simulate(
         await updateConnection(action.connectionId, () => ({ status: 'ACTIVE' }));
         return;
       case 'operator':
-        fired(action.step.label);
-        await updateConnection(action.step.connectionId, () => action.step.patch);
-        return;
+        return operatorDrill(action.drill, action.wrong);
     }
   }
 
