@@ -54,7 +54,7 @@ export interface DemoResult {
   exported: number;
   duplicates: number;
   missing: number;
-  /** Manifest problems (sequence, listed files, sizes, SHA-256) plus a staged count that differs from what was sent. */
+  /** Problems of the exported files (manifests, listings, records) plus a staged count that differs from what was sent. */
   problems: number;
   quarantined: number;
   filesWritten: string[];
@@ -253,7 +253,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const lastWindowEnd = boundaryAtOrBefore(connection.frequency, dayEnd);
       const due = lastWindowEnd.getTime() > dayStart.getTime() ? lastWindowEnd : dayStart;
       const expected = expectedUuids(connection, staged, dayStart, due);
-      verifications.push(await verifyConnection(s3, connection, expected, options.decrypt ?? gpgDecrypt));
+      verifications.push(
+        await verifyConnection(s3, connection, expected, { decrypt: options.decrypt ?? gpgDecrypt }),
+      );
     }
 
     print('');
@@ -265,7 +267,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       for (const f of v.files) {
         print(`  ${f.key.padEnd(90)} ${String(f.records).padStart(8)} ${String(f.bytes).padStart(9)}`);
       }
-      for (const p of v.manifestProblems) print(`  ! ${p}`);
+      for (const p of v.problems) print(`  ! ${p}`);
     }
     print(`output copied to ${options.outDir} (${filesWritten.length} objects)`);
 
@@ -276,7 +278,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         exported: acc.exported + v.exported,
         duplicates: acc.duplicates + v.duplicates + v.unexpected,
         missing: acc.missing + v.missing,
-        problems: acc.problems + v.manifestProblems.length,
+        problems: acc.problems + v.problems.length,
       }),
       { expected: 0, exported: 0, duplicates: 0, missing: 0, problems: stagingProblem ? 1 : 0 },
     );

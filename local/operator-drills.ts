@@ -1,13 +1,15 @@
 /**
  * Operator drills for the simulation (local/simulation.ts): connection fields that can be wrong —
- * bucket name, bucket region, owner account, assume role, external id, a KMS key not on the
- * allowlist (and, opt-in, an expired PGP key) — are made wrong on one connection for a while, then fixed,
- * as an operator who mistyped a row and corrected it would. While a row is wrong, its windows
- * fail (the customer's bucket refuses them, local/customer-buckets.ts, or the exporter's
- * preflight does) and stay pinned; once fixed, they must be exported under the fixed row, so the
- * run still ends with every event once in the bucket the row names at the end.
+ * bucket name, bucket region, owner account, assume role, external id, an expired PGP key, a KMS
+ * key not on the allowlist — are made wrong on one connection for a while, then fixed, as an
+ * operator who mistyped a row and corrected it would. While a row is wrong, its windows fail (the
+ * customer's bucket refuses them, local/customer-buckets.ts, or the exporter's preflight does)
+ * and stay pinned; once fixed, they must be exported under the fixed row, so the run still ends
+ * with every event once in the bucket the row names at the end.
  */
 import { generateKey } from 'openpgp';
+import { validatePgpPublicKey } from '../lambdas/adapters/pgp.ts';
+import type { Frequency } from '../lambdas/definitions.ts';
 import type { ConnectionInput } from '../lambdas/domain/connection.ts';
 import type { CustomerBucket } from './customer-buckets.ts';
 
@@ -32,29 +34,31 @@ export type DrillField =
   | 'pgpPublicKey'
   | 'kmsKeyArn';
 
-/**
- * The fields drilled by default, in order. The KMS drill comes last: a KMS key pins the region it
- * must match. The expired-PGP drill is opt-in (`fields`): in one run with the CLI's default
- * parameters (`sim --days 1 --seed 101`) a `.gpg` file appeared in the bucket during it, which
- * the simulation cannot read as plain gzip; not yet explained (test/integration/operator-fixes.test.ts
- * covers an expired key, then a valid one, with real GnuPG).
- */
+/** The fields drilled, in order. The KMS drill comes last: a KMS key pins the region it must match. */
 export const DRILL_FIELDS: readonly DrillField[] = [
   'bucketName',
   'bucketRegion',
   'bucketOwnerAccountId',
   'assumeRoleArn',
   'externalId',
+  'pgpPublicKey',
   'kmsKeyArn',
 ];
 
-/** One step of a drill: the row patch the operator applies at `at`. */
-export interface DrillStep {
-  at: number;
+/** One drill: `field` is made wrong on one connection at `from`, and fixed at `until`. */
+export interface OperatorDrill {
+  field: DrillField;
+  from: number;
+  until: number;
+  /** The row patch that makes the field wrong, and the one that fixes it. */
+  wrong: Partial<ConnectionInput>;
+  fixed: Partial<ConnectionInput>;
+}
+
+/** A connection a drill may pick: one that exists and is not paused. */
+export interface DrillCandidate {
   connectionId: string;
-  patch: Partial<ConnectionInput>;
-  /** `drill-<field>-wrong` or `drill-<field>-fixed` (counted with the injected faults). */
-  label: string;
+  frequency: Frequency;
 }
 
 /** The customer's bucket as the drills know it: the sink refuses a row that names it wrongly. */
@@ -62,16 +66,24 @@ export function drillBucket(bucketName: string): CustomerBucket {
   return { bucketName, bucketRegion: 'us-east-1', ownerAccountId: DRILL_OWNER_ACCOUNT, role: DRILL_ROLE };
 }
 
-/** A PGP public key that expired a year before `now` (made with OpenPGP.js, as gpg would). */
+/**
+ * A PGP public key that expired a year before `now` (made with OpenPGP.js, as gpg would). Checked
+ * with the exporter's own validation: a drill key that is still valid would be encrypted to, and
+ * the drill would test nothing but the reading of `.gpg` files.
+ */
 export async function expiredPgpKey(now: Date): Promise<string> {
   const { publicKey } = await generateKey({
     type: 'ecc',
     curve: 'curve25519Legacy',
     userIDs: [{ name: 'Expired drill key', email: 'drill@example.com' }],
     date: new Date(now.getTime() - 400 * DAY),
-    keyExpirationTime: DAY,
+    // OpenPGP.js takes seconds here.
+    keyExpirationTime: DAY / 1000,
     format: 'armored',
   });
+  const refusal = await validatePgpPublicKey(publicKey, now);
+  if (!refusal?.message.includes('expired'))
+    throw new Error(`the drill's PGP key is not refused as expired at ${now.toISOString()}`);
   return publicKey;
 }
 
@@ -111,30 +123,35 @@ function patches(
 }
 
 /**
- * One drill per field, one after the other over [start, end): each on a connection drawn from
- * `connectionIds`, wrong from a random instant for 20 minutes to a few hours, fixed before the
- * next drill starts (and before `end`).
+ * One drill per field, one after the other over [start, end): wrong from a random instant for 20
+ * minutes to a few hours, fixed before the next drill starts (and before `end`). The connection
+ * is picked when the drill starts ({@link drillTarget}).
  */
 export async function planOperatorDrills(input: {
   random: () => number;
-  connectionIds: readonly string[];
   bucketName: string;
   start: number;
   end: number;
   fields?: readonly DrillField[];
-}): Promise<DrillStep[]> {
-  const { random, connectionIds, start, end } = input;
+}): Promise<OperatorDrill[]> {
+  const { random, start, end } = input;
   const fields = input.fields ?? DRILL_FIELDS;
   const expiredKey = fields.includes('pgpPublicKey') ? await expiredPgpKey(new Date(start)) : '';
   const slot = (end - start) / fields.length;
-  return fields.flatMap((field, i) => {
-    const connectionId = connectionIds[Math.floor(random() * connectionIds.length)]!;
+  return fields.map((field, i) => {
     const from = start + i * slot + random() * slot * 0.3;
     const until = from + 20 * MINUTE + random() * Math.max(0, slot * 0.6 - 20 * MINUTE);
-    const { wrong, fixed } = patches(field, input.bucketName, expiredKey);
-    return [
-      { at: from, connectionId, patch: wrong, label: `drill-${field}-wrong` },
-      { at: until, connectionId, patch: fixed, label: `drill-${field}-fixed` },
-    ];
+    return { field, from, until, ...patches(field, input.bucketName, expiredKey) };
   });
+}
+
+/**
+ * The connection a drill makes wrong, picked when it starts: one exported every 15 minutes when
+ * there is one, so that exports meet the wrong row (on a weekly connection nothing would be
+ * exported while it is wrong, and the drill would test nothing). Undefined without candidates.
+ */
+export function drillTarget(random: () => number, candidates: readonly DrillCandidate[]): string | undefined {
+  const frequent = candidates.filter((c) => c.frequency === 'FIFTEEN_MINUTES');
+  const pool = frequent.length > 0 ? frequent : candidates;
+  return pool[Math.floor(random() * pool.length)]?.connectionId;
 }

@@ -11,8 +11,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Connection } from '../lambdas/domain/connection.ts';
 import { compileShaper, type ReceivedEvent } from '../lambdas/domain/export-record.ts';
 import type { WindowManifest } from '../lambdas/domain/manifest.ts';
-import { connectionPrefix } from '../lambdas/domain/object-keys.ts';
-import { gzipRecords, isDataKey, isManifestKey, readBucket } from './harness.ts';
+import { connectionPrefix, exportDayFolder } from '../lambdas/domain/object-keys.ts';
+import { gzipRecords, isDataKey, isManifestKey, readBucket, type StoredFile } from './harness.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -37,10 +37,16 @@ export interface ConnectionVerification {
   duplicates: number;
   missing: number;
   unexpected: number;
+  /** Data files counted: listed by a manifest, or by none and not reported as superseded. */
   files: ExportedFile[];
+  /** Data files no manifest lists and one reports as superseded (not counted). */
+  superseded: string[];
   manifests: WindowManifest[];
-  /** Problems found in manifests: sequence gaps/repeats, counts or checksums not matching the files. */
-  manifestProblems: string[];
+  /**
+   * What does not hold: manifests (sequence, tiling, listed files, sizes, SHA-256, record counts),
+   * data files listed by no manifest or by several, records (frame, selection), files that cannot be read.
+   */
+  problems: string[];
 }
 
 /** Decrypts a `.gpg` object; undefined when no secret key is available. */
@@ -99,38 +105,171 @@ export function compareMultisets(
   return { duplicates, missing, unexpected };
 }
 
-/** Read back one connection's files and manifests and compare with the expected events. */
+export interface VerifyOptions {
+  /** Decrypts `.gpg` data files (default {@link gpgDecrypt}). */
+  decrypt?: Decrypt;
+  /**
+   * Read only the `export_day=` folders of the days from `from` to `to`, one listing each (the S3
+   * emulator fails to page past 1000 keys of one prefix); default: the whole prefix in one listing.
+   */
+  exportDays?: { from: Date; to: Date };
+  /** The manifests must tile [from, to): each window starts where the one before it ended. */
+  windows?: { from: Date; to: Date };
+  /** The event an expected record must hold (selected and projected as the connection says). */
+  expectedEvent?: (uuid: string) => Record<string, unknown> | undefined;
+}
+
+/**
+ * Read back one connection's files and manifests and compare them with the expected events (each
+ * uuid once). Data files a manifest reports as superseded (and none lists) are not counted; every
+ * other data file must be listed by exactly one manifest.
+ */
 export async function verifyConnection(
   s3: S3Client,
   connection: Connection,
   expected: string[],
-  decrypt: Decrypt = gpgDecrypt,
+  options: VerifyOptions = {},
 ): Promise<ConnectionVerification> {
-  const stored = await readBucket(s3, connection.bucketName, connectionPrefix(connection));
-  const files: ExportedFile[] = [];
-  const uuids: string[] = [];
-  const byKey = new Map(stored.map((f) => [f.key, f.body]));
-  const problems: string[] = [];
-  for (const file of stored.filter((f) => isDataKey(f.key))) {
-    const encrypted = file.key.endsWith('.gpg');
-    const gzipped = encrypted ? await decrypt(file.body) : file.body;
-    if (!gzipped) {
-      problems.push(`${file.key}: cannot decrypt (no secret key in the gpg keyring)`);
-      files.push({ key: file.key, bytes: file.body.length, records: Number.NaN, encrypted });
-      continue;
-    }
-    const records = gzipRecords(gzipped);
-    for (const r of records) uuids.push((r.event as ReceivedEvent).event_uuid);
-    files.push({ key: file.key, bytes: file.body.length, records: records.length, encrypted });
-  }
+  const stored = await readConnectionObjects(s3, connection, options.exportDays);
   const manifests = stored
     .filter((f) => isManifestKey(f.key))
     .map((f) => JSON.parse(f.body.toString('utf8')) as WindowManifest)
     .sort((a, b) => a.sequence - b.sequence);
+  const listed = new Map<string, number>();
+  for (const entry of manifests.flatMap((m) => m.files))
+    listed.set(entry.key, (listed.get(entry.key) ?? 0) + 1);
+  const reported = new Set(
+    manifests
+      .flatMap((m) => m.supersedes?.objects ?? [])
+      .filter((o) => o.bucketName === connection.bucketName)
+      .map((o) => o.key),
+  );
+
+  const problems: string[] = [];
+  const files: ExportedFile[] = [];
+  const superseded: string[] = [];
+  const uuids: string[] = [];
+  const records = new RecordCheck(connection, options.expectedEvent);
+  for (const file of stored.filter((f) => isDataKey(f.key))) {
+    const n = listed.get(file.key) ?? 0;
+    if (n === 0 && reported.has(file.key)) {
+      superseded.push(file.key);
+      continue;
+    }
+    if (n !== 1) problems.push(`${file.key} is listed in ${n} manifests (and not reported as superseded)`);
+    const read = await readDataFile(file, options.decrypt ?? gpgDecrypt);
+    files.push(read.file);
+    if (!read.records) {
+      problems.push(`${file.key}: cannot decrypt (no secret key for it)`);
+      continue;
+    }
+    for (const r of read.records) uuids.push((r.event as ReceivedEvent).event_uuid);
+    problems.push(...records.check(file.key, read.records));
+  }
+  const bodies = new Map(stored.map((f) => [f.key, f.body]));
+  const counts = new Map(files.map((f) => [f.key, f.records]));
+  problems.push(...manifestProblems(manifests, bodies, counts, options.windows));
+  const diff = compareMultisets(expected, uuids);
+  problems.push(...unexpectedExamples(expected, uuids, diff.unexpected));
+  return {
+    connectionId: connection.connectionId,
+    expected: expected.length,
+    exported: uuids.length,
+    ...diff,
+    files,
+    superseded,
+    manifests,
+    problems,
+  };
+}
+
+const DAY_MS = 86_400_000;
+
+/** The objects under a connection's prefix: at once, or `export_day=` folder by folder. */
+async function readConnectionObjects(
+  s3: S3Client,
+  connection: Connection,
+  days: VerifyOptions['exportDays'],
+): Promise<StoredFile[]> {
+  const prefix = connectionPrefix(connection);
+  if (!days) return readBucket(s3, connection.bucketName, prefix);
+  const stored: StoredFile[] = [];
+  const first = Math.floor(days.from.getTime() / DAY_MS) * DAY_MS;
+  for (let day = first; day <= days.to.getTime(); day += DAY_MS) {
+    const folder = `${prefix}export_day=${exportDayFolder(new Date(day))}/`;
+    stored.push(...(await readBucket(s3, connection.bucketName, folder)));
+  }
+  return stored;
+}
+
+async function readDataFile(
+  file: StoredFile,
+  decrypt: Decrypt,
+): Promise<{ file: ExportedFile; records?: Record<string, unknown>[] }> {
+  const encrypted = file.key.endsWith('.gpg');
+  const gzipped = encrypted ? await decrypt(file.body) : file.body;
+  if (!gzipped) return { file: { key: file.key, bytes: file.body.length, records: Number.NaN, encrypted } };
+  const records = gzipRecords(gzipped);
+  return { file: { key: file.key, bytes: file.body.length, records: records.length, encrypted }, records };
+}
+
+/** The frame of every record (names, export day and hour of its window), and its event when expected. */
+class RecordCheck {
+  constructor(
+    private readonly connection: Connection,
+    private readonly expectedEvent: VerifyOptions['expectedEvent'],
+  ) {}
+
+  check(key: string, records: Record<string, unknown>[]): string[] {
+    const windowEnd = new Date(Number(/event_exports_(\d+)/.exec(key)?.[1]) * 1000);
+    let badFrames = 0;
+    let badEvents = 0;
+    for (const record of records) {
+      if (
+        record.export_day !== windowEnd.toISOString().slice(0, 10) ||
+        record.export_hour !== String(windowEnd.getUTCHours()) ||
+        record.app_name !== this.connection.appName ||
+        record.db_name !== this.connection.dbName
+      )
+        badFrames += 1;
+      const event = record.event as ReceivedEvent;
+      const want = this.expectedEvent?.(event.event_uuid);
+      if (want && JSON.stringify(want) !== JSON.stringify(event)) badEvents += 1;
+    }
+    return [
+      ...(badFrames
+        ? [`${key}: ${badFrames} records have a wrong frame (app/db name, export day/hour)`]
+        : []),
+      ...(badEvents ? [`${key}: ${badEvents} records are not the event as selected/projected`] : []),
+    ];
+  }
+}
+
+/**
+ * Manifests numbered 1..n, windows not empty (and tiling `windows` when given), every listed file
+ * stored with its size, SHA-256 and record count, totals that add up.
+ */
+function manifestProblems(
+  manifests: WindowManifest[],
+  bodies: Map<string, Buffer>,
+  recordCounts: Map<string, number>,
+  windows: VerifyOptions['windows'],
+): string[] {
+  const problems: string[] = [];
+  let previousEnd = windows?.from.getTime();
   manifests.forEach((m, i) => {
     if (m.sequence !== i + 1) problems.push(`manifest sequence ${m.sequence} where ${i + 1} was expected`);
+    const start = Date.parse(m.windowStart);
+    if (previousEnd !== undefined && start !== previousEnd) {
+      problems.push(
+        `manifest ${m.sequence} starts at ${m.windowStart}, previous window ended ${new Date(previousEnd).toISOString()}`,
+      );
+    }
+    if (Date.parse(m.windowEnd) <= start)
+      problems.push(`manifest ${m.sequence} has an empty or inverted window`);
+    previousEnd = Date.parse(m.windowEnd);
     for (const entry of m.files) {
-      const body = byKey.get(entry.key);
+      const body = bodies.get(entry.key);
       if (!body) problems.push(`manifest ${m.sequence} lists ${entry.key}, which is not in the bucket`);
       else if (
         body.length !== entry.bytes ||
@@ -140,18 +279,25 @@ export async function verifyConnection(
           `manifest ${m.sequence}: size or SHA-256 of ${entry.key} does not match the stored object`,
         );
       }
+      const records = recordCounts.get(entry.key);
+      if (records !== undefined && !Number.isNaN(records) && records !== entry.records)
+        problems.push(`manifest ${m.sequence}: record count of ${entry.key} does not match`);
     }
+    if (m.files.reduce((n, f) => n + f.records, 0) !== m.totalRecords)
+      problems.push(`manifest ${m.sequence}: total records is not the sum of its files`);
   });
-  const listed = new Set(manifests.flatMap((m) => m.files.map((f) => f.key)));
-  for (const f of files) if (!listed.has(f.key)) problems.push(`${f.key} is not listed in any manifest`);
-  const diff = compareMultisets(expected, uuids);
-  return {
-    connectionId: connection.connectionId,
-    expected: expected.length,
-    exported: uuids.length,
-    ...diff,
-    files,
-    manifests,
-    manifestProblems: problems,
-  };
+  if (windows && (previousEnd ?? windows.from.getTime()) !== windows.to.getTime()) {
+    problems.push(
+      `manifests end at ${new Date(previousEnd ?? windows.from.getTime()).toISOString()}, not at ${windows.to.toISOString()}`,
+    );
+  }
+  return problems;
+}
+
+/** A few of the exported uuids that were not expected at all, in words. */
+function unexpectedExamples(expected: string[], actual: string[], unexpected: number): string[] {
+  if (unexpected === 0) return [];
+  const want = new Set(expected);
+  const examples = [...new Set(actual.filter((id) => !want.has(id)))].slice(0, 3);
+  return [`${unexpected} exported events were not expected, e.g. ${examples.join(', ')}`];
 }

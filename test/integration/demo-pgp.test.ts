@@ -90,7 +90,7 @@ describe('demo with a PGP key made by gpg', () => {
       expect(result.ok).toBe(true);
       const pgp = result.connections.find((c) => c.connectionId === PGP_CONNECTION);
       expect(pgp?.expected).toBeGreaterThan(300);
-      expect(pgp?.manifestProblems).toEqual([]);
+      expect(pgp?.problems).toEqual([]);
       expect(pgp?.files.length).toBeGreaterThan(1);
       expect(pgp?.files.every((f) => f.encrypted && f.key.endsWith('.json.gz.gpg'))).toBe(true);
       expect(decrypted).toBe(pgp?.files.length);

@@ -6,6 +6,7 @@
  * its own tables and buckets.
  */
 import { describe, expect, it } from 'vitest';
+import { DRILL_FIELDS } from '../../local/operator-drills.ts';
 import { runSimulation, type SimulationResult } from '../../local/simulation.ts';
 import { useLocalEngines } from '../support/engines.ts';
 
@@ -75,6 +76,16 @@ describe('the exactly-once simulation', () => {
         'tick-delayed',
         'two-exporters-racing',
       ]),
+    );
+    // Every operator drill made its row wrong, saw an export refused because of it, and fixed it.
+    expect([...fired]).toEqual(
+      expect.arrayContaining(
+        DRILL_FIELDS.flatMap((field) => [
+          `drill-${field}-wrong`,
+          `drill-${field}-refused`,
+          `drill-${field}-fixed`,
+        ]),
+      ),
     );
   }, 900_000);
 });
