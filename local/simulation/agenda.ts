@@ -15,7 +15,8 @@ export type Action =
   | { kind: 'change-frequency'; connectionId: string; step: 1 | 2 }
   | { kind: 'pause'; connectionId: string }
   | { kind: 'resume'; connectionId: string }
-  | { kind: 'operator'; drill: OperatorDrill; wrong: boolean };
+  | { kind: 'operator'; drill: OperatorDrill; wrong: boolean }
+  | { kind: 'compact'; slotStart: Date; duplicate: boolean };
 
 export interface Scheduled {
   at: number;

@@ -78,6 +78,7 @@ export class SimulatedExporter {
     this.attempts += 1;
     const attempt = faults.exportAttempt(job, fault);
     if (job.connectionIds) tally.fired('group-job');
+    if (job.groups) tally.fired('batch-job');
     try {
       // As the exporter Lambda runs it: a group's members concurrently, with shared staged reads.
       const run = await faults.run(attempt, () => driver.runJob(job));

@@ -14,6 +14,7 @@ import { createHarness, type Harness } from '../harness.ts';
 import { DRILL_KMS_KEY, drillBucket } from '../operator-drills.ts';
 import { type Action, Agenda } from './agenda.ts';
 import { checkConnection, checkStaging } from './checks.ts';
+import { planCompactions, SimulatedCompactor } from './compactor.ts';
 import type { SimContext } from './context.ts';
 import { SimulatedExporter } from './exporter.ts';
 import { FaultInjector } from './faults.ts';
@@ -40,6 +41,7 @@ export interface SimulationTables {
 
 interface Actors {
   stager: SimulatedStager;
+  compactor: SimulatedCompactor;
   exporter: SimulatedExporter;
   operator: SimulatedOperator;
 }
@@ -85,12 +87,15 @@ export async function simulate(
   await stager.resumeShards();
   const operator = new SimulatedOperator(ctx, connections);
   exporter = new SimulatedExporter(ctx, (id) => operator.drilledField(id));
-  const actors = { stager, exporter, operator };
+  const compactor = new SimulatedCompactor(ctx);
+  const actors = { stager, compactor, exporter, operator };
 
   const apps = [...new Set(connections.map((c) => c.input.appId))];
   planArrivals(agenda, settings, world, apps, stager.shards.length);
   const scheduledTicks = planTicks(agenda, settings, world, ctx.settleMs, tally);
   planEdits(agenda, settings, world, connections);
+  // Its own generator: the world of a seed stays what it was before compaction runs were simulated.
+  planCompactions(agenda, settings, seededRandom(settings.seed * 31 + 5), tally);
   if (settings.operatorDrills) await operator.planDrills(agenda);
 
   await runAgenda(ctx, agenda, actors, scheduledTicks);
@@ -188,8 +193,10 @@ async function runAgenda(
   faults.enabled = false;
 }
 
-function perform(action: Action, { stager, exporter, operator }: Actors): Promise<void> {
+function perform(action: Action, { stager, compactor, exporter, operator }: Actors): Promise<void> {
   switch (action.kind) {
+    case 'compact':
+      return compactor.compact(action.slotStart, action.duplicate);
     case 'arrival':
       return stager.arrive(action.shard, action.events);
     case 'stage':

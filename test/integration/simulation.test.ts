@@ -53,7 +53,11 @@ describe('the exactly-once simulation', () => {
     const fired = new Set(all.flatMap((r) => Object.keys(r.injected)));
     expect([...fired].sort()).toEqual(
       expect.arrayContaining([
+        'batch-job',
         'budget-runs-out',
+        'compaction-run-twice',
+        'compaction-skipped',
+        'compactor-crash-after-data',
         'crash-after-commit',
         'crash-at-step',
         'crash-before-commit',
@@ -61,7 +65,6 @@ describe('the exactly-once simulation', () => {
         'dynamo-lost-response',
         'dynamo-throttle',
         'frequency-change',
-        'group-job',
         'group-member-retried-alone',
         'job-delivered-twice',
         'pause',
