@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
-import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { ExportSink, SinkTarget, StoredObject } from '../ports/index.ts';
+import type { ExportSink, PutOptions, SinkTarget, StoredObject } from '../ports/index.ts';
 import { type CredentialsOption, createS3Client } from './aws-clients.ts';
 
 /** The S3 client to write one target with (region, credentials, assumed role ...). */
@@ -98,7 +98,9 @@ export class S3ExportSink implements ExportSink {
     key: string,
     body: Readable,
     contentType: string,
+    options: PutOptions = {},
   ): Promise<StoredObject> {
+    options.signal?.throwIfAborted();
     const client = await this.clientFor(target);
     const digest = new DigestingPassThrough();
     // Errors of the source reach the upload through the pass-through, which then aborts it.
@@ -108,6 +110,10 @@ export class S3ExportSink implements ExportSink {
       digest.destroy(error);
     });
     body.pipe(digest);
+    // The caller's signal abandons the upload: the request in flight is cut, a multipart upload aborted.
+    const abortController = new AbortController();
+    const abort = () => abortController.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', abort, { once: true });
     const upload = new Upload({
       client,
       params: {
@@ -120,16 +126,39 @@ export class S3ExportSink implements ExportSink {
       partSize: this.partSize,
       queueSize: this.queueSize,
       leavePartsOnError: false,
+      abortController,
     });
     try {
       await upload.done();
     } catch (error) {
       body.unpipe(digest);
       body.destroy();
+      if (options.signal?.aborted) throw options.signal.reason;
       // The source's failure is the cause; what the upload reports may be its abort's aftermath.
       if (sourceError && error !== sourceError) throw Object.assign(sourceError, { uploadError: error });
       throw error;
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
     }
     return { key, bytes: digest.bytes, sha256: digest.digestHex() };
+  }
+
+  async exists(target: SinkTarget, key: string): Promise<boolean> {
+    const client = await this.clientFor(target);
+    try {
+      await client.send(
+        new HeadObjectCommand({
+          Bucket: target.bucketName,
+          Key: key,
+          ...(target.bucketOwnerAccountId ? { ExpectedBucketOwner: target.bucketOwnerAccountId } : {}),
+        }),
+      );
+      return true;
+    } catch (error) {
+      // Not found, refused, or a bucket elsewhere (a wrong row): nothing of ours is there.
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status !== undefined && [301, 400, 403, 404].includes(status)) return false;
+      throw error;
+    }
   }
 }
