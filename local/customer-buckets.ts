@@ -7,7 +7,7 @@
  */
 import type { Readable } from 'node:stream';
 import { S3ServiceException } from '@aws-sdk/client-s3';
-import type { ExportSink, SinkTarget } from '../lambdas/ports/index.ts';
+import type { ExportSink, PutOptions, SinkTarget } from '../lambdas/ports/index.ts';
 
 export interface CustomerBucket {
   bucketName: string;
@@ -49,15 +49,27 @@ export function isBucketRefusal(error: unknown): boolean {
 
 /** `real`, refusing writes to the known buckets as AWS would (other buckets pass through). */
 export function withCustomerBuckets(real: ExportSink, buckets: readonly CustomerBucket[]): ExportSink {
+  const refusal = (target: SinkTarget) => {
+    const bucket = buckets.find((b) => b.bucketName === target.bucketName);
+    return bucket && bucketRefusal(target, bucket);
+  };
   return {
-    async putObject(target: SinkTarget, key: string, body: Readable, contentType: string) {
-      const bucket = buckets.find((b) => b.bucketName === target.bucketName);
-      const refused = bucket && bucketRefusal(target, bucket);
+    async putObject(
+      target: SinkTarget,
+      key: string,
+      body: Readable,
+      contentType: string,
+      options?: PutOptions,
+    ) {
+      const refused = refusal(target);
       if (refused) {
         body.destroy();
         throw refused;
       }
-      return real.putObject(target, key, body, contentType);
+      return real.putObject(target, key, body, contentType, options);
+    },
+    async exists(target: SinkTarget, key: string) {
+      return !refusal(target) && ((await real.exists?.(target, key)) ?? false);
     },
   };
 }

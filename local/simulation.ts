@@ -592,9 +592,10 @@ async function simulate(
   let leaseMs = 5 * MINUTE;
   let driver!: LocalDriver;
   const faultySink = (real: ExportSink): ExportSink => ({
-    async putObject(target, key, body, contentType) {
+    exists: (target, key) => real.exists?.(target, key) ?? Promise.resolve(false),
+    async putObject(target, key, body, contentType, options) {
       const a = exportAttempt();
-      if (!a) return real.putObject(target, key, body, contentType);
+      if (!a) return real.putObject(target, key, body, contentType, options);
       if (a.dead) throw new SimulatedCrash('exporter already crashed (upload not reached)');
       a.calls += 1;
       a.sinkCalls += 1;
@@ -607,7 +608,7 @@ async function simulate(
       }
       if (fault === 's3-503-after-upload' && a.sinkCalls === a.at) {
         a.fired = true;
-        await real.putObject(target, key, body, contentType);
+        await real.putObject(target, key, body, contentType, options);
         fired(fault);
         throw slowDownError();
       }
@@ -624,7 +625,8 @@ async function simulate(
         clock.advance(leaseMs + a.stallMs);
         await runExport(a.job, undefined, 'rival of a stalled exporter');
       }
-      const stored = await real.putObject(target, key, body, contentType);
+      // A stalled exporter's upload is abandoned once its lease's deadline passed (the fence).
+      const stored = await real.putObject(target, key, body, contentType, options);
       if (isDataKey(key)) a.dataParts += 1;
       return stored;
     },

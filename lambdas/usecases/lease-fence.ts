@@ -86,7 +86,7 @@ export class LeaseFence {
       return true;
     };
     const check = () => {
-      if (overdue()) return;
+      if (overdue() || controller.signal.aborted) return;
       if (!this.renewing && this.deps.clock.now().getTime() - this.renewedAt >= this.deps.leaseMs / 3) {
         this.renew().then(
           (ok) => {
