@@ -8,7 +8,7 @@
  */
 
 import { exportWindow } from '../lambdas/usecases/export-window.ts';
-import { sharedRecordWorkers } from '../lambdas/usecases/record-workers.ts';
+import { sharedRecordWorkers } from '../lambdas/usecases/record-worker-pool.ts';
 import { ManualClock } from '../local/clock.ts';
 import { localRuntime } from './local-runtime.ts';
 

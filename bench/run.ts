@@ -110,7 +110,8 @@ function bundledExportChild(): string {
   buildSync({
     entryPoints: {
       'export-child': new URL('./export-child.ts', import.meta.url).pathname,
-      'record-worker': new URL('../lambdas/usecases/record-worker.ts', import.meta.url).pathname,
+      'record-worker-thread': new URL('../lambdas/usecases/record-worker-thread.ts', import.meta.url)
+        .pathname,
     },
     outdir,
     outExtension: { '.js': '.mjs' },

@@ -8,6 +8,7 @@
  *   npm run bench:scale -- --apps 100,20000 --shards 1 --batch-every 10
  */
 import { parseArgs } from 'node:util';
+import { SLOT_MS } from '../lambdas/domain/staging-layout.ts';
 import { PRICES } from './prices.ts';
 import { cpuPerEvent, MEMORY_MB, modelDay, REQUEST_LATENCY_MS, type ScaleRow } from './scale/model.ts';
 import {
@@ -80,7 +81,7 @@ console.log(
 );
 console.log(
   `slice: ${shards} shard(s) of ${PROFILE.shards}, one batch every ${batchEvery} batch intervals, one 15-minute window ` +
-    `(3 slots); slot-level counts x${fmt(k)}; ${REQUEST_LATENCY_MS} ms per request; Lambda arm64, ` +
+    `(${(15 * 60_000) / SLOT_MS} slot(s) of ${SLOT_MS / 60_000} min); slot-level counts x${fmt(k)}; ${REQUEST_LATENCY_MS} ms per request; Lambda arm64, ` +
     `memory stager ${MEMORY_MB.stager} / compactor ${MEMORY_MB.compactor} / exporter ${MEMORY_MB.exporter} / dispatcher ${MEMORY_MB.dispatcher} MB; ` +
     `prices ${PRICES.region} as of ${PRICES.asOf} (bench/prices.ts)`,
 );

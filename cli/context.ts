@@ -132,15 +132,8 @@ export function createCliContext(options: CreateContextOptions): CliContext {
   const env = options.env ?? process.env;
   const io = options.io ?? processIo;
   const clock = options.clock ?? systemClock;
-  let clients: Promise<AwsClients> | undefined;
-  let connections: Promise<ConnectionRepository> | undefined;
-  let exportState: Promise<ExportStateStore> | undefined;
-  let exportStateQueries: Promise<ExportStateQueries> | undefined;
-  let stagingStore: Promise<StagingStore> | undefined;
-  let stagingLedger: Promise<StagingLedger> | undefined;
-  let exportSink: Promise<ExportSink> | undefined;
-  let jobQueue: Promise<JobQueue> | undefined;
   const used = new Set<{ destroy(): void }>();
+  let exportSink: Promise<ExportSink> | undefined;
 
   const ctx: CliContext = {
     settings,
@@ -159,27 +152,9 @@ export function createCliContext(options: CreateContextOptions): CliContext {
       if (settings.endpointUrl) return 'us-east-1';
       throw new CliError('no AWS region: pass --region (or set AWS_REGION)');
     },
-    awsClients() {
-      clients ??= (
-        overrides.awsClients ??
-        (async () => {
-          const { createAwsClients } = await import('../lambdas/adapters/aws-clients.ts');
-          const endpoint = settings.endpointUrl;
-          const lazy = createAwsClients(
-            {
-              region: ctx.requireRegion(),
-              ...(endpoint ? { endpoints: { dynamodb: endpoint, s3: endpoint, sqs: endpoint } } : {}),
-            },
-            env,
-          );
-          return trackUse(lazy, used);
-        })
-      )();
-      return clients;
-    },
-    connectionRepository() {
-      connections ??= (
-        overrides.connectionRepository ??
+    awsClients: once(overrides.awsClients ?? (() => buildAwsClients(ctx, used))),
+    connectionRepository: once(
+      overrides.connectionRepository ??
         (async () => {
           const tableName = ctx.requireSetting('connectionsTable');
           const { dynamo } = await ctx.awsClients();
@@ -188,99 +163,99 @@ export function createCliContext(options: CreateContextOptions): CliContext {
           );
           // The prefix claims live in the ExportState table: needed only when a row is written.
           return new DynamoConnectionRepository(dynamo, tableName, () => ctx.requireSetting('stateTable'));
-        })
-      )();
-      return connections;
-    },
-    exportStateStore() {
-      exportState ??= (
-        overrides.exportStateStore ??
-        (async () => {
-          const tableName = ctx.requireSetting('stateTable');
-          const { dynamo } = await ctx.awsClients();
-          const { DynamoExportStateStore } = await import('../lambdas/adapters/dynamo-export-state-store.ts');
-          return new DynamoExportStateStore(dynamo, tableName);
-        })
-      )();
-      return exportState;
-    },
-    exportStateQueries() {
-      exportStateQueries ??= (
-        overrides.exportStateQueries ??
-        (async () => {
-          const tableName = ctx.requireSetting('stateTable');
-          const { dynamo } = await ctx.awsClients();
-          const { DynamoExportStateStore } = await import('../lambdas/adapters/dynamo-export-state-store.ts');
-          return new DynamoExportStateStore(dynamo, tableName);
-        })
-      )();
-      return exportStateQueries;
-    },
-    stagingStore() {
-      stagingStore ??= (
-        overrides.stagingStore ??
+        }),
+    ),
+    exportStateStore: once(overrides.exportStateStore ?? (() => buildExportStateStore(ctx))),
+    exportStateQueries: once(overrides.exportStateQueries ?? (() => buildExportStateStore(ctx))),
+    stagingStore: once(
+      overrides.stagingStore ??
         (async () => {
           const bucket = ctx.requireSetting('stagingBucket');
           const { s3 } = await ctx.awsClients();
           const { S3StagingStore } = await import('../lambdas/adapters/s3-staging-store.ts');
           return new S3StagingStore(s3, bucket);
-        })
-      )();
-      return stagingStore;
-    },
-    stagingLedger() {
-      stagingLedger ??= (
-        overrides.stagingLedger ??
+        }),
+    ),
+    stagingLedger: once(
+      overrides.stagingLedger ??
         (async () => {
           const tableName = ctx.requireSetting('ledgerTable');
           const { dynamo } = await ctx.awsClients();
           const { DynamoStagingLedger } = await import('../lambdas/adapters/dynamo-staging-ledger.ts');
           return new DynamoStagingLedger(dynamo, tableName, { clock });
-        })
-      )();
-      return stagingLedger;
-    },
-    exportSink(options = {}) {
-      exportSink ??= overrides.exportSink
-        ? overrides.exportSink(options)
-        : (async () => {
-            const [{ endpointFromEnv }, { createS3ClientProvider }, { S3ExportSink }] = await Promise.all([
-              import('../lambdas/adapters/aws-clients.ts'),
-              import('../lambdas/adapters/s3-client-provider.ts'),
-              import('../lambdas/adapters/s3-export-sink.ts'),
-            ]);
-            const provider = createS3ClientProvider({
-              region: ctx.requireRegion(),
-              exporterRoleArn: options.exporterRoleArn,
-              endpoint: settings.endpointUrl ?? endpointFromEnv('S3', env),
-              clock,
-            });
-            return new S3ExportSink(async (target) => {
-              const client = await provider.clientFor(target);
-              used.add(client);
-              return client;
-            });
-          })();
+        }),
+    ),
+    exportSink(sinkOptions = {}) {
+      exportSink ??= (overrides.exportSink ?? ((o) => buildExportSink(ctx, o, used)))(sinkOptions);
       return exportSink;
     },
-    jobQueue() {
-      jobQueue ??= (
-        overrides.jobQueue ??
+    jobQueue: once(
+      overrides.jobQueue ??
         (async () => {
           const queueUrl = ctx.requireSetting('queueUrl');
           const { sqs } = await ctx.awsClients();
           const { SqsJobQueue } = await import('../lambdas/adapters/sqs-job-queue.ts');
           return new SqsJobQueue(sqs, queueUrl);
-        })
-      )();
-      return jobQueue;
-    },
+        }),
+    ),
     dispose() {
       for (const client of used) client.destroy();
       used.clear();
     },
   };
   return ctx;
+}
+
+/** `build`, called on the first call only: later calls get the same promise. */
+function once<T>(build: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => {
+    value ??= build();
+    return value;
+  };
+}
+
+async function buildAwsClients(ctx: CliContext, used: Set<{ destroy(): void }>): Promise<AwsClients> {
+  const { createAwsClients } = await import('../lambdas/adapters/aws-clients.ts');
+  const endpoint = ctx.settings.endpointUrl;
+  const lazy = createAwsClients(
+    {
+      region: ctx.requireRegion(),
+      ...(endpoint ? { endpoints: { dynamodb: endpoint, s3: endpoint, sqs: endpoint } } : {}),
+    },
+    ctx.env,
+  );
+  return trackUse(lazy, used);
+}
+
+async function buildExportStateStore(ctx: CliContext): Promise<DynamoExportStateStore> {
+  const tableName = ctx.requireSetting('stateTable');
+  const { dynamo } = await ctx.awsClients();
+  const { DynamoExportStateStore } = await import('../lambdas/adapters/dynamo-export-state-store.ts');
+  return new DynamoExportStateStore(dynamo, tableName);
+}
+
+async function buildExportSink(
+  ctx: CliContext,
+  options: ExportSinkOptions,
+  used: Set<{ destroy(): void }>,
+): Promise<ExportSink> {
+  const [{ endpointFromEnv }, { createS3ClientProvider }, { S3ExportSink }] = await Promise.all([
+    import('../lambdas/adapters/aws-clients.ts'),
+    import('../lambdas/adapters/s3-client-provider.ts'),
+    import('../lambdas/adapters/s3-export-sink.ts'),
+  ]);
+  const provider = createS3ClientProvider({
+    region: ctx.requireRegion(),
+    exporterRoleArn: options.exporterRoleArn,
+    endpoint: ctx.settings.endpointUrl ?? endpointFromEnv('S3', ctx.env),
+    clock: ctx.clock,
+  });
+  return new S3ExportSink(async (target) => {
+    const client = await provider.clientFor(target);
+    used.add(client);
+    return client;
+  });
 }
 
 /** The same lazy clients, remembering which were built so {@link CliContext.dispose} closes only those. */

@@ -74,16 +74,25 @@ export async function exportDepsOf(
   options: { exporterRoleArn?: string | undefined } = {},
 ): Promise<ExportDeps> {
   const settings = operationSettings(ctx);
-  const [connections, state, staging, sink, { createPreflight }, { diagnose }, { DEFAULT_GZIP_LEVEL }] =
-    await Promise.all([
-      ctx.connectionRepository(),
-      ctx.exportStateStore(),
-      ctx.stagingStore(),
-      ctx.exportSink(options),
-      import('../lambdas/usecases/preflight.ts'),
-      import('../lambdas/domain/diagnosis.ts'),
-      import('../lambdas/runtime.ts'),
-    ]);
+  const [
+    connections,
+    state,
+    staging,
+    sink,
+    { createPreflight },
+    { diagnose },
+    { DEFAULT_GZIP_LEVEL },
+    { translateAwsError },
+  ] = await Promise.all([
+    ctx.connectionRepository(),
+    ctx.exportStateStore(),
+    ctx.stagingStore(),
+    ctx.exportSink(options),
+    import('../lambdas/usecases/preflight.ts'),
+    import('../lambdas/domain/diagnosis.ts'),
+    import('../lambdas/runtime.ts'),
+    import('../lambdas/adapters/aws-errors.ts'),
+  ]);
   return {
     connections,
     state,
@@ -92,11 +101,10 @@ export async function exportDepsOf(
     clock: ctx.clock,
     preflight: createPreflight(settings.kmsKeyAllowlist),
     diagnose: (error, connection) =>
-      diagnose(error, {
+      diagnose(translateAwsError(error), {
         connection,
         exporterRoleArn: options.exporterRoleArn,
         at: ctx.clock.now(),
-        operation: 'S3_PUT',
       }),
     settings: {
       leaseMs: DEFAULT_LEASE_MS,

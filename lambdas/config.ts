@@ -19,6 +19,10 @@ export interface RuntimeConfig {
   partSizeBytes: number;
 }
 
+/**
+ * A setting of the deployment that cannot be used: an environment variable of the Lambdas
+ * (here) or a CDK context value (lib/config.ts). The message names the setting and its valid form.
+ */
 export class ConfigurationError extends Error {
   override readonly name = 'ConfigurationError';
 }
@@ -44,7 +48,8 @@ function kmsKeyAllowlist(env: NodeJS.ProcessEnv): string[] {
   try {
     return parseKmsKeyAllowlist(env[ENV.kmsKeyAllowlist]);
   } catch (error) {
-    if (error instanceof InvalidKmsKeyAllowlistError) throw new ConfigurationError(error.message);
+    if (error instanceof InvalidKmsKeyAllowlistError)
+      throw new ConfigurationError(error.message, { cause: error });
     throw error;
   }
 }

@@ -11,6 +11,8 @@ import {
   createSqsClient,
 } from './adapters/aws-clients.ts';
 import { EventBridgeNotifier } from './adapters/eventbridge-notifier.ts';
+import { createKmsKeyInspector } from './adapters/kms-key-inspector.ts';
+import { encryptStream, loadEncryptionKey } from './adapters/pgp.ts';
 import { createS3ClientProvider } from './adapters/s3-client-provider.ts';
 import { S3ExportSink } from './adapters/s3-export-sink.ts';
 import { lazySqsJobQueue } from './adapters/sqs-job-queue.ts';
@@ -41,6 +43,13 @@ export function lambdaRuntime(): Runtime {
     clock: systemClock,
     notifier: new EventBridgeNotifier(createEventBridgeClient({ region })),
     preflight: createPreflight(config.kmsKeyAllowlist),
+    connectionTest: {
+      pgp: { loadEncryptionKey, encryptStream },
+      // DescribeKey as the identity that writes the connection's objects (the same sessions).
+      kmsKeys: config.exporterRoleArn
+        ? createKmsKeyInspector({ credentialsFor: (target) => provider.credentialsFor(target) })
+        : undefined,
+    },
   });
   return runtime;
 }

@@ -7,6 +7,7 @@
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { translateAwsError } from './adapters/aws-errors.ts';
 import { DynamoConnectionRepository } from './adapters/dynamo-connection-repository.ts';
 import { DynamoExportStateStore } from './adapters/dynamo-export-state-store.ts';
 import { DynamoStagingLedger } from './adapters/dynamo-staging-ledger.ts';
@@ -19,6 +20,11 @@ import type { Clock, ConnectionDiagnosis, ExportSink, JobQueue } from './ports/i
 import type { DispatchDeps } from './usecases/dispatch-tick.ts';
 import type { ExportDeps, ExportNotifier } from './usecases/export-window.ts';
 import type { StageBatchDeps } from './usecases/stage-batch.ts';
+import type {
+  KmsKeyInspector,
+  PayloadEncryption,
+  StoredConnectionTestDeps,
+} from './usecases/test-connection.ts';
 
 export interface RuntimeClients {
   documentClient: DynamoDBDocumentClient;
@@ -35,6 +41,8 @@ export interface RuntimeParts {
   notifier?: ExportNotifier;
   preflight?: ExportDeps['preflight'];
   diagnose?: (error: unknown, connection: Connection) => ConnectionDiagnosis;
+  /** What "test connection" needs besides the sink: PGP, and KMS DescribeKey as the writer's identity. */
+  connectionTest?: { pgp: PayloadEncryption<unknown>; kmsKeys?: KmsKeyInspector | undefined };
 }
 
 export interface Runtime {
@@ -49,6 +57,8 @@ export interface Runtime {
   stagerDeps(): StageBatchDeps;
   dispatchDeps(): DispatchDeps;
   exportDeps(overrides?: Partial<ExportDeps>): ExportDeps;
+  /** "Test connection" of stored rows; needs RuntimeParts.connectionTest. */
+  connectionTestDeps(): StoredConnectionTestDeps;
 }
 
 export const DEFAULT_GZIP_LEVEL = 6;
@@ -91,11 +101,11 @@ export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runti
       diagnose:
         parts.diagnose ??
         ((error, connection) =>
-          diagnose(error, {
+          // Errors of other sinks and of the staged reads are translated here; S3ExportSink's already are.
+          diagnose(translateAwsError(error), {
             connection,
             exporterRoleArn: config.exporterRoleArn,
             at: parts.clock.now(),
-            operation: 'S3_PUT',
           })),
       settings: {
         leaseMs: 5 * 60_000,
@@ -106,6 +116,22 @@ export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runti
       },
       ...overrides,
     }),
+    connectionTestDeps: () => {
+      if (!parts.connectionTest)
+        throw new Error('this runtime was built without RuntimeParts.connectionTest (PGP and KMS adapters)');
+      return {
+        connections,
+        state,
+        test: {
+          sink: parts.sink,
+          pgp: parts.connectionTest.pgp,
+          kmsKeyAllowlist: config.kmsKeyAllowlist,
+          kmsKeys: parts.connectionTest.kmsKeys,
+          clock: parts.clock,
+          exporterRoleArn: config.exporterRoleArn,
+        },
+      };
+    },
   };
   return runtime;
 }

@@ -98,9 +98,9 @@ export class Export extends Construct {
       timeout: props.exporterTimeout,
       environment: withJobs, // + exporter role and allowlist, below
       logRetentionDays: props.logRetentionDays,
-      // Staged objects are selected, projected and compressed on worker threads (record-workers.ts).
-      workerEntries: ['usecases/record-worker.ts'],
-      // The record workers collect their garbage every 32 MB of staged data (record-worker.ts):
+      // Staged objects are selected, projected and compressed on worker threads (record-worker-pool.ts).
+      workerEntries: ['usecases/record-worker-thread.ts'],
+      // The record workers collect their garbage every 32 MB of staged data (record-worker-thread.ts):
       // peak memory stays flat in window size (docs/BENCHMARKS.md).
       nodeOptions: ['--expose-gc'],
     });

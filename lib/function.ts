@@ -28,7 +28,7 @@ export interface ExportFunctionProps {
   logRetentionDays: number;
   /**
    * Worker-thread entries under lambdas/ bundled beside index.mjs as `<name>.mjs` (the handler
-   * finds them next to its own module), e.g. `usecases/record-worker.ts`.
+   * finds them next to its own module), e.g. `usecases/record-worker-thread.ts`.
    */
   workerEntries?: string[];
   /** Node.js options beyond `--enable-source-maps` (NODE_OPTIONS), e.g. `--expose-gc`. */

@@ -65,7 +65,7 @@ export class S3EventExportStack extends Stack {
       staging: this.staging,
       stagingLedger: this.tables.stagingLedger,
       environment,
-      memorySize: config.memorySizes.stager,
+      memorySize: config.memorySizes.compactor,
       logRetentionDays: config.logRetentionDays,
       streamRetentionHours: config.streamRetentionHours,
     });
@@ -74,7 +74,7 @@ export class S3EventExportStack extends Stack {
       stagingKey: this.dataKey,
       staging: this.staging,
       environment,
-      memorySize: config.memorySizes.stager,
+      memorySize: config.memorySizes.compactor,
       logRetentionDays: config.logRetentionDays,
     });
 

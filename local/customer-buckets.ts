@@ -7,6 +7,12 @@
  */
 import type { Readable } from 'node:stream';
 import { S3ServiceException } from '@aws-sdk/client-s3';
+import { translateAwsError } from '../lambdas/adapters/aws-errors.ts';
+import {
+  BucketNotFoundError,
+  BucketWrongRegionError,
+  DestinationAccessDeniedError,
+} from '../lambdas/domain/errors.ts';
 import type { ExportSink, PutOptions, SinkTarget } from '../lambdas/ports/index.ts';
 
 export interface CustomerBucket {
@@ -41,10 +47,16 @@ export function bucketRefusal(target: SinkTarget, bucket: CustomerBucket): S3Ser
   return undefined;
 }
 
-/** The errors a wrong connection row meets at the customer's bucket (as AWS or s3rver raise them). */
+/**
+ * The errors a wrong connection row meets at the customer's bucket, as the sink reports them
+ * (S3ExportSink translates what AWS or s3rver raise into these typed errors).
+ */
 export function isBucketRefusal(error: unknown): boolean {
-  const name = (error as { name?: unknown } | undefined)?.name;
-  return name === 'NoSuchBucket' || name === 'PermanentRedirect' || name === 'AccessDenied';
+  return (
+    error instanceof BucketNotFoundError ||
+    error instanceof BucketWrongRegionError ||
+    error instanceof DestinationAccessDeniedError
+  );
 }
 
 /** `real`, refusing writes to the known buckets as AWS would (other buckets pass through). */
@@ -64,7 +76,8 @@ export function withCustomerBuckets(real: ExportSink, buckets: readonly Customer
       const refused = refusal(target);
       if (refused) {
         body.destroy();
-        throw refused;
+        // As S3ExportSink reports it.
+        throw translateAwsError(refused);
       }
       return real.putObject(target, key, body, contentType, options);
     },

@@ -1,8 +1,9 @@
 /**
- * The local harness: the same use cases and adapters as the Lambdas, with the
- * SQS queue replaced by an in-process queue that is drained right after each
- * tick. The demo, the CLI's stage/tick/export commands, the simulation and the
- * integration tests all drive the product through this.
+ * The local driver (LocalDriver): the same use cases and adapters as the Lambdas, with the
+ * SQS queue replaced by an in-process queue that is drained right after each tick. The demo,
+ * the CLI's stage/tick/export commands, the simulation and the integration tests all drive the
+ * product through this. (The harness, local/harness.ts, is what builds one against running local
+ * engines, with readers of the customer buckets.)
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';

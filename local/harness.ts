@@ -1,7 +1,7 @@
 /**
- * Wires a LocalDriver to running local engines (the demo, the simulation and
- * the integration tests share this), plus readers of what landed in customer
- * buckets, so results are checked from the stored objects themselves.
+ * The harness: a LocalDriver (local/driver.ts, which drives the use cases) wired to running
+ * local engines (the demo, the simulation and the integration tests share this), plus readers of
+ * what landed in customer buckets, so results are checked from the stored objects themselves.
  */
 
 import { gunzipSync } from 'node:zlib';

@@ -31,16 +31,19 @@ import {
   type SectionEntry,
   SLOT_CHUNK_BYTES,
 } from '../../lambdas/domain/staged-segment.ts';
+import { SLOT_MS } from '../../lambdas/domain/staging-layout.ts';
+import { DEFAULT_READ_CONCURRENCY, MAX_BATCH_CONNECTIONS } from '../../lambdas/usecases/dispatch-tick.ts';
+import { BATCH_LANES } from '../../lambdas/usecases/export-job.ts';
 import { DEFAULT_PART_SIZE_BYTES } from '../../lambdas/usecases/export-window.ts';
 import { ACCESS_LOG_RECORD_BYTES, PRICES } from '../prices.ts';
 import { addUsage, emptyUsage, type Usage } from './fake-aws.ts';
-import { GB_PER_DAY, PROFILE, strata, Zipf } from './profile.ts';
+import { GB_PER_DAY, MEMORY_MB, PROFILE, strata, Zipf } from './profile.ts';
 import { type SliceResult, sliceScale } from './simulate.ts';
+
+export { MEMORY_MB };
 
 /** Per request, sequential within an invocation unless issued concurrently (fake-aws.ts). */
 export const REQUEST_LATENCY_MS = 30;
-/** Function memory (lib/config.ts defaults); the compactor has none yet: the exporter's is assumed. */
-export const MEMORY_MB = { stager: 512, compactor: 2048, exporter: 2048, dispatcher: 256 } as const;
 /** A tick's exports are spread over as many warm containers as run them all within this. */
 export const EXPORT_DRAIN_SECONDS = 60;
 /** CloudWatch Logs per invocation (START/END/REPORT lines and one line of the function's). */
@@ -50,8 +53,10 @@ const IDLE_SQS_RECEIVES_PER_DAY = 5 * 3 * 1440;
 const STAGING_WRITE_PART_BYTES = 8 * 1024 * 1024;
 const ACCESS_LOG_RETENTION_DAYS = 365;
 const DAY_S = 86_400;
-const SLOTS_PER_DAY = 288;
+const SLOTS_PER_DAY = (DAY_S * 1000) / SLOT_MS;
 const WINDOWS_PER_DAY = (24 * 60) / PROFILE.windowMinutes;
+/** Slots (and slot indexes) a window of the profile covers. */
+const SLOTS_PER_WINDOW = (PROFILE.windowMinutes * 60_000) / SLOT_MS;
 const MONTH_DAYS = 30.44;
 
 /** One function's day: units, Lambda seconds and invocations. */
@@ -301,6 +306,7 @@ function exporterDay(slice: SliceResult, k: number, slope: number) {
     : slice.options.exportRanks.map((rank) => ({ apps: apps / slice.options.exportRanks.length, rank }));
   const tick = emptyUsage();
   let tickSeconds = 0;
+  let tickRounds = 0;
   let tickCpu = 0;
   let bytes = 0;
   let events = 0;
@@ -311,7 +317,7 @@ function exporterDay(slice: SliceResult, k: number, slope: number) {
   for (const group of groups) {
     const w = exportWindowFull(slice, group.rank, zipf, k, slope);
     addUsage(tick, w.usage, group.apps);
-    tickSeconds += w.seconds * group.apps;
+    tickRounds += w.usage.rounds * group.apps;
     tickCpu += w.cpu * group.apps;
     bytes += w.customerBytes * group.apps;
     customerPuts += w.customerPuts * group.apps;
@@ -324,13 +330,17 @@ function exporterDay(slice: SliceResult, k: number, slope: number) {
     });
     if (group.rank === 1) largest = w;
   }
-  // Slot indexes: each container reads the window's 3 once per tick (cached per container).
-  const containers = Math.max(1, Math.ceil(tickSeconds / EXPORT_DRAIN_SECONDS));
-  const indexGets = containers * 3;
+  // Batch jobs: one message and invocation per MAX_BATCH_CONNECTIONS on-time connections; an
+  // invocation runs BATCH_LANES groups at once, so their request latencies overlap (CPU does not).
+  const messages = Math.ceil(apps / MAX_BATCH_CONNECTIONS);
+  tickSeconds = tickCpu / 1e6 + (tickRounds * REQUEST_LATENCY_MS) / 1000 / BATCH_LANES;
+  // Slot indexes: each container reads the window's slots once per tick (cached per container).
+  const containers = Math.min(messages, Math.max(1, Math.ceil(tickSeconds / EXPORT_DRAIN_SECONDS)));
+  const indexGets = containers * SLOTS_PER_WINDOW;
   tick.s3Get += indexGets;
   tick.requests += indexGets;
   const indexSeconds = (indexGets * REQUEST_LATENCY_MS) / 1000;
-  const invocations = apps * WINDOWS_PER_DAY;
+  const invocations = messages * WINDOWS_PER_DAY;
   return {
     day: {
       usage: addUsage(emptyUsage(), tick, WINDOWS_PER_DAY),
@@ -344,29 +354,30 @@ function exporterDay(slice: SliceResult, k: number, slope: number) {
     bytesPerEvent: events > 0 ? bytes / events : 0,
     worstRatio,
     checks,
-    largestDailyReads: (largest?.ranges ?? 0) * WINDOWS_PER_DAY,
+    // The largest app's ranged GETs, and (conservatively) the window's index GETs as its own.
+    largestDailyReads: ((largest?.ranges ?? 0) + SLOTS_PER_WINDOW) * WINDOWS_PER_DAY,
+    messagesPerTick: messages,
   };
 }
 
-function dispatcherDay(slice: SliceResult): FunctionDay {
+function dispatcherDay(slice: SliceResult, messagesPerTick: number): FunctionDay {
   const apps = slice.options.apps;
   const ticks = slice.dispatches;
   const n = Math.max(1, mean(ticks.map((t) => t.connections)));
   const rowBytes = slice.largestItem.get('Connections') ?? 300;
+  const stateBytes = slice.largestItem.get('ExportState') ?? 1024;
   const queryBytes = apps * rowBytes;
   const queryPages = Math.max(1, Math.ceil(queryBytes / (1024 * 1024)));
   const queryRead = Math.max(1, Math.ceil(queryBytes / 4096)) * 0.5;
-  const measured = averageUsage(ticks.map((t) => t.usage));
-  // Measured: 1 query page (n rows) + n state reads + ceil(n / 10) sends.
-  const getsRead =
-    Math.max(0, measured.dynamoReadUnits - Math.max(1, Math.ceil((n * rowBytes) / 4096)) * 0.5) / n;
+  // States by BatchGetItem (100 keys each, eventually consistent: 0.5 unit per 4 KB item).
+  const batchGets = Math.ceil(apps / 100);
   const usage = emptyUsage();
-  usage.dynamoReadUnits = queryRead + getsRead * apps;
-  usage.dynamoRequests = queryPages + apps;
-  usage.sqsRequests = Math.ceil(apps / 10);
+  usage.dynamoReadUnits = queryRead + apps * Math.ceil(stateBytes / 4096) * 0.5;
+  usage.dynamoRequests = queryPages + batchGets;
+  usage.sqsRequests = Math.ceil(messagesPerTick / 10);
   usage.requests = usage.dynamoRequests + usage.sqsRequests;
-  // The dispatcher reads the state rows one after another.
-  usage.rounds = usage.requests;
+  // Pages one after another; a page's BatchGetItems DEFAULT_READ_CONCURRENCY at once; sends as it goes.
+  usage.rounds = queryPages + Math.ceil(batchGets / DEFAULT_READ_CONCURRENCY) + usage.sqsRequests;
   const cpu = (mean(ticks.map((t) => t.cpuMicros)) / n) * apps;
   return {
     usage: addUsage(emptyUsage(), usage, WINDOWS_PER_DAY),
@@ -453,12 +464,13 @@ export function modelDay(slice: SliceResult, exportCpuPerEvent = cpuPerEvent(sli
   const stager = stagerDay(slice);
   const compactor = compactorDay(slice, k);
   const exporter = exporterDay(slice, k, exportCpuPerEvent);
-  const dispatcher = dispatcherDay(slice);
+  const dispatcher = dispatcherDay(slice, exporter.messagesPerTick);
   const functions = { stager: stager.day, compactor, exporter: exporter.day, dispatcher };
   const all = emptyUsage();
   for (const fn of Object.values(functions)) addUsage(all, fn.usage);
   const jobs = slice.options.apps * WINDOWS_PER_DAY;
-  const sqs = all.sqsRequests + jobs * 2 + IDLE_SQS_RECEIVES_PER_DAY;
+  // Per job message: one ReceiveMessage and one DeleteMessage by Lambda's poller.
+  const sqs = all.sqsRequests + exporter.messagesPerTick * WINDOWS_PER_DAY * 2 + IDLE_SQS_RECEIVES_PER_DAY;
   const invocations = sum(Object.values(functions).map((f) => f.invocations));
   const storedPerDay =
     ((slice.segmentBytes + slice.slotDataBytes + slice.slotIndexBytes) * k * 24 * 60) / slice.options.minutes;

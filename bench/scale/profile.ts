@@ -248,3 +248,6 @@ export function strata(zipf: Zipf): Stratum[] {
     return { from, to, apps, sampleRank };
   });
 }
+
+/** Function memory (lib/config.ts defaults). */
+export const MEMORY_MB = { stager: 512, compactor: 2048, exporter: 2048, dispatcher: 256 } as const;

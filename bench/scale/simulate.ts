@@ -21,9 +21,9 @@ import {
   segmentPrefix,
   slotsOfWindow,
 } from '../../lambdas/domain/staging-layout.ts';
-import type { ExportJob } from '../../lambdas/ports/index.ts';
+import { type ExportJob, jobConnectionIds } from '../../lambdas/ports/index.ts';
 import { DEFAULT_GZIP_LEVEL } from '../../lambdas/runtime.ts';
-import { compactSlot } from '../../lambdas/usecases/compact-slot.ts';
+import { compactSlot, readBudgetForMemory } from '../../lambdas/usecases/compact-slot.ts';
 import { dispatchTick } from '../../lambdas/usecases/dispatch-tick.ts';
 import { executeExportJob } from '../../lambdas/usecases/export-job.ts';
 import {
@@ -31,18 +31,18 @@ import {
   DEFAULT_PART_SIZE_BYTES,
   type ExportDeps,
 } from '../../lambdas/usecases/export-window.ts';
-import { inThreadCompressor } from '../../lambdas/usecases/record-workers.ts';
+import { inThreadCompressor } from '../../lambdas/usecases/record-worker-pool.ts';
 import { type IncomingRecord, stageBatch } from '../../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from '../../local/clock.ts';
 import { seededRandom } from '../../local/events.ts';
 import { FakeDynamo, FakeS3, FakeSqs, type Measured, Meter } from './fake-aws.ts';
-import { appId, eventPool, eventSourceBatching, PROFILE, recordData, Zipf } from './profile.ts';
+import { appId, eventPool, eventSourceBatching, MEMORY_MB, PROFILE, recordData, Zipf } from './profile.ts';
 
 export const STAGING_BUCKET = 'staging';
 export const CUSTOMER_BUCKET = 'customer';
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs';
-/** The compactor's default read budget (compact-slot.ts); scaled with the slice (see model.ts). */
-export const COMPACT_READ_CHUNK_BYTES = 64 * 1024 * 1024;
+/** The compactor's read budget at its default memory (compact-slot.ts); scaled with the slice (see model.ts). */
+export const COMPACT_READ_CHUNK_BYTES = readBudgetForMemory(MEMORY_MB.compactor);
 
 export interface SliceOptions {
   apps: number;
@@ -294,9 +294,15 @@ async function exportWindows(options: SliceOptions, ctx: ExportContext, slots: D
       ),
     );
     result.dispatches.push({ ...dispatched, connections: dispatched.value.connections });
-    for (const message of ctx.sqs.messages.slice(before)) {
+    // A batch message's members are measured one by one (model.ts composes batches from them).
+    const memberJobs = ctx.sqs.messages.slice(before).flatMap((message) => {
       const job = JSON.parse(message) as ExportJob;
-      // A cold exporter container per job: its slot-index reads are counted with it (model.ts
+      return jobConnectionIds(job).map(
+        (connectionId): ExportJob => ({ connectionId, windowEnd: job.windowEnd, reason: job.reason }),
+      );
+    });
+    for (const job of memberJobs) {
+      // A cold exporter container per member: its slot-index reads are counted with it (model.ts
       // takes them out and adds them back per container).
       const deps: ExportDeps & { compressor: ReturnType<typeof inThreadCompressor> } = {
         connections: ctx.connections,

@@ -1,5 +1,5 @@
 import { ENV } from '../../lambdas/definitions.ts';
-import { BackfillRefused, backfill as runBackfill } from '../../lambdas/usecases/backfill.ts';
+import { BackfillRefusedError, backfill as runBackfill } from '../../lambdas/usecases/backfill.ts';
 import { type CliCommand, CliError, noPositionals, stringOption, UsageError } from '../command.ts';
 import { deployedNumber } from '../operations.ts';
 
@@ -11,9 +11,9 @@ export const backfill: CliCommand = {
     'Moves the watermark of a PAUSED connection back to --from (or to the start of the committed window\n' +
     '--from falls in), so that after `connections resume` the exporter writes every committed window\n' +
     'after it again to its own keys, with its own sequence (their manifests say what they supersede),\n' +
-    'then exports as usual: the bucket holds each event once. A pinned window with no part written\n' +
+    'then exports as usual: the bucket holds each event once. A pending window with no part written\n' +
     '(e.g. one failing on a wrong row) is dropped. Refused while the connection is not paused, while an\n' +
-    'exporter holds its lease or a pinned window has parts written, when --from is later than the\n' +
+    'exporter holds its lease or a pending window has parts written, when --from is later than the\n' +
     'watermark, and when --from (or the start of its committed window) is earlier than the\n' +
     `staging retention (${ENV.stagingRetentionDays}, the stack output StagingRetentionDays; required) allows.`,
   options: {
@@ -59,7 +59,7 @@ export const backfill: CliCommand = {
       );
       return 0;
     } catch (error) {
-      if (error instanceof BackfillRefused) throw new CliError(`backfill refused: ${error.message}`);
+      if (error instanceof BackfillRefusedError) throw new CliError(`backfill refused: ${error.message}`);
       throw error;
     }
   },

@@ -77,7 +77,7 @@ export const connectionsTest: CliCommand = {
       import('../../lambdas/adapters/kms-key-inspector.ts'),
       import('../../lambdas/adapters/pgp.ts'),
     ]);
-    const { diagnosisOf, testConnection } = await import('../../lambdas/usecases/test-connection.ts');
+    const { recordTestOutcome, testConnection } = await import('../../lambdas/usecases/test-connection.ts');
 
     const endpoint = ctx.settings.endpointUrl ?? endpointFromEnv('S3', ctx.env);
     if (!exporterRoleArn && !endpoint) {
@@ -109,12 +109,9 @@ export const connectionsTest: CliCommand = {
         clock: ctx.clock,
         exporterRoleArn,
       });
-      const diagnosis = source.stored ? diagnosisOf(report) : undefined;
-      if (source.stored) {
-        const state = await ctx.exportStateStore();
-        if (diagnosis) await state.recordError(connectionId, diagnosis);
-        else if (report.ok) await state.recordPassedTest(connectionId, new Date(report.testedAt));
-      }
+      const diagnosis = source.stored
+        ? await recordTestOutcome(connectionId, report, await ctx.exportStateStore())
+        : undefined;
       if (ctx.settings.json) {
         ctx.print(toJsonText({ ...report, ...(diagnosis ? { recordedDiagnosis: diagnosis } : {}) }));
       } else {

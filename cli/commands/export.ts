@@ -24,7 +24,7 @@ export const exportCommand: CliCommand = {
   description:
     'Runs the exporter for one connection, as an export job of its own schedule would: the window\n' +
     "end is --at (default now minus the settle delay) floored to the connection's frequency boundary,\n" +
-    'and everything from its watermark up to that end is exported exactly once (a pinned window of an\n' +
+    'and everything from its watermark up to that end is exported exactly once (a pending window of an\n' +
     'earlier attempt is finished first). A window end later than now minus the settle delay is refused:\n' +
     'events staged just before it may not be visible yet. Exit 1 when the export fails or is refused.',
   options: {

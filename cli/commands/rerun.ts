@@ -81,7 +81,7 @@ export const rerun: CliCommand = {
       );
     } catch (error) {
       progress.clear();
-      if (error instanceof rerunModule.RerunRefused)
+      if (error instanceof rerunModule.RerunRefusedError)
         throw new CliError(`rerun refused (${error.code}): ${error.message}`);
       throw error;
     } finally {

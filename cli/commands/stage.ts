@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { StagingLedger } from '../../lambdas/ports/index.ts';
@@ -15,6 +16,17 @@ export const CLI_SHARD = 'cli-stage';
 const SEQUENCE_BASE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898n;
 /** Kinesis hands a stager at most this many records per batch. */
 const MAX_BATCH = 10_000;
+
+/**
+ * A file's own shard: `cli-` + the first 16 hex digits of its SHA-256. Its lines get the same
+ * sequence numbers on every run (SEQUENCE_BASE + line number), so a re-run — after an interrupted
+ * run, or by mistake — skips what the shard's checkpoint says is staged: every line once.
+ */
+export async function fileShardOf(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `cli-${hash.digest('hex').slice(0, 16)}`;
+}
 
 /** Like Kinesis, never reuse a shard's sequence numbers: continue after what its checkpoint has seen. */
 export async function lastSequenceOf(ledger: StagingLedger, shardId: string): Promise<bigint> {
@@ -66,12 +78,15 @@ export const stage: CliCommand = {
     '("-" reads stdin). Lines become Kinesis-shaped records whose sequence numbers continue after\n' +
     "the shard's checkpoint in the StagingLedger, and each batch is staged by the stager's use case\n" +
     '(exactly-once checkpoint, stage time = now). Malformed lines are quarantined with the reason,\n' +
-    `as the stager does. The default shard is "${CLI_SHARD}": never stage as a real shard of the stream.`,
+    'as the stager does. A FILE is staged as its own shard (cli-<sha256 prefix>) with one sequence\n' +
+    'number per line, so running the command again on the same file (after an interruption) stages\n' +
+    `only the lines not yet staged. stdin is staged as "${CLI_SHARD}", continuing after its checkpoint:\n` +
+    'a second run stages it again. Never stage as a real shard of the stream.',
   options: {
     shard: {
       type: 'string',
       valueName: 'ID',
-      description: `shard id of the checkpoint (default ${CLI_SHARD})`,
+      description: `shard id of the checkpoint (default: the file's own, or ${CLI_SHARD} for stdin)`,
     },
     'batch-size': {
       type: 'string',
@@ -84,9 +99,7 @@ export const stage: CliCommand = {
       args,
       'FILE.ndjson (one {"app_id": ..., "event": {...}} per line; - for stdin)',
     );
-    const shardId = stringOption(args, 'shard') ?? CLI_SHARD;
-    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(shardId))
-      throw new UsageError('--shard must be 1-128 letters, digits, "_", "." or "-"');
+    const fromFile = path !== '-';
     const batchSize = positiveInteger(stringOption(args, 'batch-size'), '--batch-size', 500);
     if (batchSize > MAX_BATCH) throw new UsageError(`--batch-size must be at most ${MAX_BATCH}`);
     if (path !== '-') {
@@ -94,6 +107,9 @@ export const stage: CliCommand = {
       if (!file) throw new CliError(`${path}: no such file`);
       if (file.isDirectory()) throw new CliError(`${path}: is a directory, expected an NDJSON file`);
     }
+    const shardId = stringOption(args, 'shard') ?? (fromFile ? await fileShardOf(path) : CLI_SHARD);
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(shardId))
+      throw new UsageError('--shard must be 1-128 letters, digits, "_", "." or "-"');
 
     // Staging from the CLI needs the deployment's settings like every export-affecting command.
     operationSettings(ctx);
@@ -103,7 +119,10 @@ export const stage: CliCommand = {
       import('../../lambdas/usecases/stage-batch.ts'),
     ]);
     const deps = { ledger, store, clock: ctx.clock };
-    let sequence = await lastSequenceOf(ledger, shardId);
+    // A file's lines are numbered from the base (a re-run is skipped up to the checkpoint); stdin
+    // continues after the shard's checkpoint.
+    let sequence =
+      fromFile && !stringOption(args, 'shard') ? SEQUENCE_BASE : await lastSequenceOf(ledger, shardId);
     const totals: StageTotals = {
       shardId,
       records: 0,
@@ -153,7 +172,9 @@ export const stage: CliCommand = {
         `(shard ${shardId}, sequence ${totals.firstSequence}..${totals.lastSequence})`,
     );
     if (totals.alreadyStagedRecords > 0)
-      ctx.print(`${totals.alreadyStagedRecords} record(s) were already staged`);
+      ctx.print(
+        `${totals.alreadyStagedRecords} record(s) were already staged (an earlier run of this file): not staged again`,
+      );
     if (totals.quarantinedRecords > 0)
       ctx.print('quarantined records are kept under quarantine/ in the staging bucket with the reason');
     return 0;

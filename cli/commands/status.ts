@@ -18,14 +18,14 @@ export interface ConnectionStatus {
   sequence: number;
   pendingWindowEnd?: string;
   lease?: { owner: string; expiresAt: string; expired: boolean };
-  /** Parts already written of the pinned window (a window continuing across invocations). */
+  /** Parts already written of the pending window (a window continuing across invocations). */
   cursorParts?: number;
   lastCommittedAt?: string;
   lastFileKey?: string;
   lastError?: { code: string; message: string; at: string; windowEnd?: string };
   /** The latest window committed with a gap: [from, to) of it may miss events (e.g. expired before export). */
   lastGap?: { from: string; to: string; reason: string; windowEnd: string };
-  /** Objects earlier attempts of the pinned window wrote under settings since changed. */
+  /** Objects earlier attempts of the pending window wrote under settings since changed. */
   pendingSupersedes?: SupersededObject[];
   /** The last committed window that superseded objects, and those objects (delete them). */
   superseded?: { windowEnd: string; objects: SupersededObject[] };
@@ -154,7 +154,7 @@ function supersededLines(e: ConnectionStatus): string[] {
     );
   if (e.pendingSupersedes?.length)
     lines.push(
-      `connection ${e.connectionId}: the pinned window is being written again under changed settings; ` +
+      `connection ${e.connectionId}: the pending window is being written again under changed settings; ` +
         `it supersedes ${e.pendingSupersedes.map(where).join(', ')}`,
     );
   return lines;

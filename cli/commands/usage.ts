@@ -9,7 +9,7 @@ export const usage: CliCommand = {
   description:
     'Summed from the history rows, each written when its window commits, in the same transaction\n' +
     'as its watermark, so retried and re-delivered exports are never counted twice (a backfill\n' +
-    "re-export counts again); a month is that of the window end (UTC).\n" +
+    're-export counts again); a month is that of the window end (UTC).\n' +
     'Without --connection: every connection with a row or a state.',
   options: {
     month: { type: 'string', valueName: 'YYYY-MM', description: 'the UTC month, e.g. 2026-11' },

@@ -116,7 +116,9 @@ function namespaceOf(row: Record<string, unknown> | undefined): NamespacedConnec
   };
 }
 
-class RetryableRace extends Error {}
+class RetryableRaceError extends Error {
+  override readonly name = 'RetryableRaceError';
+}
 
 export class DynamoConnectionRepository implements ConnectionRepository {
   constructor(
@@ -234,7 +236,7 @@ export class DynamoConnectionRepository implements ConnectionRepository {
       try {
         return await attempt();
       } catch (error) {
-        if (!(error instanceof RetryableRace) || n >= MAX_ATTEMPTS) throw error;
+        if (!(error instanceof RetryableRaceError) || n >= MAX_ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** n * Math.random()));
       }
     }
@@ -242,7 +244,7 @@ export class DynamoConnectionRepository implements ConnectionRepository {
 
   /**
    * Run the transaction; a failed claim condition becomes a {@link NamespaceConflictError} naming
-   * the holder, anything else that lost a race a {@link RetryableRace}.
+   * the holder, anything else that lost a race a {@link RetryableRaceError}.
    */
   private async transact(
     items: TransactItem[],
@@ -258,7 +260,7 @@ export class DynamoConnectionRepository implements ConnectionRepository {
       for (const [index, reason] of reasons.entries()) {
         if (reason.Code !== 'ConditionalCheckFailed') continue;
         const claim = claims[index - firstClaimIndex];
-        if (!claim) throw new RetryableRace('the row changed while it was written', { cause: error });
+        if (!claim) throw new RetryableRaceError('the row changed while it was written', { cause: error });
         const holder = await this.holderOf(claim, connection.connectionId);
         if (holder) {
           throw new NamespaceConflictError(
@@ -270,7 +272,7 @@ export class DynamoConnectionRepository implements ConnectionRepository {
           );
         }
       }
-      throw new RetryableRace('a concurrent claim or edit', { cause: error });
+      throw new RetryableRaceError('a concurrent claim or edit', { cause: error });
     }
   }
 

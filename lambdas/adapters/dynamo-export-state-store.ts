@@ -1,7 +1,7 @@
 /**
  * ExportStateStore on the ExportState table. Per connection (`pk = "conn#<id>"`):
  *
- *   sk = STATE                           watermark, sequence, pinned window, lease, cursor, last error
+ *   sk = STATE                           watermark, sequence, pending window, lease, cursor, last error
  *   sk = WINDOW#<windowEnd>              one history row per committed window
  *   sk = WINDOW#<windowEnd>#PARTS#<n>    part-list items: one per part written by the exporter
  *                                        (item n holds part n + 1), or 500 parts each (older commits)
@@ -724,7 +724,7 @@ export class DynamoExportStateStore implements ExportStateStore {
       'SET #watermark = :watermark, #sequence = if_not_exists(#sequence, :zero), #connectionId = :id' +
         (replayThrough ? ', #replayThrough = :replayThrough ' : ' ') +
         'REMOVE #cursor, #leaseOwner, #leaseExpiresAt, #pending, #pendingConnection',
-      // A pinned window with no part written holds nothing to lose: a backfill may drop its pin.
+      // A pending window with no part written holds nothing to lose: a backfill may drop its pin.
       '(attribute_not_exists(#pending) OR attribute_not_exists(#cursor) OR ' +
         '(attribute_not_exists(#cursor.#partCount) AND size(#cursor.#parts) = :zero) OR #cursor.#partCount = :zero) ' +
         'AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',

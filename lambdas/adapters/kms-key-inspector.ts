@@ -3,10 +3,11 @@
  * connection's objects (its tagged exporter session, or the customer's role), in the key's
  * region. Used by "test connection" only; exports never call KMS directly.
  */
-import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DescribeKeyCommand, type DescribeKeyCommandOutput, KMSClient } from '@aws-sdk/client-kms';
 import type { SinkTarget } from '../ports/index.ts';
 import type { KmsKeyDescription, KmsKeyInspector } from '../usecases/test-connection.ts';
 import type { CredentialsOption } from './aws-clients.ts';
+import { translateAwsError } from './aws-errors.ts';
 import type { SessionCredentials } from './s3-client-provider.ts';
 
 export type KmsClientFactory = (options: { region: string; credentials?: CredentialsOption }) => KMSClient;
@@ -65,8 +66,14 @@ export function createKmsKeyInspector(options: KmsKeyInspectorOptions = {}): Kms
   return {
     async describeKey(target: SinkTarget, kmsKeyArn: string): Promise<KmsKeyDescription> {
       const region = kmsKeyArn.split(':')[3] || target.bucketRegion;
-      const client = await clientFor(target, region);
-      const { KeyMetadata } = await client.send(new DescribeKeyCommand({ KeyId: kmsKeyArn }));
+      let KeyMetadata: DescribeKeyCommandOutput['KeyMetadata'];
+      try {
+        const client = await clientFor(target, region);
+        ({ KeyMetadata } = await client.send(new DescribeKeyCommand({ KeyId: kmsKeyArn })));
+      } catch (error) {
+        // STS refusals of the session come typed already; the rest is KMS's.
+        throw translateAwsError(error, 'KMS');
+      }
       return {
         keyState: KeyMetadata?.KeyState ?? 'Unknown',
         enabled: KeyMetadata?.Enabled === true && KeyMetadata.KeyState === 'Enabled',

@@ -26,34 +26,13 @@ import {
   type Subkey,
 } from 'openpgp';
 import type { FieldError } from '../domain/connection.ts';
+import { InvalidPgpKeyError } from '../domain/errors.ts';
 
 const FIELD = 'pgpPublicKey';
 const MIN_RSA_BITS = 2048;
 const PRIVATE_KEY_ARMOR = /-----BEGIN PGP PRIVATE KEY BLOCK-----/;
 
-export type InvalidPgpKeyReason =
-  | 'PRIVATE_KEY'
-  | 'NOT_OPENPGP'
-  | 'MULTIPLE_KEYS'
-  | 'EXPIRED'
-  | 'NOT_YET_VALID'
-  | 'REVOKED'
-  | 'NO_ENCRYPTION_KEY'
-  | 'WEAK_KEY'
-  | 'UNSUPPORTED_ALGORITHM'
-  | 'INVALID_SIGNATURES';
-
-/** A customer's `pgpPublicKey` cannot be used. The message names the field and the fix; it never contains key material. */
-export class InvalidPgpKeyError extends Error {
-  override readonly name = 'InvalidPgpKeyError';
-  readonly field = FIELD;
-  constructor(
-    readonly reason: InvalidPgpKeyReason,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { InvalidPgpKeyError, type InvalidPgpKeyReason } from '../domain/errors.ts';
 
 /** A validated recipient. Opaque: only {@link loadEncryptionKey} makes one, {@link encryptStream} uses it. */
 export interface EncryptionKey {

@@ -20,10 +20,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, type AssumeRoleCommandOutput, STSClient } from '@aws-sdk/client-sts';
 import { CONNECTION_SESSION_TAG } from '../definitions.ts';
 import type { Clock, SinkTarget } from '../ports/index.ts';
 import { type CredentialsOption, createS3Client } from './aws-clients.ts';
+import { translateAwsError } from './aws-errors.ts';
 
 export interface SessionCredentials {
   accessKeyId: string;
@@ -75,28 +76,24 @@ interface CachedCredentials {
   refreshAt: number;
 }
 
-export function createS3ClientProvider(options: S3ClientProviderOptions): S3ClientProvider {
-  const createSts = options.createStsClient ?? defaultStsClient;
-  const duration = options.sessionDurationSeconds ?? 3600;
-  const margin = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
-  const maxClients = options.maxClients ?? 500;
+/**
+ * Credentials by identity, fetched (once, even under concurrency) when absent or within `marginMs`
+ * of their expiry on `clock`.
+ */
+function credentialCache(
+  clock: Clock,
+  marginMs: number,
+): (identity: string, fetch: () => Promise<SessionCredentials>) => Promise<SessionCredentials> {
   const cache = new Map<string, CachedCredentials>();
   const inFlight = new Map<string, Promise<SessionCredentials>>();
-  const clients = new Map<string, S3Client>();
-  let baseSts: STSClient | undefined;
-
-  /** Cached credentials for `identity`, fetched (once, even under concurrency) when absent or about to expire. */
-  const cached = (
-    identity: string,
-    fetch: () => Promise<SessionCredentials>,
-  ): Promise<SessionCredentials> => {
+  return (identity, fetch) => {
     const hit = cache.get(identity);
-    if (hit && options.clock.now().getTime() < hit.refreshAt) return Promise.resolve(hit.credentials);
+    if (hit && clock.now().getTime() < hit.refreshAt) return Promise.resolve(hit.credentials);
     let pending = inFlight.get(identity);
     if (!pending) {
       pending = fetch()
         .then((credentials) => {
-          cache.set(identity, { credentials, refreshAt: credentials.expiration.getTime() - margin });
+          cache.set(identity, { credentials, refreshAt: credentials.expiration.getTime() - marginMs });
           return credentials;
         })
         .finally(() => inFlight.delete(identity));
@@ -104,21 +101,43 @@ export function createS3ClientProvider(options: S3ClientProviderOptions): S3Clie
     }
     return pending;
   };
+}
 
-  const assume = async (sts: STSClient, input: AssumeRoleCommand['input']): Promise<SessionCredentials> => {
-    const response = await sts.send(new AssumeRoleCommand(input));
-    const c = response.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {
-      throw new Error(`STS AssumeRole of ${input.RoleArn} returned no credentials`);
-    }
-    return {
-      accessKeyId: c.AccessKeyId,
-      secretAccessKey: c.SecretAccessKey,
-      sessionToken: c.SessionToken,
-      // Without an expiry, renew after a quarter of the session.
-      expiration: c.Expiration ?? new Date(options.clock.now().getTime() + (duration * 1000) / 4 + margin),
-    };
+/** STS AssumeRole → session credentials; `fallbackExpiry` (epoch ms) when STS gives no expiration. */
+async function assumeRole(
+  sts: STSClient,
+  input: AssumeRoleCommand['input'],
+  fallbackExpiry: () => number,
+): Promise<SessionCredentials> {
+  let response: AssumeRoleCommandOutput;
+  try {
+    response = await sts.send(new AssumeRoleCommand(input));
+  } catch (error) {
+    throw translateAwsError(error, 'STS');
+  }
+  const c = response.Credentials;
+  if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {
+    throw new Error(`STS AssumeRole of ${input.RoleArn} returned no credentials`);
+  }
+  return {
+    accessKeyId: c.AccessKeyId,
+    secretAccessKey: c.SecretAccessKey,
+    sessionToken: c.SessionToken,
+    // Without an expiry, renew after a quarter of the session.
+    expiration: c.Expiration ?? new Date(fallbackExpiry()),
   };
+}
+
+export function createS3ClientProvider(options: S3ClientProviderOptions): S3ClientProvider {
+  const createSts = options.createStsClient ?? defaultStsClient;
+  const duration = options.sessionDurationSeconds ?? 3600;
+  const margin = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+  const maxClients = options.maxClients ?? 500;
+  const cached = credentialCache(options.clock, margin);
+  const assume = (sts: STSClient, input: AssumeRoleCommand['input']) =>
+    assumeRole(sts, input, () => options.clock.now().getTime() + (duration * 1000) / 4 + margin);
+  const clients = new Map<string, S3Client>();
+  let baseSts: STSClient | undefined;
 
   const exporterSession = (connectionId: string, exporterRoleArn: string) =>
     cached(`exporter|${connectionId}`, () => {

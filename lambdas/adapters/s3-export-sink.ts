@@ -9,6 +9,7 @@ import { HeadObjectCommand, type PutObjectCommandInput, type S3Client } from '@a
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ExportSink, PutOptions, SinkTarget, StoredObject } from '../ports/index.ts';
 import { type CredentialsOption, createS3Client } from './aws-clients.ts';
+import { translateAwsError } from './aws-errors.ts';
 
 /** The S3 client to write one target with (region, credentials, assumed role ...). */
 export type SinkClientProvider = (target: SinkTarget) => S3Client | Promise<S3Client>;
@@ -101,7 +102,12 @@ export class S3ExportSink implements ExportSink {
     options: PutOptions = {},
   ): Promise<StoredObject> {
     options.signal?.throwIfAborted();
-    const client = await this.clientFor(target);
+    let client: S3Client;
+    try {
+      client = await this.clientFor(target);
+    } catch (error) {
+      throw translateAwsError(error);
+    }
     const digest = new DigestingPassThrough();
     // Errors of the source reach the upload through the pass-through, which then aborts it.
     let sourceError: Error | undefined;
@@ -136,7 +142,7 @@ export class S3ExportSink implements ExportSink {
       if (options.signal?.aborted) throw options.signal.reason;
       // The source's failure is the cause; what the upload reports may be its abort's aftermath.
       if (sourceError && error !== sourceError) throw Object.assign(sourceError, { uploadError: error });
-      throw error;
+      throw error === sourceError ? error : translateAwsError(error);
     } finally {
       options.signal?.removeEventListener('abort', abort);
     }
@@ -144,7 +150,12 @@ export class S3ExportSink implements ExportSink {
   }
 
   async exists(target: SinkTarget, key: string): Promise<boolean> {
-    const client = await this.clientFor(target);
+    let client: S3Client;
+    try {
+      client = await this.clientFor(target);
+    } catch (error) {
+      throw translateAwsError(error);
+    }
     try {
       await client.send(
         new HeadObjectCommand({
@@ -158,7 +169,7 @@ export class S3ExportSink implements ExportSink {
       // Not found, refused, or a bucket elsewhere (a wrong row): nothing of ours is there.
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status !== undefined && [301, 400, 403, 404].includes(status)) return false;
-      throw error;
+      throw translateAwsError(error);
     }
   }
 }

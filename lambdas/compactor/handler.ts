@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
-import { compactDueSlots } from '../usecases/compact-slot.ts';
+import { compactDueSlots, readBudgetForMemory } from '../usecases/compact-slot.ts';
 
 const logger = createLogger(SERVICE_NAMES.compactor);
 const metrics = createMetrics(SERVICE_NAMES.compactor);
@@ -30,7 +30,12 @@ export function parseCompactionTick(event: unknown): Date {
 async function compact(event: unknown) {
   const at = parseCompactionTick(event);
   const runtime = lambdaRuntime();
-  const done = await compactDueSlots(at, { store: runtime.staging, clock: runtime.clock });
+  const done = await compactDueSlots(at, {
+    store: runtime.staging,
+    clock: runtime.clock,
+    // Lambda sets the function's memory (MB): the larger the budget, the fewer ranged GETs.
+    readChunkBytes: readBudgetForMemory(Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE)),
+  });
   for (const { slotStart, outcome } of done) {
     if (outcome.status !== 'compacted') continue;
     metrics.addMetric(METRICS.slotsCompacted, MetricUnit.Count, 1);

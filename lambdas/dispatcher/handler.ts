@@ -8,6 +8,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { z } from 'zod';
 import { FREQUENCIES, type Frequency } from '../definitions.ts';
 import { DIMENSIONS, METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import type { ScheduleInput } from '../domain/schedules.ts';
@@ -18,20 +19,25 @@ import { dispatchTick } from '../usecases/dispatch-tick.ts';
 const logger = createLogger(SERVICE_NAMES.dispatcher);
 const metrics = createMetrics(SERVICE_NAMES.dispatcher);
 
+/** The schedule's input (domain/schedules.ts scheduleInput): `{"frequency": …, "scheduledTime": "<instant>"}`. */
+const tickEvent = z.object({
+  frequency: z.enum(FREQUENCIES),
+  scheduledTime: z.string().refine((s) => !Number.isNaN(new Date(s).getTime())),
+});
+
 export function parseTickEvent(event: unknown): { frequency: Frequency; scheduledTime: Date } {
-  const { frequency, scheduledTime } = (event ?? {}) as Partial<ScheduleInput>;
-  if (!FREQUENCIES.includes(frequency as Frequency)) {
-    throw new Error(
-      `tick event frequency must be one of ${FREQUENCIES.join(', ')}, got ${JSON.stringify(frequency)}`,
-    );
-  }
-  const at = new Date(scheduledTime ?? '');
-  if (Number.isNaN(at.getTime())) {
+  const parsed = tickEvent.safeParse(event ?? {});
+  if (!parsed.success) {
+    const { frequency, scheduledTime } = (event ?? {}) as Partial<ScheduleInput>;
+    if (parsed.error.issues.some((issue) => issue.path[0] === 'frequency'))
+      throw new Error(
+        `tick event frequency must be one of ${FREQUENCIES.join(', ')}, got ${JSON.stringify(frequency)}`,
+      );
     throw new Error(
       `tick event scheduledTime must be an ISO-8601 instant, got ${JSON.stringify(scheduledTime)}`,
     );
   }
-  return { frequency: frequency as Frequency, scheduledTime: at };
+  return { frequency: parsed.data.frequency, scheduledTime: new Date(parsed.data.scheduledTime) };
 }
 
 /** A tick that ran out of time: its progress is saved, and Lambda's retry of the event continues it. */

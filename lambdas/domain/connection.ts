@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { FREQUENCIES } from '../definitions.ts';
+import { DomainError } from './errors.ts';
 import { longestObjectKeyBytes, MAX_OBJECT_KEY_BYTES } from './object-keys.ts';
 
 /*
@@ -340,7 +341,7 @@ export interface FieldError {
   message: string;
 }
 
-export class InvalidConnectionError extends Error {
+export class InvalidConnectionError extends DomainError {
   override readonly name = 'InvalidConnectionError';
   constructor(
     readonly connectionId: string | undefined,

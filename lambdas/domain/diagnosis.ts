@@ -1,14 +1,24 @@
 /**
  * What went wrong with a connection's bucket, key or role, in words a customer can act on
- * (SPEC §5 "test connection", DESIGN-NOTES "Isolation"). Maps AWS SDK errors by their shape
- * — `name`, `Code`, `$metadata.httpStatusCode`, the `x-amz-bucket-region` response header,
- * the `Region` field of S3's error body — so this module imports no SDK.
+ * (SPEC §5 "test connection", DESIGN-NOTES "Isolation"). Maps the typed errors of
+ * lambdas/domain/errors.ts — which the adapters translate the AWS SDK's errors into
+ * (adapters/aws-errors.ts) — to a code, the problem and its fix; it reads no SDK error shape.
  *
- * Messages never contain secrets (external ids, keys, credentials) or event data: SDK
- * messages are only inspected, never copied, except for the bucket region S3 reports.
+ * Messages never contain secrets (external ids, keys, credentials) or event data: error
+ * messages are never copied, only the bucket region and the ARNs the typed errors carry.
  */
 import type { ConnectionDiagnosis } from '../ports/index.ts';
-import type { FieldError } from './connection.ts';
+import { type FieldError, InvalidConnectionError } from './connection.ts';
+import {
+  BucketNotFoundError,
+  BucketWrongRegionError,
+  DestinationAccessDeniedError,
+  DestinationError,
+  DestinationThrottledError,
+  InvalidPgpKeyError,
+  KmsKeyDisabledError,
+  KmsKeyNotFoundError,
+} from './errors.ts';
 import {
   assumeRolePermissionsPolicy,
   assumeRoleTrustPolicy,
@@ -40,16 +50,12 @@ export const DIAGNOSIS_CODES = [
 ] as const;
 export type DiagnosisCode = (typeof DIAGNOSIS_CODES)[number];
 
-/** Where the failing call was made; without it the error's own shape decides. */
-export type FailedOperation = 'S3_PUT' | 'KMS_DESCRIBE_KEY' | 'STS_ASSUME_ROLE';
-
 export interface DiagnosisContext {
   connection: PolicySubject & { bucketOwnerAccountId?: string | undefined };
   /** The stable exporter role; absent locally. */
   exporterRoleArn?: string | undefined;
   at: Date;
   windowEnd?: Date | undefined;
-  operation?: FailedOperation;
 }
 
 export interface Explanation {
@@ -64,100 +70,9 @@ export interface Explanation {
 
 const EXPORTER_ROLE_PLACEHOLDER = '<exporter role ARN: the stack output ExporterRoleArn>';
 
-interface ErrorShape {
-  name: string;
-  code: string;
-  status: number | undefined;
-  message: string;
-  bucketRegion: string | undefined;
-  requestId: string | undefined;
-  retryable: boolean;
-}
-
-function shapeOf(error: unknown): ErrorShape {
-  const e = (error && typeof error === 'object' ? error : {}) as Record<string, unknown>;
-  const metadata = (e['$metadata'] ?? {}) as { httpStatusCode?: number; requestId?: string };
-  const response = (e['$response'] ?? {}) as { headers?: Record<string, string | undefined> };
-  const header = response.headers?.['x-amz-bucket-region'];
-  const bodyRegion = typeof e['Region'] === 'string' ? (e['Region'] as string) : undefined;
-  const name =
-    typeof e['name'] === 'string' ? (e['name'] as string) : error instanceof Error ? error.name : '';
-  const code =
-    typeof e['Code'] === 'string'
-      ? (e['Code'] as string)
-      : typeof e['code'] === 'string'
-        ? (e['code'] as string)
-        : name;
-  return {
-    name,
-    // S3 reports KMS failures as "KMS.DisabledException" etc.; KMS itself without the prefix.
-    code: code.replace(/^KMS\./, ''),
-    status: metadata.httpStatusCode,
-    message: typeof e['message'] === 'string' ? (e['message'] as string) : '',
-    // Printed to the customer: only ever a region code.
-    bucketRegion: [header, bodyRegion].find(
-      (r) => typeof r === 'string' && /^[a-z]{2}(-[a-z0-9]+){2,3}$/.test(r),
-    ),
-    requestId: metadata.requestId,
-    retryable: Boolean(e['$retryable']),
-  };
-}
-
-const THROTTLING = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'ThrottledException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'ProvisionedThroughputExceededException',
-  'LimitExceededException',
-  'BandwidthLimitExceeded',
-  'EC2ThrottledException',
-  'PriorRequestNotComplete',
-]);
-
-const UNAVAILABLE = new Set([
-  'InternalError',
-  'InternalFailure',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'KMSInternalException',
-  'KeyUnavailableException',
-  'DependencyTimeoutException',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TimeoutError',
-  'ExpiredToken',
-  'ExpiredTokenException',
-  'RequestTimeTooSkewed',
-  'IDPCommunicationError',
-  'OperationAborted',
-]);
-
-const NETWORK = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'ECONNABORTED',
-]);
-
 /** Whether retrying the same call later may succeed (throttling, 5xx, network, expired session). */
 export function isTransient(error: unknown): boolean {
-  const s = shapeOf(error);
-  const errno = (error as { code?: unknown } | null)?.code;
-  if (s.code === 'SlowDown' || THROTTLING.has(s.code) || THROTTLING.has(s.name)) return true;
-  if (UNAVAILABLE.has(s.code) || UNAVAILABLE.has(s.name)) return true;
-  if (typeof errno === 'string' && NETWORK.has(errno)) return true;
-  if (s.status === 429 || (s.status !== undefined && s.status >= 500)) return true;
-  return s.retryable;
+  return error instanceof DestinationError && error.transient;
 }
 
 function json(value: unknown): string {
@@ -180,41 +95,108 @@ function writeAccessFix(context: DiagnosisContext): string {
   return `add this statement to the bucket policy of ${c.bucketName}: ${json(bucketPolicyStatement(c, roleOf(context)))}`;
 }
 
-/** Classify an SDK (or our own) error for one connection; never throws. */
+/** Classify a typed destination error (or another of ours) for one connection; never throws. */
 export function explain(error: unknown, context: DiagnosisContext): Explanation {
   const c = context.connection;
-  const s = shapeOf(error);
-
   // Our own typed refusals carry a message that already names the field and the fix.
-  if (s.name === 'InvalidPgpKeyError') {
-    return { code: 'INVALID_PGP_KEY', problem: s.message, transient: false };
+  if (error instanceof InvalidPgpKeyError) {
+    return { code: 'INVALID_PGP_KEY', problem: error.message, transient: false };
   }
-  if (s.name === 'InvalidConnectionError') {
-    return { code: 'INVALID_CONNECTION', problem: s.message, transient: false };
+  if (error instanceof InvalidConnectionError) {
+    return { code: 'INVALID_CONNECTION', problem: error.message, transient: false };
   }
+  if (!(error instanceof DestinationError)) return unknownFailure(error, context);
 
-  if (s.code === 'SlowDown') {
+  if (error instanceof DestinationThrottledError) {
+    return error.slowDown
+      ? {
+          code: 'SLOW_DOWN',
+          problem: `S3 asked us to slow down writing to bucket ${c.bucketName} (SlowDown)`,
+          fix: 'nothing to change: the export is retried with backoff',
+          transient: true,
+        }
+      : {
+          code: 'THROTTLED',
+          problem: `AWS throttled a request for bucket ${c.bucketName} (${error.code || error.status})`,
+          fix: 'nothing to change: the export is retried with backoff',
+          transient: true,
+        };
+  }
+  if (error instanceof DestinationAccessDeniedError) return accessDenied(error, context);
+  if (error instanceof BucketWrongRegionError) {
+    const actual = error.bucketRegion;
     return {
-      code: 'SLOW_DOWN',
-      problem: `S3 asked us to slow down writing to bucket ${c.bucketName} (SlowDown)`,
-      fix: 'nothing to change: the export is retried with backoff',
+      code: 'WRONG_REGION',
+      problem: actual
+        ? `bucket ${c.bucketName} is in ${actual}, not in ${c.bucketRegion}`
+        : `bucket ${c.bucketName} is not in ${c.bucketRegion}`,
+      fix: actual
+        ? `set bucketRegion to ${actual}${c.kmsKeyArn ? ` and use a KMS key in ${actual}` : ''}`
+        : `set bucketRegion to the bucket's region (aws s3api get-bucket-location --bucket ${c.bucketName})`,
+      transient: false,
+    };
+  }
+  if (error instanceof BucketNotFoundError) {
+    return {
+      code: 'BUCKET_NOT_FOUND',
+      problem: `bucket ${c.bucketName} does not exist`,
+      fix: `create it in ${c.bucketRegion}, or correct bucketName`,
+      transient: false,
+    };
+  }
+  if (error instanceof KmsKeyDisabledError) return kmsKeyDisabled(context);
+  if (error instanceof KmsKeyNotFoundError) {
+    return {
+      code: 'KMS_KEY_NOT_FOUND',
+      problem: `KMS key ${c.kmsKeyArn} does not exist in ${c.bucketRegion}`,
+      fix: `correct kmsKeyArn (a key in ${c.bucketRegion}, by ARN), then ${kmsStatementFix(context)}`,
+      transient: false,
+    };
+  }
+  if (error.transient) {
+    return {
+      code: 'SERVICE_UNAVAILABLE',
+      problem: `a temporary AWS or network failure (${error.code || error.status || 'no response'})`,
+      fix: 'nothing to change: the export is retried',
       transient: true,
     };
   }
-  if (THROTTLING.has(s.code) || THROTTLING.has(s.name) || s.status === 429) {
-    return {
-      code: 'THROTTLED',
-      problem: `AWS throttled a request for bucket ${c.bucketName} (${s.code || s.status})`,
-      fix: 'nothing to change: the export is retried with backoff',
-      transient: true,
-    };
-  }
+  return unknownFailure(error, context);
+}
 
-  const stsCall = context.operation === 'STS_ASSUME_ROLE' || /sts:(AssumeRole|TagSession)/.test(s.message);
-  if (stsCall && (s.code === 'AccessDenied' || s.code === 'AccessDeniedException' || s.status === 403)) {
-    // STS names the role it refused: "... not authorized to perform: sts:AssumeRole on resource: <arn>".
-    const resource = /on resource: (arn:\S+)/.exec(s.message)?.[1];
-    const customerRole = c.assumeRoleArn && (resource ? resource === c.assumeRoleArn : true);
+/** The diagnosis of a disabled KMS key (also what "test connection" reports for a key DescribeKey shows disabled). */
+export function kmsKeyDisabled(context: DiagnosisContext): Explanation {
+  const c = context.connection;
+  return {
+    code: 'KMS_KEY_DISABLED',
+    problem: `KMS key ${c.kmsKeyArn} is disabled or pending deletion`,
+    fix: `enable it (aws kms enable-key --key-id ${c.kmsKeyArn}) or cancel its deletion (aws kms cancel-key-deletion), or set another kmsKeyArn`,
+    transient: false,
+  };
+}
+
+/** An error of no known kind: its code, HTTP status and request id, never its message (it may quote data). */
+function unknownFailure(error: unknown, context: DiagnosisContext): Explanation {
+  const typed = error instanceof DestinationError ? error : undefined;
+  const detail = [
+    typed?.code || (error instanceof Error ? error.name : '') || 'Error',
+    typed?.status ? `HTTP ${typed.status}` : undefined,
+    typed?.requestId ? `request id ${typed.requestId}` : undefined,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return {
+    code: 'UNKNOWN',
+    problem: `unexpected failure writing to bucket ${context.connection.bucketName} (${detail})`,
+    transient: false,
+  };
+}
+
+function accessDenied(error: DestinationAccessDeniedError, context: DiagnosisContext): Explanation {
+  const c = context.connection;
+  const { refused, resourceArn, blames } = error.facts;
+  if (refused === 'STS') {
+    const customerRole = c.assumeRoleArn && (resourceArn ? resourceArn === c.assumeRoleArn : true);
     if (customerRole) {
       return {
         code: 'ASSUME_ROLE_DENIED',
@@ -230,121 +212,45 @@ export function explain(error: unknown, context: DiagnosisContext): Explanation 
       transient: false,
     };
   }
-
-  const redirect =
-    s.code === 'PermanentRedirect' || s.status === 301 || s.code === 'IllegalLocationConstraintException';
-  // A malformed signature says which region it wanted; without that hint it is not a region problem.
-  const wrongSigningRegion = s.code === 'AuthorizationHeaderMalformed' && s.bucketRegion !== undefined;
-  if (redirect || wrongSigningRegion) {
-    const actual = s.bucketRegion;
+  if (refused === 'KMS' && c.kmsKeyArn) {
     return {
-      code: 'WRONG_REGION',
-      problem: actual
-        ? `bucket ${c.bucketName} is in ${actual}, not in ${c.bucketRegion}`
-        : `bucket ${c.bucketName} is not in ${c.bucketRegion}`,
-      fix: actual
-        ? `set bucketRegion to ${actual}${c.kmsKeyArn ? ` and use a KMS key in ${actual}` : ''}`
-        : `set bucketRegion to the bucket's region (aws s3api get-bucket-location --bucket ${c.bucketName})`,
+      code: 'KMS_ACCESS_DENIED',
+      problem: `our exporter role may not use KMS key ${c.kmsKeyArn} through S3`,
+      fix: kmsStatementFix(context),
       transient: false,
     };
   }
-
-  if (s.code === 'NoSuchBucket') {
+  if (refused === 'KMS') return bucketDefaultKeyDenied(resourceArn, context);
+  if (blames === 'caller-policy') {
     return {
-      code: 'BUCKET_NOT_FOUND',
-      problem: `bucket ${c.bucketName} does not exist`,
-      fix: `create it in ${c.bucketRegion}, or correct bucketName`,
+      code: 'ACCESS_DENIED',
+      problem: `a policy on our side (or an organization policy) denies writing to bucket ${c.bucketName}`,
+      fix:
+        'operator: check the exporter role policy and service control policies; the customer may also have to allow it: ' +
+        writeAccessFix(context),
       transient: false,
     };
   }
-
-  if (s.code === 'DisabledException' || s.code === 'KMSInvalidStateException') {
+  if (c.bucketOwnerAccountId && blames !== 'resource-policy') {
     return {
-      code: 'KMS_KEY_DISABLED',
-      problem: `KMS key ${c.kmsKeyArn} is disabled or pending deletion`,
-      fix: `enable it (aws kms enable-key --key-id ${c.kmsKeyArn}) or cancel its deletion (aws kms cancel-key-deletion), or set another kmsKeyArn`,
+      code: 'BUCKET_OWNER_MISMATCH',
+      problem: `access denied writing to bucket ${c.bucketName} as account ${c.bucketOwnerAccountId}'s bucket: either the bucket is not owned by ${c.bucketOwnerAccountId}, or its policy does not allow our exporter role`,
+      fix: `check bucketOwnerAccountId (the bucket owner's 12-digit account id), and ${writeAccessFix(context)}`,
       transient: false,
     };
   }
-  if (s.code === 'NotFoundException' || s.code === 'InvalidKeyId' || s.code === 'InvalidArnException') {
+  if (c.assumeRoleArn) {
     return {
-      code: 'KMS_KEY_NOT_FOUND',
-      problem: `KMS key ${c.kmsKeyArn} does not exist in ${c.bucketRegion}`,
-      fix: `correct kmsKeyArn (a key in ${c.bucketRegion}, by ARN), then ${kmsStatementFix(context)}`,
-      transient: false,
-    };
-  }
-
-  const denied =
-    s.code === 'AccessDenied' ||
-    s.code === 'AccessDeniedException' ||
-    s.code === 'KMSAccessDeniedException' ||
-    s.code === 'AllAccessDisabled' ||
-    (s.status === 403 && !s.code);
-  if (denied) {
-    const kms = context.operation === 'KMS_DESCRIBE_KEY' || /\bkms:/i.test(s.message);
-    if (kms && c.kmsKeyArn) {
-      return {
-        code: 'KMS_ACCESS_DENIED',
-        problem: `our exporter role may not use KMS key ${c.kmsKeyArn} through S3`,
-        fix: kmsStatementFix(context),
-        transient: false,
-      };
-    }
-    if (kms) return bucketDefaultKeyDenied(s.message, context);
-    if (/identity-based policy|service control policy|permissions boundary|session policy/i.test(s.message)) {
-      return {
-        code: 'ACCESS_DENIED',
-        problem: `a policy on our side (or an organization policy) denies writing to bucket ${c.bucketName}`,
-        fix:
-          'operator: check the exporter role policy and service control policies; the customer may also have to allow it: ' +
-          writeAccessFix(context),
-        transient: false,
-      };
-    }
-    if (c.bucketOwnerAccountId && !/resource-based policy/i.test(s.message)) {
-      return {
-        code: 'BUCKET_OWNER_MISMATCH',
-        problem: `access denied writing to bucket ${c.bucketName} as account ${c.bucketOwnerAccountId}'s bucket: either the bucket is not owned by ${c.bucketOwnerAccountId}, or its policy does not allow our exporter role`,
-        fix: `check bucketOwnerAccountId (the bucket owner's 12-digit account id), and ${writeAccessFix(context)}`,
-        transient: false,
-      };
-    }
-    if (c.assumeRoleArn) {
-      return {
-        code: 'ACCESS_DENIED',
-        problem: `the role ${c.assumeRoleArn} may not write to bucket ${c.bucketName}`,
-        fix: writeAccessFix(context),
-        transient: false,
-      };
-    }
-    return {
-      code: 'BUCKET_POLICY_MISSING',
-      problem: `the bucket policy of ${c.bucketName} does not allow our exporter role to write under this connection's prefix`,
+      code: 'ACCESS_DENIED',
+      problem: `the role ${c.assumeRoleArn} may not write to bucket ${c.bucketName}`,
       fix: writeAccessFix(context),
       transient: false,
     };
   }
-
-  if (isTransient(error)) {
-    return {
-      code: 'SERVICE_UNAVAILABLE',
-      problem: `a temporary AWS or network failure (${s.code || s.status || 'no response'})`,
-      fix: 'nothing to change: the export is retried',
-      transient: true,
-    };
-  }
-
-  const detail = [
-    s.code || 'Error',
-    s.status ? `HTTP ${s.status}` : undefined,
-    s.requestId ? `request id ${s.requestId}` : undefined,
-  ]
-    .filter(Boolean)
-    .join(', ');
   return {
-    code: 'UNKNOWN',
-    problem: `unexpected failure writing to bucket ${c.bucketName} (${detail})`,
+    code: 'BUCKET_POLICY_MISSING',
+    problem: `the bucket policy of ${c.bucketName} does not allow our exporter role to write under this connection's prefix`,
+    fix: writeAccessFix(context),
     transient: false,
   };
 }
@@ -352,12 +258,11 @@ export function explain(error: unknown, context: DiagnosisContext): Explanation 
 /**
  * KMS denied inside an S3 write although the connection names no key: the bucket's default
  * encryption (SSE-KMS with a customer managed key) applies the bucket's own key, and its key
- * policy does not let our writer use it. S3 names the key in the message
- * ("... kms:GenerateDataKey on resource: arn:aws:kms:...:key/..."); only the ARN is copied.
+ * policy does not let our writer use it. S3 names the key in its refusal, which the adapter
+ * keeps as `resourceArn` (only the ARN).
  */
-function bucketDefaultKeyDenied(message: string, context: DiagnosisContext): Explanation {
+function bucketDefaultKeyDenied(key: string | undefined, context: DiagnosisContext): Explanation {
   const c = context.connection;
-  const key = /on resource: "?(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+)/.exec(message)?.[1];
   const named =
     key ?? `the bucket's default encryption key (aws s3api get-bucket-encryption --bucket ${c.bucketName})`;
   return {

@@ -5,6 +5,7 @@
  * user_attributes / device_attributes reduced to the selected names.
  */
 import type { Connection } from './connection.ts';
+import { DomainError } from './errors.ts';
 
 export const ALWAYS_KEPT_USER_ATTRIBUTE = 'moengage_user_id';
 export const ALWAYS_KEPT_DEVICE_ATTRIBUTE = 'moengage_device_id';
@@ -20,7 +21,7 @@ export interface ReceivedEvent {
   [key: string]: unknown;
 }
 
-export class CorruptStagedLineError extends Error {
+export class CorruptStagedLineError extends DomainError {
   override readonly name = 'CorruptStagedLineError';
   constructor(
     readonly stagedKey: string,

@@ -7,11 +7,12 @@
  * comma-separated `KMS_KEY_ALLOWLIST` environment variable, and holds full key ARNs.
  */
 import type { FieldError } from './connection.ts';
+import { DomainError } from './errors.ts';
 
 const KEY_ARN =
   /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})$/;
 
-export class InvalidKmsKeyAllowlistError extends Error {
+export class InvalidKmsKeyAllowlistError extends DomainError {
   override readonly name = 'InvalidKmsKeyAllowlistError';
   constructor(readonly entries: string[]) {
     super(

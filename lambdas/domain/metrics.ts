@@ -70,6 +70,9 @@ export const METRICS = {
   expiredDataSeconds: 'ExpiredDataSeconds',
   /** Stored bytes GET from the staging bucket: a group job reads each staged object once. */
   stagedBytesRead: 'StagedBytesRead',
+  // connection-test (dimensions: service)
+  /** "Test connection" runs whose report failed (0 or 1 per run). */
+  connectionTestsFailed: 'ConnectionTestsFailed',
 } as const;
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 

@@ -6,6 +6,8 @@
  * would mix two connections' files under one bucket policy, Athena table or glob. With this
  * rule no two connections can produce the same object key (test/unit/namespaces.test.ts).
  */
+
+import { DomainError } from './errors.ts';
 import { connectionPrefix } from './object-keys.ts';
 
 export interface NamespacedConnection {
@@ -69,7 +71,7 @@ export function namespaceConflict<T extends NamespacedConnection>(
 }
 
 /** A connection's prefix collides with another connection's in the same bucket. */
-export class NamespaceConflictError extends Error {
+export class NamespaceConflictError extends DomainError {
   override readonly name = 'NamespaceConflictError';
   readonly field = 'connectionName';
   /** What is wrong and how to fix it, without the leading connection id (for per-row CLI output). */

@@ -4,6 +4,7 @@
  * the exporter reads by. Sections are whole gzip members, so they can be cut and concatenated
  * without recompressing (RFC 1952 §2.2: a gzip file is a series of members).
  */
+import { DomainError } from './errors.ts';
 
 /** Section of a segment holding the unit's refused records instead of an app's events. */
 export const QUARANTINE_SECTION = '$quarantine';
@@ -23,7 +24,7 @@ export interface SectionEntry {
   count: number;
 }
 
-export class CorruptStagedDataError extends Error {
+export class CorruptStagedDataError extends DomainError {
   override readonly name = 'CorruptStagedDataError';
   constructor(
     readonly objectKey: string,
@@ -150,7 +151,7 @@ export function decodeRefKey(refKey: string): StoredRange[] {
 }
 
 /** A compacted app's data is cut into chunks of about this many stored bytes (at section boundaries). */
-export const SLOT_CHUNK_BYTES = 2 * 1024 * 1024;
+export const SLOT_CHUNK_BYTES = 8 * 1024 * 1024;
 /** Consecutive small chunks of a window are read and compressed together up to this many stored bytes. */
 export const REF_GROUP_BYTES = 1024 * 1024;
 

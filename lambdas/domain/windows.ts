@@ -1,4 +1,5 @@
 import type { Frequency } from '../definitions.ts';
+import { DomainError } from './errors.ts';
 
 const MINUTE_MS = 60_000;
 const FIFTEEN_MINUTES_MS = 15 * MINUTE_MS;
@@ -74,7 +75,7 @@ export function exportLagMs(frequency: Frequency, watermark: Date, now: Date): n
  * visible yet, so exporting it would move the watermark past events that are then never exported
  * (docs/exactly-once.md §2, the safe horizon).
  */
-export class WindowEndNotSettledError extends Error {
+export class WindowEndNotSettledError extends DomainError {
   override readonly name = 'WindowEndNotSettledError';
   constructor(
     readonly windowEnd: Date,

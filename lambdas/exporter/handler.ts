@@ -1,7 +1,14 @@
 /**
  * SQS export jobs → executeExportJob (one connection, or a group of one app's connections run
  * concurrently with shared staged reads), one message at a time, partial batch failures for
- * retries/DLQ.
+ * retries/DLQ. Thin: each message body is parsed with a schema (parseExportJob), the use case
+ * runs with the container's Runtime (lambda-runtime.ts), and the outcome becomes metrics and logs.
+ *
+ * The SQS loop is written out here, not with `@aws-lambda-powertools/batch`: that package is not
+ * a dependency of the project (only Powertools logger and metrics are), and a message's outcome
+ * here is more than "processed or thrown" — a job that ran out of time or lost its lease is
+ * reported as a batch item failure for redelivery (`run.redeliver`) after its metrics and logs,
+ * and a group job's failed members are re-enqueued alone while the message is acknowledged.
  */
 
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -9,13 +16,14 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { z } from 'zod';
 import { gapMs } from '../domain/data-expiry.ts';
 import { METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
 import type { ExportJob } from '../ports/index.ts';
 import { type ExportJobRun, executeExportJob, type MemberRun } from '../usecases/export-job.ts';
-import { sharedRecordWorkers } from '../usecases/record-workers.ts';
+import { sharedRecordWorkers } from '../usecases/record-worker-pool.ts';
 
 export { retryLater } from '../usecases/export-job.ts';
 
@@ -36,28 +44,44 @@ sharedRecordWorkers()
 const RESERVE_MS = 3 * 60_000;
 
 const JOB_SHAPE =
-  'export job must be {"connectionId": string} or {"connectionIds": [string, ...]}, with "windowEnd": ISO string, "reason": ...';
+  'export job must be {"connectionId": string}, {"connectionIds": [string, ...]} or {"groups": [[string, ...], ...]}, with "windowEnd": ISO string, "reason": ...';
 
-/** A single connection's job (`connectionId`) or a group job (`connectionIds`), never both. */
+const JOB_REASONS = [
+  'schedule',
+  'continuation',
+  'backfill',
+  'manual',
+  'retry',
+] as const satisfies readonly ExportJob['reason'][];
+const ids = z.array(z.string()).min(1);
+const jobBase = {
+  windowEnd: z
+    .string()
+    .refine((t) => !Number.isNaN(new Date(t).getTime()), 'windowEnd is not an ISO instant'),
+  reason: z.enum(JOB_REASONS).default('schedule'),
+};
+const exportJobSchema = z.union([
+  z.object({ connectionId: z.string(), ...jobBase }).strict(),
+  z.object({ connectionIds: ids, ...jobBase }).strict(),
+  z.object({ groups: z.array(ids).min(1), ...jobBase }).strict(),
+]);
+
+/** A single connection's job, a group job (`connectionIds`) or a batch job (`groups`), exactly one. */
 export function parseExportJob(body: string): ExportJob {
-  const job = JSON.parse(body) as {
-    connectionId?: unknown;
-    connectionIds?: unknown;
-    windowEnd?: unknown;
-    reason?: ExportJob['reason'];
-  };
-  const ids = job.connectionIds;
-  const group = Array.isArray(ids) && ids.length > 0 && ids.every((id) => typeof id === 'string');
-  const single = typeof job.connectionId === 'string';
-  if (!(single ? ids === undefined : group) || typeof job.windowEnd !== 'string') {
-    throw new Error(JOB_SHAPE);
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new Error(`${JOB_SHAPE}; the message body is not JSON`);
   }
-  if (Number.isNaN(new Date(job.windowEnd).getTime()))
-    throw new Error('export job windowEnd is not an ISO instant');
-  const reason = job.reason ?? 'schedule';
-  return single
-    ? { connectionId: job.connectionId as string, windowEnd: job.windowEnd, reason }
-    : { connectionIds: ids as string[], windowEnd: job.windowEnd, reason };
+  const parsed = exportJobSchema.safeParse(json);
+  if (!parsed.success) {
+    const windowEndIssue = parsed.error.issues.some((i) =>
+      JSON.stringify(i).includes('windowEnd is not an ISO instant'),
+    );
+    throw new Error(windowEndIssue ? 'export job windowEnd is not an ISO instant' : JOB_SHAPE);
+  }
+  return parsed.data as ExportJob;
 }
 
 /** Metrics and the log line of one connection's export, the same for a single job and a group member. */

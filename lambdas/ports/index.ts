@@ -78,15 +78,19 @@ export interface ShardCheckpoint {
   shardId: string;
   /** Every record with a sequence number <= this is durably staged (or recorded as abandoned). */
   stagedThrough?: string;
-  pending?: PendingStagingUnit;
+  /** The unit in flight (stored as `pending`): written, or about to be, and not yet acknowledged. */
+  pending?: StagingUnitInFlight;
   /** Sequence ranges the event source gave up on before they were staged (latest last, bounded). */
   abandoned?: AbandonedRange[];
   /** Optimistic-concurrency version; 0 means "no row yet". */
   version: number;
 }
 
-/** One stager unit: its records go into one segment object, whatever their apps. */
-export interface PendingStagingUnit {
+/**
+ * One stager unit in flight: its records go into one segment object, whatever their apps. (Not
+ * the export's pending window, ExportState.pendingWindowEnd: a different thing.)
+ */
+export interface StagingUnitInFlight {
   firstSequence: string;
   lastSequence: string;
   stageTimeMs: number;
@@ -190,7 +194,7 @@ export interface ExportState {
   /** The window end pinned by the first attempt on the current watermark; retries reuse it. */
   pendingWindowEnd?: Date;
   /**
-   * The connection row the pinned window is being written with. An attempt takes the current row
+   * The connection row the pending window is being written with. An attempt takes the current row
    * instead when no part is written yet, and when parts are written but the destination or the
    * encryption changed (the window is then written again whole); otherwise (e.g. only the event
    * selection changed) the window is finished with these settings (docs/exactly-once.md §3).
@@ -201,7 +205,7 @@ export interface ExportState {
    * are exported again to their own keys (docs/exactly-once.md §8). Absent when never backfilled.
    */
   replayThrough?: Date;
-  /** Objects earlier attempts of the pinned window wrote under settings since replaced. */
+  /** Objects earlier attempts of the pending window wrote under settings since replaced. */
   pendingSupersedes?: SupersededObject[];
   /** What the last committed window that superseded anything superseded (also in its history row). */
   superseded?: { windowEnd: Date; supersedes: ManifestSupersedes };
@@ -284,7 +288,7 @@ export interface ExportStateStore {
     recorded: number,
   ): Promise<boolean>;
   /**
-   * Replace the pinned window's settings (while we hold the lease): pendingConnection :=
+   * Replace the pending window's settings (while we hold the lease): pendingConnection :=
    * `connectionSnapshot`, pendingSupersedes := `supersedes`, cursor cleared (the window is written
    * again from its start). Returns the state after the write; undefined when the lease is not ours.
    */
@@ -318,7 +322,7 @@ export interface ExportStateStore {
   recordPassedTest(connectionId: string, testedAt: Date): Promise<void>;
   /**
    * Move a connection's watermark for a backfill: only when no unexpired lease is held (now) and
-   * no pinned window has a part written; clears the cursor and an unwritten pinned window. False
+   * no pending window has a part written; clears the cursor and an unwritten pending window. False
    * when refused.
    */
   resetWatermark(connectionId: string, watermark: Date, now: Date, replayThrough?: Date): Promise<boolean>;
@@ -403,6 +407,7 @@ interface ExportJobBase {
 export interface ConnectionExportJob extends ExportJobBase {
   connectionId: string;
   connectionIds?: undefined;
+  groups?: undefined;
 }
 
 /**
@@ -414,12 +419,25 @@ export interface ConnectionExportJob extends ExportJobBase {
 export interface GroupExportJob extends ExportJobBase {
   connectionIds: string[];
   connectionId?: undefined;
+  groups?: undefined;
 }
 
-export type ExportJob = ConnectionExportJob | GroupExportJob;
+/**
+ * A batch job: the up-to-date connections of many apps due at one window end, one group (one
+ * app's connections) per entry, run a few groups at a time by one invocation. Small windows
+ * then cost one invocation and one message per batch, not per connection (docs/platform-scale.md).
+ */
+export interface BatchExportJob extends ExportJobBase {
+  groups: string[][];
+  connectionId?: undefined;
+  connectionIds?: undefined;
+}
+
+export type ExportJob = ConnectionExportJob | GroupExportJob | BatchExportJob;
 
 /** The connections a job exports, in order. */
 export function jobConnectionIds(job: ExportJob): string[] {
+  if (job.groups) return job.groups.flat();
   return job.connectionIds ?? [job.connectionId];
 }
 

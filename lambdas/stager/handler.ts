@@ -1,4 +1,9 @@
-/** Kinesis → staging bucket. Thin: adapts the event, runs the stager use case, reports partial failures. */
+/**
+ * Kinesis → staging bucket. Thin: adapts the event, runs the stager use case, reports partial
+ * failures. The event is the Kinesis event source mapping's (typed by `aws-lambda`); the records'
+ * payloads are the untrusted part and are validated by the use case (usecases/stage-batch.ts),
+ * which quarantines what it refuses instead of failing the batch.
+ */
 
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -30,7 +35,7 @@ async function stage(event: KinesisStreamEvent): Promise<KinesisStreamBatchRespo
       metrics.addMetric(METRICS.stagingRangesAbandoned, MetricUnit.Count, result.abandoned.length);
       if (result.abandoned.length > 0)
         logger.error(
-          'the event source gave up on records that were not staged; see the failure-queue runbook',
+          'the event source gave up on records that were not staged; see the StagingRangesAbandoned runbook',
           {
             shardId,
             abandoned: result.abandoned,

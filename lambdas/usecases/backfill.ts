@@ -1,8 +1,8 @@
 /**
  * Backfill: re-export a PAUSED connection from an earlier instant (docs/exactly-once.md §8).
  * The watermark moves back to `from` with one conditional write that refuses while an
- * exporter holds the lease or a pinned window has a part written, so a backfill never
- * splits or races a window (a pinned window with nothing written is dropped: a window that
+ * exporter holds the lease or a pending window has a part written, so a backfill never
+ * splits or races a window (a pending window with nothing written is dropped: a window that
  * kept failing never blocks a backfill). On resume, the exporter writes every committed
  * window after `from` again to its own keys, with its own sequence (the bucket holds each
  * event once), then goes on as usual. A `from` inside a committed window moves to that
@@ -12,6 +12,7 @@
 import { validateConnection } from '../domain/connection.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
 import type { Clock, ConnectionRepository, ExportStateStore } from '../ports/index.ts';
+import { UseCaseError } from './errors.ts';
 import { initialWatermark } from './export-window.ts';
 
 export interface BackfillInput {
@@ -44,8 +45,8 @@ export type BackfillRefusal =
   | 'WINDOW_IN_PROGRESS';
 
 /** A backfill that was not done; the message says why and what to do. */
-export class BackfillRefused extends Error {
-  override readonly name = 'BackfillRefused';
+export class BackfillRefusedError extends UseCaseError {
+  override readonly name = 'BackfillRefusedError';
   constructor(
     readonly code: BackfillRefusal,
     message: string,
@@ -65,30 +66,30 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
   const { connectionId, from } = input;
   const now = deps.clock.now();
   const raw = await deps.connections.getRaw(connectionId);
-  if (!raw) throw new BackfillRefused('NOT_FOUND', `connection ${connectionId} not found`);
+  if (!raw) throw new BackfillRefusedError('NOT_FOUND', `connection ${connectionId} not found`);
   const validation = validateConnection(raw);
   if (!validation.ok) {
-    throw new BackfillRefused(
+    throw new BackfillRefusedError(
       'INVALID_CONNECTION',
       `connection ${connectionId} is invalid (${validation.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}); fix the row first`,
     );
   }
   const connection = validation.connection;
   if (connection.status !== 'PAUSED') {
-    throw new BackfillRefused(
+    throw new BackfillRefusedError(
       'NOT_PAUSED',
       `connection ${connectionId} is ${connection.status}; pause it first (connections pause ${connectionId}), ` +
         'then run the backfill and resume it',
     );
   }
   if (from.getTime() > now.getTime()) {
-    throw new BackfillRefused('IN_THE_FUTURE', `--from ${from.toISOString()} is in the future`);
+    throw new BackfillRefusedError('IN_THE_FUTURE', `--from ${from.toISOString()} is in the future`);
   }
   const start = await startOfBackfill(connectionId, from, now, deps);
   const state = await deps.state.get(connectionId);
   const previousWatermark = state?.watermark ?? initialWatermark(connection, now, deps.stagingRetentionDays);
   if (start.getTime() > previousWatermark.getTime()) {
-    throw new BackfillRefused(
+    throw new BackfillRefusedError(
       'NOT_EARLIER',
       `--from ${from.toISOString()} is after the watermark ${previousWatermark.toISOString()}: the events in between ` +
         'would never be exported. A backfill re-exports from an earlier instant',
@@ -100,9 +101,9 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
       ? state.replayThrough
       : state?.watermark;
   if (!(await deps.state.resetWatermark(connectionId, start, now, replayThrough))) {
-    throw new BackfillRefused(
+    throw new BackfillRefusedError(
       'WINDOW_IN_PROGRESS',
-      `connection ${connectionId} has a window in progress (an exporter holds the lease, or a pinned window has ` +
+      `connection ${connectionId} has a window in progress (an exporter holds the lease, or a pending window has ` +
         'parts written and is not committed yet); resume the connection until that window is committed ' +
         '("status" shows it), pause it again and retry',
     );
@@ -129,7 +130,7 @@ async function startOfBackfill(
     window && window.windowStart.getTime() < from.getTime() ? window.windowStart : slotStartOf(from);
   if (start.getTime() >= earliest.getTime()) return start;
   const retention = `the staging retention allows (${deps.stagingRetentionDays} days); the earliest allowed instant is ${earliest.toISOString()}`;
-  throw new BackfillRefused(
+  throw new BackfillRefusedError(
     'BEYOND_RETENTION',
     start.getTime() < from.getTime() && end
       ? `--from ${from.toISOString()} falls in the committed window [${start.toISOString()}, ${end.toISOString()}), ` +

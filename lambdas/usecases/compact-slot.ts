@@ -36,6 +36,7 @@ import {
   type StagingStore,
   type StoredKey,
 } from '../ports/index.ts';
+import { UseCaseError } from './errors.ts';
 
 export interface CompactSlotDeps {
   store: StagingStore;
@@ -49,9 +50,23 @@ export type CompactOutcome =
   | { status: 'already-compacted' }
   | { status: 'not-settled'; compactableAt: Date };
 
-/** First bytes read of each segment: its header, and the whole segment when it is small. */
-const HEAD_READ_BYTES = 256 * 1024;
+/**
+ * First bytes read of each segment: its header, and the whole segment when it is small. Kept for
+ * the whole compaction, so it bounds memory too (segments per slot x this).
+ */
+const HEAD_READ_BYTES = 128 * 1024;
 const DEFAULT_READ_CHUNK_BYTES = 64 * 1024 * 1024;
+/** Share of the function's memory the app groups may use (the rest: heads, upload buffers, runtime). */
+const READ_BUDGET_SHARE = 0.4;
+
+/**
+ * The read budget for a compactor of `memoryMb`: the compaction's S3 GETs are about segments x
+ * (slot bytes / budget), so the budget is as large as memory allows (docs/platform-scale.md).
+ */
+export function readBudgetForMemory(memoryMb: number | undefined): number {
+  if (!memoryMb || !Number.isFinite(memoryMb) || memoryMb <= 0) return DEFAULT_READ_CHUNK_BYTES;
+  return Math.max(DEFAULT_READ_CHUNK_BYTES, Math.floor(memoryMb * READ_BUDGET_SHARE) * 1024 * 1024);
+}
 
 interface Segment {
   key: string;
@@ -216,7 +231,7 @@ async function writeQuarantine(slotStart: Date, segments: readonly Segment[], st
 }
 
 /** A window whose last slots cannot be compacted yet: it must not be exported before. */
-export class WindowNotSettledError extends Error {
+export class WindowNotSettledError extends UseCaseError {
   override readonly name = 'WindowNotSettledError';
 }
 
@@ -232,19 +247,44 @@ export async function listSettledWindow(
   end: Date,
   groupBytes?: number,
 ): Promise<StagedObjectRef[]> {
+  // First round: compactions shared with concurrent callers; second (rare): the slots are still
+  // missing (another bucket's slot of the same name was compacted), compacted by this caller.
+  for (const compact of [compactOnce, compactSlot]) {
+    try {
+      return await store.listWindow(appId, start, end, groupBytes);
+    } catch (error) {
+      if (!(error instanceof SlotsNotCompactedError)) throw error;
+      const outcomes = await mapBounded(error.slotStarts, 4, (slot) => compact(slot, { store, clock }));
+      for (const outcome of outcomes)
+        if (outcome.status === 'not-settled')
+          throw new WindowNotSettledError(
+            `the window ending ${end.toISOString()} cannot be read before ${outcome.compactableAt.toISOString()} ` +
+              '(its last staging slot may still receive events)',
+            { cause: error },
+          );
+    }
+  }
+  return store.listWindow(appId, start, end, groupBytes);
+}
+
+/** On-demand compactions running in this process, by slot index key. */
+const compacting = new Map<string, Promise<CompactOutcome>>();
+
+/**
+ * `compactSlot`, once at a time per slot in this process: the members of a batch job run
+ * concurrently and often need the same missing slots. A caller that finds the slot being
+ * compacted shares that run's outcome (listSettledWindow checks the listing afterwards).
+ */
+async function compactOnce(slotStart: Date, deps: CompactSlotDeps): Promise<CompactOutcome> {
+  const key = slotIndexKey(slotStart);
+  const running = compacting.get(key);
+  if (running) return running;
+  const run = compactSlot(slotStart, deps);
+  compacting.set(key, run);
   try {
-    return await store.listWindow(appId, start, end, groupBytes);
-  } catch (error) {
-    if (!(error instanceof SlotsNotCompactedError)) throw error;
-    const outcomes = await mapBounded(error.slotStarts, 4, (slot) => compactSlot(slot, { store, clock }));
-    for (const outcome of outcomes)
-      if (outcome.status === 'not-settled')
-        throw new WindowNotSettledError(
-          `the window ending ${end.toISOString()} cannot be read before ${outcome.compactableAt.toISOString()} ` +
-            '(its last staging slot may still receive events)',
-          { cause: error },
-        );
-    return store.listWindow(appId, start, end, groupBytes);
+    return await run;
+  } finally {
+    compacting.delete(key);
   }
 }
 

@@ -314,13 +314,13 @@ function activeOutcome(connection: Connection, state: ExportState | undefined, c
   }
   // Where its export starts: a new connection (no state yet) at its backfill start or creation.
   const windowStart = state?.watermark ?? new Date(connection.startFrom ?? connection.createdAt);
-  const pinnedElsewhere =
+  const pendingElsewhere =
     state?.pendingWindowEnd !== undefined && state.pendingWindowEnd.getTime() !== windowEnd.getTime();
   outcome.due = {
     connectionId: connection.connectionId,
     appId: connection.appId,
     windowEnd: windowEnd.toISOString(),
-    grouped: !pinnedElsewhere && windowStart.getTime() >= windowEnd.getTime() - periodMs(input.frequency),
+    grouped: !pendingElsewhere && windowStart.getTime() >= windowEnd.getTime() - periodMs(input.frequency),
   };
   return outcome;
 }
@@ -386,6 +386,13 @@ export const DEFAULT_MAX_HELD_CONNECTIONS = 2_000;
  */
 export const MAX_GROUP_CONNECTIONS = 10;
 
+/**
+ * Most connections in one batch job (groups of several apps). The exporter runs a batch's groups
+ * a few at a time (BATCH_LANES in export-job.ts), so this bounds the time of a batch, not its
+ * memory; 100 ids are about 4 KB of a 256 KiB message.
+ */
+export const MAX_BATCH_CONNECTIONS = 100;
+
 export interface DueConnection {
   connectionId: string;
   appId: string;
@@ -399,11 +406,16 @@ export interface DueConnection {
 }
 
 /**
- * The jobs for due connections: one group job per (app, window end) of the grouped ones,
- * split evenly into groups of at most `maxGroup`; a single job for every other connection and
- * for a group of one (the message shape of a single connection's job).
+ * The jobs for due connections: the grouped ones form one group per (app, window end), split
+ * evenly into groups of at most `maxGroup`, and consecutive groups of one window end are packed
+ * into batch jobs of at most `maxBatch` connections (a batch of one group keeps the group or
+ * single shape); every other connection (catching up) gets a single job.
  */
-export function groupExportJobs(due: DueConnection[], maxGroup = MAX_GROUP_CONNECTIONS): ExportJob[] {
+export function groupExportJobs(
+  due: DueConnection[],
+  maxGroup = MAX_GROUP_CONNECTIONS,
+  maxBatch = MAX_BATCH_CONNECTIONS,
+): ExportJob[] {
   const order: (DueConnection | DueConnection[])[] = [];
   const groups = new Map<string, DueConnection[]>();
   for (const d of due) {
@@ -421,20 +433,41 @@ export function groupExportJobs(due: DueConnection[], maxGroup = MAX_GROUP_CONNE
     }
   }
   const jobs: ExportJob[] = [];
+  let batch: string[][] = [];
+  let batched = 0;
+  const flushBatch = () => {
+    if (batch.length > 0) jobs.push(batchJob(batch, batchWindowEnd));
+    batch = [];
+    batched = 0;
+  };
+  let batchWindowEnd = '';
   for (const item of order) {
-    const members = Array.isArray(item) ? item : [item];
-    const parts = Math.ceil(members.length / maxGroup);
+    if (!Array.isArray(item)) {
+      jobs.push({ connectionId: item.connectionId, windowEnd: item.windowEnd, reason: 'schedule' });
+      continue;
+    }
+    const parts = Math.ceil(item.length / maxGroup);
     for (let p = 0; p < parts; p += 1) {
-      const ids = members
-        .slice(Math.floor((p * members.length) / parts), Math.floor(((p + 1) * members.length) / parts))
+      const ids = item
+        .slice(Math.floor((p * item.length) / parts), Math.floor(((p + 1) * item.length) / parts))
         .map((m) => m.connectionId);
-      const windowEnd = members[0]!.windowEnd;
-      jobs.push(
-        ids.length === 1
-          ? { connectionId: ids[0]!, windowEnd, reason: 'schedule' }
-          : { connectionIds: ids, windowEnd, reason: 'schedule' },
-      );
+      const windowEnd = item[0]!.windowEnd;
+      // Up-to-date groups of one window end share batch messages (one invocation runs many apps).
+      if (batched + ids.length > maxBatch || (batch.length > 0 && windowEnd !== batchWindowEnd)) flushBatch();
+      batchWindowEnd = windowEnd;
+      batch.push(ids);
+      batched += ids.length;
     }
   }
+  flushBatch();
   return jobs;
+}
+
+/** The message for some groups of one window end: the old single or group shape when it is one group. */
+function batchJob(groups: string[][], windowEnd: string): ExportJob {
+  if (groups.length > 1) return { groups, windowEnd, reason: 'schedule' };
+  const ids = groups[0]!;
+  return ids.length === 1
+    ? { connectionId: ids[0]!, windowEnd, reason: 'schedule' }
+    : { connectionIds: ids, windowEnd, reason: 'schedule' };
 }

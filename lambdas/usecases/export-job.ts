@@ -5,8 +5,9 @@
  * once (shared-staged-reads.ts). Each member is its own `exportWindow` call: its lease, pinned
  * window, cursor, manifest and commit are exactly those of a single job.
  */
+
+import { mapBounded } from '../domain/bounded.ts';
 import type { ExportJob, StagingStore } from '../ports/index.ts';
-import { jobConnectionIds } from '../ports/index.ts';
 import { type ExportDeps, type ExportOutcome, exportWindow } from './export-window.ts';
 import { type SharedReadStats, SharedStagedReads } from './shared-staged-reads.ts';
 import { countStagedReads, newStagedReadStats, type StagedReadStats } from './staged-read-stats.ts';
@@ -24,9 +25,12 @@ export interface ExportJobRun {
   members: MemberRun[];
   /** What the job read from the staging bucket, every member together. */
   stagedReads: StagedReadStats;
-  /** How the members of a group shared their reads (group jobs only). */
+  /** How the members of a group shared their reads (group and batch jobs; summed over groups). */
   shared?: SharedReadStats;
-  /** Members of a group job that failed or found their lease held, handed back to the queue alone. */
+  /**
+   * Jobs handed back to the queue: members of a group or batch that failed or found their lease
+   * held (alone), and the groups of a batch not started before the time budget ran low (a batch).
+   */
   retried: ExportJob[];
   /** The message must go back to the queue (a batch item failure): SQS retries it whole. */
   redeliver: boolean;
@@ -84,16 +88,74 @@ export async function executeExportJob(
   options: ExportJobOptions = {},
 ): Promise<ExportJobRun> {
   const windowEnd = new Date(job.windowEnd);
-  const ids = jobConnectionIds(job);
   const stagedReads = newStagedReadStats();
   const staging = countStagedReads(deps.staging, stagedReads);
 
-  if (ids.length === 1) {
-    const member = await exportMember(ids[0]!, windowEnd, deps, staging);
+  if (job.connectionId !== undefined) {
+    const member = await exportMember(job.connectionId, windowEnd, deps, staging);
     return { job, members: [member], stagedReads, retried: [], redeliver: failed(member) };
   }
 
+  const groups = job.groups ?? [job.connectionIds];
+  const shared: SharedReadStats = { fetched: 0, shared: 0, unshared: 0, waits: 0, peakHeld: 0 };
+  const notStarted: string[][] = [];
+  const runs = await mapBounded(groups, BATCH_LANES, async (ids) => {
+    // A batch stops starting groups when the budget runs low: the rest go back to the queue.
+    if (outOfTime(deps)) {
+      notStarted.push(ids);
+      return [];
+    }
+    const run = await exportGroup(ids, windowEnd, deps, staging, options);
+    addSharedStats(shared, run.stats);
+    return run.members;
+  });
+  const members = runs.flat();
+
+  const retry: ExportJob[] = members
+    .filter(failed)
+    .map((m) => ({ connectionId: m.connectionId, windowEnd: job.windowEnd, reason: 'retry' }));
+  const rest: ExportJob[] = notStarted.length
+    ? [{ groups: notStarted, windowEnd: job.windowEnd, reason: 'continuation' }]
+    : [];
+  let redeliver = false;
+  if (retry.length + rest.length > 0) {
+    try {
+      if (!deps.jobs) throw new Error('no job queue to hand failed members back to');
+      await deps.jobs.enqueue([...retry, ...rest]);
+    } catch {
+      redeliver = true;
+    }
+  }
+  return { job, members, stagedReads, shared, retried: redeliver ? [] : [...retry, ...rest], redeliver };
+}
+
+/** Groups of a batch job run at once in one invocation (each group's members run concurrently). */
+export const BATCH_LANES = 8;
+
+function outOfTime(deps: ExportDeps): boolean {
+  const remaining = deps.remainingTimeMs?.();
+  return remaining !== undefined && remaining < (deps.reserveMs ?? 0);
+}
+
+function addSharedStats(into: SharedReadStats, stats: SharedReadStats): void {
+  into.fetched += stats.fetched;
+  into.shared += stats.shared;
+  into.unshared += stats.unshared;
+  into.waits += stats.waits;
+  into.peakHeld = Math.max(into.peakHeld, stats.peakHeld);
+}
+
+/** One app's connections: alone, or concurrently with their staged reads shared. */
+async function exportGroup(
+  ids: string[],
+  windowEnd: Date,
+  deps: ExportDeps,
+  staging: StagingStore,
+  options: ExportJobOptions,
+): Promise<{ members: MemberRun[]; stats: SharedReadStats }> {
   const reader = new SharedStagedReads(staging, options.lookAhead);
+  if (ids.length === 1)
+    return { members: [await exportMember(ids[0]!, windowEnd, deps, staging)], stats: reader.stats };
   // Every member joins before any starts, so none misses an object another fetched early.
   const views = ids.map(() => reader.join());
   const settled = await Promise.allSettled(
@@ -110,25 +172,5 @@ export async function executeExportJob(
   const members = settled.map(
     (s, i): MemberRun => (s.status === 'fulfilled' ? s.value : { connectionId: ids[i]!, error: s.reason }),
   );
-
-  const retry: ExportJob[] = members
-    .filter(failed)
-    .map((m) => ({ connectionId: m.connectionId, windowEnd: job.windowEnd, reason: 'retry' }));
-  let redeliver = false;
-  if (retry.length > 0) {
-    try {
-      if (!deps.jobs) throw new Error('no job queue to hand failed members back to');
-      await deps.jobs.enqueue(retry);
-    } catch {
-      redeliver = true;
-    }
-  }
-  return {
-    job,
-    members,
-    stagedReads,
-    shared: reader.stats,
-    retried: redeliver ? [] : retry,
-    redeliver,
-  };
+  return { members, stats: reader.stats };
 }

@@ -7,7 +7,7 @@
  * 3. Take the lease; the first attempt on a watermark pins the window end, so
  *    every retry writes the same keys whatever tick triggered it. After a backfill
  *    the pinned end is that of the next committed window, exported again to its own
- *    keys. A pinned window takes the current row unless parts are written and only
+ *    keys. A pending window takes the current row unless parts are written and only
  *    settings other than destination and encryption changed.
  * 4. Stream the window's staged objects into data parts split by size, or by
  *    time when the invocation runs low, at staged-object boundaries; record a
@@ -32,6 +32,8 @@ import {
 } from '../domain/manifest.ts';
 import { NamespaceConflictError } from '../domain/namespaces.ts';
 import { dataObjectKey, manifestObjectKey } from '../domain/object-keys.ts';
+import type { CompressedRecords } from '../domain/record-codec/gzip-members.ts';
+import type { RecordWriterSpec } from '../domain/record-codec/record-writer.ts';
 import { REF_GROUP_BYTES } from '../domain/staged-segment.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
 import { assertWindowEndSettled } from '../domain/windows.ts';
@@ -51,18 +53,18 @@ import type {
   WrittenPart,
 } from '../ports/index.ts';
 import { listSettledWindow } from './compact-slot.ts';
+import { UseCaseError } from './errors.ts';
 import { LeaseFence } from './lease-fence.ts';
-import { defaultCompressor, type ObjectCompressor } from './record-workers.ts';
+import { defaultCompressor, type ObjectCompressor } from './record-worker-pool.ts';
 import { readAll } from './stream-bytes.ts';
-import type { CompressedRecords, RecordWriterSpec } from './window-records.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;
 /** Parts are split when their uncompressed output passes this size (SPEC §3 part naming). */
 export const DEFAULT_PART_SIZE_BYTES = 512 * 1024 * 1024;
 
 /** A configuration problem of one connection: recorded on its state, not retried until the row changes. */
-export class ConnectionProblem extends Error {
-  override readonly name = 'ConnectionProblem';
+export class ConnectionProblemError extends UseCaseError {
+  override readonly name = 'ConnectionProblemError';
   constructor(
     readonly code: string,
     message: string,
@@ -107,7 +109,7 @@ export interface ExportDeps {
   sink: ExportSink;
   clock: Clock;
   settings: ExportSettings;
-  /** Refuse a connection before any write (KMS allowlist, PGP key validity); throw ConnectionProblem. */
+  /** Refuse a connection before any write (KMS allowlist, PGP key validity); throw ConnectionProblemError. */
   preflight?: (connection: Connection, now: Date) => Promise<{ encrypt?: Encryptor }>;
   /** Turn a write failure into words the customer can act on. */
   diagnose?: (error: unknown, connection: Connection) => ConnectionDiagnosis;
@@ -174,7 +176,7 @@ export function initialWatermark(connection: Connection, now: Date, stagingReten
     const startFrom = new Date(connection.startFrom);
     const earliest = now.getTime() - stagingRetentionDays * 86_400_000;
     if (startFrom.getTime() < earliest) {
-      throw new ConnectionProblem(
+      throw new ConnectionProblemError(
         'BACKFILL_BEYOND_RETENTION',
         `startFrom ${connection.startFrom} is earlier than the staging retention allows ` +
           `(${stagingRetentionDays} days: ${new Date(earliest).toISOString()}); set startFrom at or after that instant`,
@@ -192,7 +194,13 @@ function genericDiagnosis(error: unknown): ConnectionDiagnosis {
   return { code: 'EXPORT_FAILED', message: `${name}: ${message}`, at: new Date().toISOString() };
 }
 
-class LostLease extends Error {}
+/** Another invocation took the connection's lease (or may have): this one stops without writing further. */
+class LostLeaseError extends UseCaseError {
+  override readonly name = 'LostLeaseError';
+  constructor(reason = "another invocation took over the connection's lease") {
+    super(`${reason}; this one stops`);
+  }
+}
 
 /** The connection must hold its prefix in its bucket (domain/namespaces.ts) before it writes a key there. */
 export async function claimNamespace(
@@ -203,14 +211,14 @@ export async function claimNamespace(
     await deps.connections.claimNamespace(connection);
   } catch (error) {
     if (error instanceof NamespaceConflictError)
-      throw new ConnectionProblem('NAMESPACE_CONFLICT', error.message);
+      throw new ConnectionProblemError('NAMESPACE_CONFLICT', error.message);
     throw error;
   }
 }
 
 async function refuse(
   connectionId: string,
-  problem: ConnectionProblem,
+  problem: ConnectionProblemError,
   now: Date,
   deps: ExportDeps,
 ): Promise<ExportOutcome> {
@@ -257,14 +265,14 @@ function mergeObjects(...lists: SupersededObject[][]): SupersededObject[] {
 }
 
 /**
- * The settings the pinned window is written with (docs/exactly-once.md §3): the current row when
+ * The settings the pending window is written with (docs/exactly-once.md §3): the current row when
  * no part is written yet (a fixed bucket, role, key... takes effect at once), or when parts are
  * written but the destination or the encryption changed — then the window is written again whole
  * under the current row, and what the earlier attempts wrote is kept as superseded. Otherwise
  * (e.g. only the event selection changed) the window is finished with the settings it was
  * pinned with. Undefined when the lease was lost meanwhile.
  */
-async function pinnedSettings(
+async function pendingWindowSettings(
   current: Connection,
   state: ExportState,
   windowEnd: Date,
@@ -297,7 +305,7 @@ async function pinnedSettings(
 }
 
 /**
- * The keys earlier attempts of the pinned window wrote: the parts of its cursor, and the part
+ * The keys earlier attempts of the pending window wrote: the parts of its cursor, and the part
  * after them when it exists — the part that ends a window is recorded by the commit, not by a
  * cursor save, and an attempt may have stopped between its upload and the commit.
  */
@@ -353,7 +361,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
   const hadError = state.lastError !== undefined;
   const lostOrHeld = (): ExportOutcome =>
     committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
-  // One job may commit several windows: a pinned older window first, then up to the job's end.
+  // One job may commit several windows: an older pending window first, then up to the job's end.
   while (state.watermark.getTime() < job.windowEnd.getTime() || state.pendingWindowEnd) {
     if (committed.length > 0 && outOfTime(deps)) {
       // Many windows (a backfill's re-exports) in one job: the next invocation goes on.
@@ -429,18 +437,18 @@ async function startingState(
       ));
     return { connection, state };
   } catch (error) {
-    if (!(error instanceof ConnectionProblem)) throw error;
+    if (!(error instanceof ConnectionProblemError)) throw error;
     return refuse(connection.connectionId, error, now, deps);
   }
 }
 
 type LeasedOutcome =
-  | PinnedOutcome
+  | PendingWindowOutcome
   | { status: 'lease-held' }
   | { status: 'lost' }
   | { status: 'refused'; outcome: ExportOutcome };
 
-/** Export the window pinned on `state`, whose lease `lease.owner` took at `lease.leasedAt`. */
+/** Export the pending window of `state`, whose lease `lease.owner` took at `lease.leasedAt`. */
 async function exportLeasedWindow(
   connection: Connection,
   leasedState: ExportState,
@@ -449,7 +457,7 @@ async function exportLeasedWindow(
 ): Promise<LeasedOutcome> {
   const { owner } = lease;
   const windowEnd = leasedState.pendingWindowEnd!;
-  const settings = await pinnedSettings(connection, leasedState, windowEnd, owner, deps);
+  const settings = await pendingWindowSettings(connection, leasedState, windowEnd, owner, deps);
   if (!settings) return { status: 'lease-held' };
   const state = settings.state;
   const windowConnection = settings.connection;
@@ -458,7 +466,7 @@ async function exportLeasedWindow(
     encrypt = (await deps.preflight?.(windowConnection, deps.clock.now()))?.encrypt;
     await claimNamespace(windowConnection, deps);
   } catch (error) {
-    if (!(error instanceof ConnectionProblem)) throw error;
+    if (!(error instanceof ConnectionProblemError)) throw error;
     await deps.state.releaseLease(connection.connectionId, owner);
     return { status: 'refused', outcome: await refuse(connection.connectionId, error, lease.now, deps) };
   }
@@ -466,10 +474,10 @@ async function exportLeasedWindow(
     const earlier = isReplaying(state, windowEnd)
       ? await deps.state.getCommittedWindow(connection.connectionId, windowEnd)
       : undefined;
-    const pinned = { connection: windowConnection, state, windowEnd, encrypt, earlier };
-    return await exportPinnedWindow(pinned, { owner, leasedAt: lease.leasedAt }, deps);
+    const pending = { connection: windowConnection, state, windowEnd, encrypt, earlier };
+    return await exportPendingWindow(pending, { owner, leasedAt: lease.leasedAt }, deps);
   } catch (error) {
-    if (error instanceof LostLease) return { status: 'lost' };
+    if (error instanceof LostLeaseError) return { status: 'lost' };
     const diagnosis = {
       ...(deps.diagnose ?? genericDiagnosis)(error, windowConnection),
       windowEnd: windowEnd.toISOString(),
@@ -506,7 +514,7 @@ async function notifyCommitted(
 
 /**
  * The state after committing `window` from `state`, as the commit wrote it (what the loop reads:
- * watermark, sequence, no pinned window; the backfill's replay bound is unchanged).
+ * watermark, sequence, no pending window; the backfill's replay bound is unchanged).
  */
 export function stateAfterCommit(state: ExportState, window: CommittedWindow): ExportState {
   return {
@@ -544,12 +552,12 @@ function partCloser(deps: ExportDeps): () => boolean {
   return () => outOfTime(deps) || (limit !== undefined && deps.clock.now().getTime() - started >= limit);
 }
 
-type PinnedOutcome =
+type PendingWindowOutcome =
   | { status: 'committed'; window: CommittedWindow }
   | { status: 'continued'; cursor: ExportCursor };
 
-/** A pinned window and what it is written with. */
-interface PinnedWindow {
+/** A pending window and what it is written with. */
+interface PendingWindow {
   connection: Connection;
   state: ExportState;
   windowEnd: Date;
@@ -558,7 +566,7 @@ interface PinnedWindow {
   earlier: CommittedWindowRecord | undefined;
 }
 
-/** Where a pinned window's writing is: its staged objects, cursor and parts stored so far. */
+/** Where a pending window's writing is: its staged objects, cursor and parts stored so far. */
 interface WindowProgress {
   objects: StagedObjectRef[];
   cursor: ExportCursor;
@@ -568,12 +576,12 @@ interface WindowProgress {
   fence: LeaseFence;
 }
 
-async function exportPinnedWindow(
-  pinned: PinnedWindow,
+async function exportPendingWindow(
+  pending: PendingWindow,
   lease: { owner: string; leasedAt: Date },
   deps: ExportDeps,
-): Promise<PinnedOutcome> {
-  const { connection, state, windowEnd } = pinned;
+): Promise<PendingWindowOutcome> {
+  const { connection, state, windowEnd } = pending;
   // A ref never holds more stored bytes than a part's size, so parts stay near their size.
   const objects = await listSettledWindow(
     deps.staging,
@@ -596,7 +604,7 @@ async function exportPinnedWindow(
     lease.owner,
     { state: deps.state, clock: deps.clock, leaseMs: deps.settings.leaseMs, pollMs: deps.fencePollMs },
     lease.leasedAt,
-    (why) => new LostLease(why),
+    (why) => new LostLeaseError(why),
   );
   const source = new WindowRecords(
     objects,
@@ -612,12 +620,12 @@ async function exportPinnedWindow(
     fence,
   };
   try {
-    if ((await writeRemainingParts(pinned, progress, lease.owner, deps)) === 'continued') {
+    if ((await writeRemainingParts(pending, progress, lease.owner, deps)) === 'continued') {
       await enqueueContinuation(connection.connectionId, windowEnd, deps);
       await deps.state.releaseLease(connection.connectionId, lease.owner);
       return { status: 'continued', cursor };
     }
-    return { status: 'committed', window: await commitPinnedWindow(pinned, progress, lease.owner, deps) };
+    return { status: 'committed', window: await commitPendingWindow(pending, progress, lease.owner, deps) };
   } finally {
     source.close();
   }
@@ -628,12 +636,12 @@ async function exportPinnedWindow(
  * (the commit records that one). 'continued' when the invocation's time runs low after progress.
  */
 async function writeRemainingParts(
-  pinned: PinnedWindow,
+  pending: PendingWindow,
   progress: WindowProgress,
   owner: string,
   deps: ExportDeps,
 ): Promise<'done' | 'continued'> {
-  const { connection, windowEnd, encrypt } = pinned;
+  const { connection, windowEnd, encrypt } = pending;
   const { objects, cursor, source, fence } = progress;
   const target = sinkTargetOf(connection);
   let partsThisInvocation = 0;
@@ -666,20 +674,20 @@ async function writeRemainingParts(
       cursor,
       progress.recorded,
     );
-    if (!saved) throw new LostLease('the lease was taken over by another exporter');
+    if (!saved) throw new LostLeaseError('the lease was taken over by another exporter');
     progress.recorded = cursor.parts.length;
   }
   return 'done';
 }
 
 /** Write the manifest (under the lease fence), then move the watermark with one conditional write. */
-async function commitPinnedWindow(
-  pinned: PinnedWindow,
+async function commitPendingWindow(
+  pending: PendingWindow,
   progress: WindowProgress,
   owner: string,
   deps: ExportDeps,
 ): Promise<CommittedWindow> {
-  const { connection, state, windowEnd, earlier } = pinned;
+  const { connection, state, windowEnd, earlier } = pending;
   const { cursor } = progress;
   const windowStart = state.watermark;
   const target = sinkTargetOf(connection);
@@ -724,7 +732,7 @@ async function commitPinnedWindow(
     earlierUsage: earlier?.usage,
     ...(gaps.length ? { gaps } : {}),
   });
-  if (!ok) throw new LostLease('the commit found the lease or the watermark changed');
+  if (!ok) throw new LostLeaseError('the commit found the lease or the watermark changed');
   return {
     windowStart,
     windowEnd,

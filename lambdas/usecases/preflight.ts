@@ -1,14 +1,14 @@
 /**
  * Checks run before any write of a connection: the same refusals as every write path
  * (domain/connection.ts connectionRefusals: the KMS key must be on the operator's allowlist,
- * the PGP key must be a valid, usable public key). A refusal is a ConnectionProblem
+ * the PGP key must be a valid, usable public key). A refusal is a ConnectionProblemError
  * (recorded on the state, not retried).
  */
 import type { Readable } from 'node:stream';
 import { createConnectionChecks } from '../adapters/connection-checks.ts';
 import { encryptStream, loadEncryptionKey } from '../adapters/pgp.ts';
 import { type Connection, connectionRefusals } from '../domain/connection.ts';
-import { ConnectionProblem, type ExportDeps } from './export-window.ts';
+import { ConnectionProblemError, type ExportDeps } from './export-window.ts';
 
 /** The diagnosis code of a refusal, by the field refused. */
 const REFUSAL_CODES: Record<string, string> = {
@@ -21,7 +21,7 @@ export function createPreflight(kmsKeyAllowlist: readonly string[]): NonNullable
   return async (connection: Connection, now: Date) => {
     const [refusal] = await connectionRefusals(connection, checks, now);
     if (refusal)
-      throw new ConnectionProblem(REFUSAL_CODES[refusal.field] ?? 'INVALID_CONNECTION', refusal.message);
+      throw new ConnectionProblemError(REFUSAL_CODES[refusal.field] ?? 'INVALID_CONNECTION', refusal.message);
     if (!connection.pgpPublicKey) return {};
     // Validated just above: this reads the parsed key from the per-container cache.
     const key = await loadEncryptionKey(connection.pgpPublicKey, now);

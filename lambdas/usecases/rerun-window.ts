@@ -38,9 +38,10 @@ import type {
   WrittenPart,
 } from '../ports/index.ts';
 import { listSettledWindow } from './compact-slot.ts';
+import { UseCaseError } from './errors.ts';
 import {
   type CommittedWindow,
-  ConnectionProblem,
+  ConnectionProblemError,
   claimNamespace,
   type Encryptor,
   type ExportDeps,
@@ -80,8 +81,8 @@ export type RerunRefusal =
   | 'DIFFERS_FROM_HISTORY';
 
 /** The rerun was refused before anything was written; the message says why and what to do. */
-export class RerunRefused extends Error {
-  override readonly name = 'RerunRefused';
+export class RerunRefusedError extends UseCaseError {
+  override readonly name = 'RerunRefusedError';
   constructor(
     readonly code: RerunRefusal,
     message: string,
@@ -117,10 +118,10 @@ export async function rerunWindow(
   const { connectionId } = input;
   const now = deps.clock.now();
   const raw = await deps.connections.getRaw(connectionId);
-  if (!raw) throw new RerunRefused('CONNECTION_NOT_FOUND', `connection ${connectionId} not found`);
+  if (!raw) throw new RerunRefusedError('CONNECTION_NOT_FOUND', `connection ${connectionId} not found`);
   const validation = validateConnection(raw);
   if (!validation.ok) {
-    throw new RerunRefused(
+    throw new RerunRefusedError(
       'INVALID_CONNECTION',
       `connection ${connectionId} is invalid (${validation.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}); fix the row first`,
     );
@@ -131,7 +132,7 @@ export async function rerunWindow(
   const window = history.find((w) => w.windowEnd.getTime() === input.windowEnd.getTime());
   if (!window) {
     const latest = history[0]?.windowEnd.toISOString();
-    throw new RerunRefused(
+    throw new RerunRefusedError(
       'WINDOW_NOT_IN_HISTORY',
       `connection ${connectionId} has no committed window ending at ${input.windowEnd.toISOString()}` +
         (latest
@@ -142,7 +143,7 @@ export async function rerunWindow(
 
   const state = await deps.state.get(connectionId);
   if (!state || state.watermark.getTime() < window.windowEnd.getTime()) {
-    throw new RerunRefused(
+    throw new RerunRefusedError(
       'WINDOW_NOT_COMMITTED',
       `the window ending at ${window.windowEnd.toISOString()} is after the watermark ` +
         `(${state?.watermark.toISOString() ?? 'none'}): it will be exported again by the schedule, not rerun`,
@@ -151,7 +152,7 @@ export async function rerunWindow(
 
   const earliest = new Date(now.getTime() - deps.settings.stagingRetentionDays * DAY_MS);
   if (window.windowStart.getTime() < earliest.getTime()) {
-    throw new RerunRefused(
+    throw new RerunRefusedError(
       'BEYOND_RETENTION',
       `the window [${window.windowStart.toISOString()}, ${window.windowEnd.toISOString()}) starts before the staging ` +
         `retention (${deps.settings.stagingRetentionDays} days: ${earliest.toISOString()}); its staged events may have expired`,
@@ -165,8 +166,8 @@ export async function rerunWindow(
     encrypt = (await deps.preflight?.(connection, now))?.encrypt;
     await claimNamespace(connection, deps);
   } catch (error) {
-    if (error instanceof ConnectionProblem)
-      throw new RerunRefused('CONNECTION_PROBLEM', `${error.code}: ${error.message}`);
+    if (error instanceof ConnectionProblemError)
+      throw new RerunRefusedError('CONNECTION_PROBLEM', `${error.code}: ${error.message}`);
     throw error;
   }
 
@@ -187,7 +188,7 @@ export async function rerunWindow(
   const hashesCompared = !connection.pgpPublicKey;
   const differences = differencesFrom(window, recomputed, hashesCompared);
   if (differences.length > 0 && !input.force) {
-    throw new RerunRefused(
+    throw new RerunRefusedError(
       'DIFFERS_FROM_HISTORY',
       `the window recomputed from staging differs from what was committed, nothing was written: ${differences.join('; ')}. ` +
         'Rewriting would change files the customer already has; pass --force to write it anyway',
@@ -280,7 +281,7 @@ function assertSameKeys(connection: Connection, window: CommittedWindow): void {
     manifestKey !== window.manifestKey ||
     (firstPart !== undefined && dataObjectKey(connection, window.windowEnd, 1) !== firstPart.key);
   if (changed) {
-    throw new RerunRefused(
+    throw new RerunRefusedError(
       'KEYS_CHANGED',
       `the connection's keys changed since the window was exported (now ${manifestKey}, then ${window.manifestKey}` +
         `${firstPart ? `, first part ${firstPart.key}` : ''}): a rerun would write a second copy instead of replacing the files; ` +

@@ -16,11 +16,12 @@ import { compareSequenceNumbers, segmentKey, segmentWritableAt } from '../domain
 import type {
   AbandonedRange,
   Clock,
-  PendingStagingUnit,
   ShardCheckpoint,
   StagingLedger,
   StagingStore,
+  StagingUnitInFlight,
 } from '../ports/index.ts';
+import { UseCaseError } from './errors.ts';
 
 export interface IncomingRecord {
   sequenceNumber: string;
@@ -55,7 +56,7 @@ export interface StageBatchResult {
 }
 
 /** Thrown when a checkpoint update lost a race: the batch is retried. */
-export class StagingRetryError extends Error {
+export class StagingRetryError extends UseCaseError {
   override readonly name = 'StagingRetryError';
 }
 
@@ -149,7 +150,7 @@ export async function stageBatch(input: StageBatchInput, deps: StageBatchDeps): 
   // A new unit: fix its identity (stage time and key) before writing anything.
   const stageTime = deps.clock.now();
   const firstSequence = records[0]!.sequenceNumber;
-  const unit: PendingStagingUnit = {
+  const unit: StagingUnitInFlight = {
     firstSequence,
     lastSequence: records[records.length - 1]!.sequenceNumber,
     stageTimeMs: stageTime.getTime(),
@@ -185,7 +186,7 @@ async function putCheckpoint(deps: StageBatchDeps, next: ShardCheckpoint): Promi
 async function settlePending(
   shardId: string,
   checkpoint: ShardCheckpoint,
-  pending: PendingStagingUnit,
+  pending: StagingUnitInFlight,
   records: IncomingRecord[],
   deps: StageBatchDeps,
   result: StageBatchResult,
@@ -232,7 +233,7 @@ async function settlePending(
 /** Write the unit's segment (re-timing it when its slot has closed), then mark the unit staged. */
 async function completeUnit(
   checkpoint: ShardCheckpoint,
-  unit: PendingStagingUnit,
+  unit: StagingUnitInFlight,
   records: readonly IncomingRecord[],
   deps: StageBatchDeps,
   result: StageBatchResult,

@@ -8,10 +8,17 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { type Connection, validateConnection } from '../domain/connection.ts';
-import { type DiagnosisCode, explain } from '../domain/diagnosis.ts';
+import { type DiagnosisCode, explain, kmsKeyDisabled } from '../domain/diagnosis.ts';
 import { checkKmsKey } from '../domain/kms-allowlist.ts';
 import { probeObjectKey } from '../domain/object-keys.ts';
-import type { Clock, ConnectionDiagnosis, ExportSink, SinkTarget } from '../ports/index.ts';
+import type {
+  Clock,
+  ConnectionDiagnosis,
+  ConnectionRepository,
+  ExportSink,
+  ExportStateStore,
+  SinkTarget,
+} from '../ports/index.ts';
 import { sinkTargetOf } from './export-window.ts';
 
 export type CheckName = 'connection' | 'pgpPublicKey' | 'kmsKeyAllowlist' | 'kmsKey' | 'write';
@@ -75,6 +82,58 @@ export function diagnosisOf(report: ConnectionTestReport): ConnectionDiagnosis |
     message: `test connection: ${failed.message}${failed.fix ? `: ${failed.fix}` : ''}`,
     at: report.testedAt,
   };
+}
+
+/** Where a stored connection's test reads its row and records its outcome. */
+export interface StoredConnectionTestDeps<K = unknown> {
+  connections: Pick<ConnectionRepository, 'getRaw'>;
+  state: Pick<ExportStateStore, 'recordError' | 'recordPassedTest'>;
+  test: TestConnectionDeps<K>;
+}
+
+/**
+ * Record a stored connection's report on its export state (lastError), where the CLI and the
+ * dashboard show it: a failing report's first failed check, or, for a passing one, that it passed
+ * (which clears the error recorded before it). Returns the diagnosis recorded, if any.
+ */
+export async function recordTestOutcome(
+  connectionId: string,
+  report: ConnectionTestReport,
+  state: StoredConnectionTestDeps['state'],
+): Promise<ConnectionDiagnosis | undefined> {
+  const diagnosis = diagnosisOf(report);
+  if (diagnosis) await state.recordError(connectionId, diagnosis);
+  else if (report.ok) await state.recordPassedTest(connectionId, new Date(report.testedAt));
+  return diagnosis;
+}
+
+/**
+ * "Test connection" of a stored row: the row → testConnection → the report, recorded on the
+ * connection's state (recordTestOutcome). An unknown id is a failed report, not an exception.
+ */
+export async function testStoredConnection<K>(
+  connectionId: string,
+  deps: StoredConnectionTestDeps<K>,
+): Promise<ConnectionTestReport> {
+  const row = await deps.connections.getRaw(connectionId);
+  if (!row) {
+    return {
+      connectionId,
+      ok: false,
+      testedAt: deps.test.clock.now().toISOString(),
+      checks: [
+        {
+          name: 'connection',
+          ok: false,
+          message: `there is no connection ${connectionId}`,
+          fix: 'check the connection id (s3-event-export connections list)',
+        },
+      ],
+    };
+  }
+  const report = await testConnection(row, deps.test);
+  await recordTestOutcome(connectionId, report, deps.state);
+  return report;
 }
 
 function probeBody(connectionId: string, at: Date): Buffer {
@@ -196,7 +255,7 @@ export async function testConnection<K>(
     });
     return report(checks, key);
   } catch (error) {
-    const e = explain(error, { ...context, operation: undefined });
+    const e = explain(error, context);
     checks.push({
       name: 'write',
       ok: false,
@@ -218,7 +277,7 @@ async function checkKmsKeyState<K>(
   try {
     const key = await (deps.kmsKeys as KmsKeyInspector).describeKey(target, keyArn);
     if (key.enabled) return { name: 'kmsKey', ok: true, message: `${keyArn} is enabled` };
-    const e = explain({ name: 'DisabledException' }, context);
+    const e = kmsKeyDisabled(context);
     return {
       name: 'kmsKey',
       ok: false,
@@ -227,7 +286,7 @@ async function checkKmsKeyState<K>(
       ...(e.fix ? { fix: e.fix } : {}),
     };
   } catch (error) {
-    const e = explain(error, { ...context, operation: 'KMS_DESCRIBE_KEY' });
+    const e = explain(error, context);
     if (e.code === 'KMS_ACCESS_DENIED') {
       // The documented key policy allows our role only via S3, so a direct DescribeKey may well be
       // refused; the probe write below is the real test of the key.

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordFrame } from '../../lambdas/domain/export-record.ts';
-import type { WorkerJob, WorkerReply } from '../../lambdas/usecases/record-workers.ts';
+import type { WorkerJob, WorkerReply } from '../../lambdas/usecases/record-worker-pool.ts';
 import { type Synthesized, synthesize } from './synth.ts';
 
 let outdir: string;
@@ -44,9 +44,9 @@ describe('function bundles (esbuild, offline)', () => {
 
   it('ships the record worker beside the exporter bundle, and it runs a job from there', async () => {
     const assetDir = assetDirOf('exporter');
-    // The handler looks for it next to its own module (record-workers.ts, workerScript()).
-    expect(readFileSync(join(assetDir, 'index.mjs'), 'utf8')).toContain('record-worker.mjs');
-    const worker = new Worker(join(assetDir, 'record-worker.mjs'));
+    // The handler looks for it next to its own module (record-worker-pool.ts, workerScript()).
+    expect(readFileSync(join(assetDir, 'index.mjs'), 'utf8')).toContain('record-worker-thread.mjs');
+    const worker = new Worker(join(assetDir, 'record-worker-thread.mjs'));
     try {
       const replies: WorkerReply[] = [];
       const next = () =>

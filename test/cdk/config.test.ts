@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFromContext, DEFAULT_CONFIG } from '../../lib/config.ts';
+import { ConfigurationError } from '../../lambdas/config.ts';
+import { configFromContext, DEFAULT_CONFIG } from '../../lib/config.ts';
 
 const from = (context: Record<string, unknown>) => configFromContext((key) => context[key]);
 
@@ -52,7 +53,7 @@ describe('deployment configuration from CDK context', () => {
     [{ streamRetentionHours: '169' }, /streamRetentionHours must be at most 168 \(7 days\), got 169/],
     [{ streamRetentionHours: 8760 }, /event source drops records older than 7 days/],
   ])('refuses %j, naming the key and the valid form', (context, message) => {
-    expect(() => from(context)).toThrow(ConfigError);
+    expect(() => from(context)).toThrow(ConfigurationError);
     expect(() => from(context)).toThrow(message);
   });
 

@@ -326,7 +326,7 @@ describe('functions', () => {
   });
 
   it('memory sizes come from the context', () => {
-    const custom = synthesize({ exporterMemoryMb: '3008', stagerMemoryMb: 1024 });
+    const custom = synthesize({ exporterMemoryMb: '3008', stagerMemoryMb: 1024, compactorMemoryMb: 4096 });
     custom.template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 3008,
       Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'exporter' }) },
@@ -334,6 +334,11 @@ describe('functions', () => {
     custom.template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 1024,
       Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'stager' }) },
+    });
+    // The compactor has its own size (its read budget follows it), not the stager's.
+    custom.template.hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 4096,
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'compactor' }) },
     });
   });
 });

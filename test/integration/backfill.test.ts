@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { runCli } from '../../cli/main.ts';
 import { parseConnection } from '../../lambdas/domain/connection.ts';
 import type { WindowManifest } from '../../lambdas/domain/manifest.ts';
-import { BackfillRefused, backfill } from '../../lambdas/usecases/backfill.ts';
+import { BackfillRefusedError, backfill } from '../../lambdas/usecases/backfill.ts';
 import { ManualClock } from '../../local/clock.ts';
 import { createHarness, gzipRecords, isDataKey, isManifestKey, readBucket } from '../../local/harness.ts';
 import { useLocalEngines } from '../support/engines.ts';
@@ -186,7 +186,7 @@ describe('backfill', () => {
     clock.set(at('20T12:00:00'));
     await setStatus('PAUSED');
     const refusal = backfill({ connectionId: connection.connectionId, from: at('05T00:00:00') }, deps);
-    await expect(refusal).rejects.toBeInstanceOf(BackfillRefused);
+    await expect(refusal).rejects.toBeInstanceOf(BackfillRefusedError);
     await expect(refusal).rejects.toThrow(
       '--from 2026-11-05T00:00:00.000Z is earlier than the staging retention allows (14 days); the earliest allowed instant is 2026-11-06T12:00:00.000Z',
     );

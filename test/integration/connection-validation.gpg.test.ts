@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../cli/main.ts';
 import { ENV } from '../../lambdas/definitions.ts';
 import { parseConnection } from '../../lambdas/domain/connection.ts';
-import { ConnectionProblem } from '../../lambdas/usecases/export-window.ts';
+import { ConnectionProblemError } from '../../lambdas/usecases/export-window.ts';
 import { createPreflight } from '../../lambdas/usecases/preflight.ts';
 import { createGpgHome, type GpgHome } from '../support/gpg.ts';
 import { InMemoryConnectionRepository } from '../support/in-memory-connection-repository.ts';
@@ -74,7 +74,7 @@ async function exporterRefuses(raw: Record<string, unknown>): Promise<string | u
     await createPreflight([ALLOWED])(parseConnection(raw), NOW);
     return undefined;
   } catch (error) {
-    if (!(error instanceof ConnectionProblem)) throw error;
+    if (!(error instanceof ConnectionProblemError)) throw error;
     return (
       { KMS_KEY_NOT_ALLOWLISTED: 'kmsKeyArn', INVALID_PGP_KEY: 'pgpPublicKey' }[error.code] ?? error.code
     );

@@ -109,7 +109,7 @@ describe('DynamoExportStateStore', () => {
     expect(await rawRow(id, 'STATE')).toEqual(before);
   });
 
-  it('acquireLease takes an expired lease of another owner, keeping its pinned window and cursor', async () => {
+  it('acquireLease takes an expired lease of another owner, keeping its pending window and cursor', async () => {
     const id = await leasedConnection('owner-a');
     const cursor = { nextObjectIndex: 3, nextPartNumber: 2, parts: [parts[0]!], attempt: 'attempt-1' };
     expect(await store.saveCursor(id, 'owner-a', E1, cursor, 0)).toBe(true);
@@ -337,7 +337,7 @@ describe('DynamoExportStateStore', () => {
     expect(entry?.parts).toEqual(fresh);
   });
 
-  it('releaseLease frees only our lease and keeps the pinned window and cursor', async () => {
+  it('releaseLease frees only our lease and keeps the pending window and cursor', async () => {
     const id = await leasedConnection('owner-a');
     const cursor = { nextObjectIndex: 2, nextPartNumber: 2, parts: [parts[0]!], attempt: 'attempt-1' };
     await store.saveCursor(id, 'owner-a', E1, cursor, 0);

@@ -4,7 +4,7 @@ import { createDynamoDocumentClient } from '../../lambdas/adapters/aws-clients.t
 import { DynamoConnectionRepository } from '../../lambdas/adapters/dynamo-connection-repository.ts';
 import { DynamoStagingLedger } from '../../lambdas/adapters/dynamo-staging-ledger.ts';
 import { type Connection, parseConnection } from '../../lambdas/domain/connection.ts';
-import type { PendingStagingUnit } from '../../lambdas/ports/index.ts';
+import type { StagingUnitInFlight } from '../../lambdas/ports/index.ts';
 import { useLocalEngines } from '../support/engines.ts';
 
 const engines = useLocalEngines();
@@ -26,7 +26,7 @@ describe('DynamoStagingLedger', () => {
       clock: { now: () => NOW },
       stagingRetentionDays: 14,
     });
-  const pending: PendingStagingUnit = {
+  const pending: StagingUnitInFlight = {
     firstSequence: '49590338271490256608559692538361571095921575989136588898',
     lastSequence: '49590338271490256608559692540361571095921575989136588898',
     stageTimeMs: NOW.getTime(),

@@ -132,7 +132,7 @@ describe('exporter handler: group jobs', () => {
         level: 'ERROR',
         message: 'export job failed; it is retried as a job of its own',
         connectionId: broken.connectionId,
-        error: expect.objectContaining({ name: 'NoSuchBucket' }),
+        error: expect.objectContaining({ name: 'BucketNotFoundError' }),
       }),
     );
     expect(logs).toContainEqual(

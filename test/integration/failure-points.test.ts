@@ -362,7 +362,7 @@ describe('the exporter', () => {
     expect(before.data.map((f) => f.key)).toHaveLength(2); // two parts and a manifest, not committed
     expect((await driver.runtime.state.get(connection.connectionId))?.watermark).toEqual(at('10:00:00'));
 
-    clock.set(at('10:46:00')); // redelivered after the next boundary: still the pinned window first
+    clock.set(at('10:46:00')); // redelivered after the next boundary: still the pending window first
     expect((await faulty.exportJob(job(connection.connectionId, '10:30:00'))).status).toBe('committed');
     const after = await exported(s3, `${connection.connectionName}/`);
     expect(after.data.map((f) => f.key)).toEqual(before.data.map((f) => f.key));
@@ -414,7 +414,7 @@ describe('the exporter', () => {
     expect((await bookkeeping(driver, connection.connectionId)).usageEvents).toBe(12);
   });
 
-  it('finishes a pinned earlier window first when a job for a later window arrives', async () => {
+  it('finishes an earlier pending window first when a job for a later window arrives', async () => {
     const { clock, connection, driver, faulty, s3 } = await setup({
       state: crashOnce('commitWindow', 'before'),
     });

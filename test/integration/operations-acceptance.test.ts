@@ -306,7 +306,7 @@ describe('export outcomes on EventBridge', () => {
       windowEnd: '2026-11-02T10:15:00.000Z',
       diagnosis: recorded,
     });
-    // The pinned window [10:00, 10:15) is finished first (the recovery), then the job's own [10:15, 10:30).
+    // The pending window [10:00, 10:15) is finished first (the recovery), then the job's own [10:15, 10:30).
     const window = {
       connectionId: connection.connectionId,
       windowStart: '2026-11-02T10:00:00.000Z',

@@ -110,7 +110,7 @@ async function bucketWindows() {
 
 // The tests of this file build on each other, in order: one connection's life through the CLI.
 describe('cli operations on the local engines', () => {
-  it('stage: well-formed lines are staged under the app, a malformed one is quarantined, sequence numbers continue after the checkpoint', async () => {
+  it('stage: well-formed lines are staged under the app, a malformed one is quarantined, a file is its own shard and a re-run stages nothing twice', async () => {
     const { connections, ledger, s3, documentClient } = adapters();
     await connections.put(connection);
     // A row that fails validation: the tick records its error on a state row of its own.
@@ -134,16 +134,24 @@ describe('cli operations on the local engines', () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     const firstTotals = JSON.parse(first.stdout) as {
+      shardId: string;
       stagedEvents: number;
       quarantinedRecords: number;
       lastSequence: string;
     };
     expect(firstTotals).toMatchObject({
-      shardId: 'cli-stage',
       records: 5,
       stagedEvents: 4,
       quarantinedRecords: 1,
     });
+    // A file is its own shard (named by its content), never a shard of the stream.
+    expect(firstTotals.shardId).toMatch(/^cli-[0-9a-f]{16}$/);
+
+    // Running it again (after an interrupted run, or by mistake) stages nothing twice.
+    const again = await cli(['stage', join(dir, 'a.ndjson')]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^staged 0 event\(s\), quarantined 0 record\(s\) from 5 line\(s\)/);
+    expect(again.stdout).toContain('5 record(s) were already staged (an earlier run of this file)');
 
     clock.set(new Date('2026-11-02T10:07:00Z'));
     const second = await cli([
@@ -156,8 +164,11 @@ describe('cli operations on the local engines', () => {
     expect(second.stdout).toMatch(
       /^staged 2 event\(s\), quarantined 0 record\(s\) from 2 line\(s\) in 2 batch\(es\)/,
     );
-    const checkpoint = await ledger.getCheckpoint('cli-stage');
-    expect(BigInt(checkpoint.stagedThrough ?? '0')).toBe(BigInt(firstTotals.lastSequence) + 2n);
+    const shardB = (/shard (cli-[0-9a-f]{16})/.exec(second.stdout) ?? [])[1] as string;
+    expect(shardB).not.toBe(firstTotals.shardId);
+    const checkpoint = await ledger.getCheckpoint(shardB);
+    // Each file's lines are numbered from the same base: b's 2 lines end 3 before a's 5.
+    expect(BigInt(checkpoint.stagedThrough ?? '0')).toBe(BigInt(firstTotals.lastSequence) - 3n);
     expect(checkpoint.pending).toBeUndefined();
 
     const staged = await listKeys(s3, engines().stagingBucket, 'segments/');

@@ -92,7 +92,7 @@ async function exported(s3: Parameters<typeof readBucket>[0], prefix: string, ho
 
 /**
  * The row is wrong at the first attempt and its retry (the window is pinned), then fixed: the
- * next tick exports the pinned window under the fixed row, then goes on.
+ * next tick exports the pending window under the fixed row, then goes on.
  */
 async function wrongThenFixed(
   wrong: Partial<ConnectionInput>,
@@ -166,7 +166,7 @@ describe('a window that failed because of the row is exported under the fixed ro
     clock.set(at('10:20'));
     await expect(
       driver.exportJob({ connectionId: row.connectionId, windowEnd: at('10:15').toISOString() }),
-    ).rejects.toMatchObject({ name: 'NoSuchBucket' });
+    ).rejects.toMatchObject({ name: 'BucketNotFoundError', code: 'NoSuchBucket' });
     expect((await driver.runtime.state.get(row.connectionId))?.pendingWindowEnd).toEqual(at('10:15'));
 
     clock.set(at('10:30'));

@@ -6,7 +6,10 @@
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
-import type { compileRecordWriter, RecordWriterStats } from '../../lambdas/usecases/window-records.ts';
+import type {
+  compileRecordWriter,
+  RecordWriterStats,
+} from '../../lambdas/domain/record-codec/record-writer.ts';
 
 /** Output chunks are flushed at about this many characters. */
 const CHUNK_CHARS = 256 * 1024;

@@ -245,7 +245,7 @@ describe('cli operations: status, history, usage', () => {
     return state;
   }
 
-  it('status --json: lag from the watermark to the latest boundary, pinned window, lease, last file and error; error-only and orphaned state rows too', async () => {
+  it('status --json: lag from the watermark to the latest boundary, pending window, lease, last file and error; error-only and orphaned state rows too', async () => {
     const rows = [row(), row({ connectionId: BROKEN, connectionName: 'broken', bucketRegion: 'Mumbai' })];
     const run = await cli(['status', '--json'], { rows, state: populated() });
     expect(run.code).toBe(0);

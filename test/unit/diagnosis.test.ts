@@ -1,6 +1,7 @@
 /**
- * Diagnoses from the SDK's own error shapes: exception classes of client-s3/kms/sts, and
- * S3 responses deserialized by the real SDK (status, headers, XML body).
+ * Diagnoses of the SDK's own errors — exception classes of client-s3/kms/sts, and S3 responses
+ * deserialized by the real SDK (status, headers, XML body) — as the adapters hand them over:
+ * translated into typed errors (adapters/aws-errors.ts).
  */
 
 import {
@@ -12,8 +13,20 @@ import {
 import { NoSuchBucket, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { STSServiceException } from '@aws-sdk/client-sts';
 import { describe, expect, it } from 'vitest';
+import { translateAwsError } from '../../lambdas/adapters/aws-errors.ts';
 import { InvalidPgpKeyError } from '../../lambdas/adapters/pgp.ts';
-import { type DiagnosisContext, diagnose, explain, isTransient } from '../../lambdas/domain/diagnosis.ts';
+import {
+  type DiagnosisContext,
+  diagnose as diagnoseTyped,
+  explain as explainTyped,
+  isTransient as isTransientTyped,
+} from '../../lambdas/domain/diagnosis.ts';
+import {
+  BucketNotFoundError,
+  DestinationError,
+  type DestinationService,
+  DomainError,
+} from '../../lambdas/domain/errors.ts';
 import { bucketPolicyStatement, kmsKeyPolicyStatement } from '../../lambdas/domain/policies.ts';
 import { s3ClientAnswering, s3ErrorXml } from '../support/s3-error-responses.ts';
 
@@ -27,6 +40,13 @@ const connection = {
 };
 const AT = new Date('2026-03-01T10:05:00Z');
 const context: DiagnosisContext = { connection, exporterRoleArn: ROLE, at: AT };
+
+/** The SDK's error as the adapter calling `service` hands it to the diagnosis. */
+const diagnose = (error: unknown, context: DiagnosisContext, service?: DestinationService) =>
+  diagnoseTyped(translateAwsError(error, service), context);
+const explain = (error: unknown, context: DiagnosisContext) =>
+  explainTyped(translateAwsError(error), context);
+const isTransient = (error: unknown) => isTransientTyped(translateAwsError(error));
 
 const s3Error = (name: string, status: number, message: string) =>
   new S3ServiceException({
@@ -220,7 +240,7 @@ describe('diagnosis of KMS failures', () => {
       new DisabledException({ $metadata: { httpStatusCode: 400 }, message: 'arn is disabled.' }),
       new KMSInvalidStateException({ $metadata: { httpStatusCode: 400 }, message: 'pending deletion' }),
     ]) {
-      const d = diagnose(error, { ...context, operation: 'KMS_DESCRIBE_KEY' });
+      const d = diagnose(error, context, 'KMS');
       expect(d.code).toBe('KMS_KEY_DISABLED');
       expect(d.message).toContain(`aws kms enable-key --key-id ${connection.kmsKeyArn}`);
     }
@@ -242,7 +262,7 @@ describe('diagnosis of KMS failures', () => {
       $metadata: { httpStatusCode: 400 },
       message: 'not authorized',
     });
-    const d = diagnose(error, { ...context, operation: 'KMS_DESCRIBE_KEY' });
+    const d = diagnose(error, context, 'KMS');
     expect(d.code).toBe('KMS_ACCESS_DENIED');
     expect(d.message).toContain(
       '"Action":["kms:GenerateDataKey","kms:Encrypt","kms:Decrypt","kms:DescribeKey"]',
@@ -303,5 +323,38 @@ describe('our own refusals and the unknown', () => {
     expect(diagnose(new SyntaxError('Unexpected token in {"secret": 1}'), context).message).not.toContain(
       'secret',
     );
+  });
+});
+
+describe('translation of SDK errors (adapters/aws-errors.ts)', () => {
+  it('gives a typed error with its name set and the SDK error as its cause; ours pass through', () => {
+    const sdk = new NoSuchBucket({
+      $metadata: { httpStatusCode: 404 },
+      message: 'The specified bucket does not exist',
+    });
+    const typed = translateAwsError(sdk);
+    expect(typed).toBeInstanceOf(BucketNotFoundError);
+    expect(typed).toBeInstanceOf(DestinationError);
+    expect(typed).toBeInstanceOf(DomainError);
+    expect(typed).toMatchObject({
+      name: 'BucketNotFoundError',
+      code: 'NoSuchBucket',
+      status: 404,
+      cause: sdk,
+    });
+    expect(translateAwsError(typed)).toBe(typed);
+    const ours = new InvalidPgpKeyError('EXPIRED', 'pgpPublicKey: expired');
+    expect(translateAwsError(ours)).toBe(ours);
+    const syntax = new SyntaxError('Unexpected token');
+    expect(translateAwsError(syntax)).toBe(syntax);
+  });
+
+  it('the diagnosis maps typed errors only: an SDK error that no adapter translated is not parsed', () => {
+    const raw = new NoSuchBucket({
+      $metadata: { httpStatusCode: 404 },
+      message: 'The specified bucket does not exist',
+    });
+    expect(diagnoseTyped(raw, context).code).toBe('UNKNOWN');
+    expect(diagnose(raw, context).code).toBe('BUCKET_NOT_FOUND');
   });
 });

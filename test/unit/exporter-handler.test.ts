@@ -36,6 +36,29 @@ describe('exporter handler decisions', () => {
     }
   });
 
+  it('a batch message carries groups of connection ids; an empty batch, an empty group or a non-ISO windowEnd is refused', () => {
+    expect(
+      parseExportJob(
+        '{"groups":[["conn_a","conn_b"],["conn_c"]],"windowEnd":"2026-11-02T10:15:00.000Z","reason":"continuation"}',
+      ),
+    ).toEqual({
+      groups: [['conn_a', 'conn_b'], ['conn_c']],
+      windowEnd: '2026-11-02T10:15:00.000Z',
+      reason: 'continuation',
+    });
+    for (const body of [
+      '{"groups":[],"windowEnd":"2026-11-02T10:15:00.000Z"}',
+      '{"groups":[[]],"windowEnd":"2026-11-02T10:15:00.000Z"}',
+      '{"groups":[["conn_a"]],"connectionId":"conn_a","windowEnd":"2026-11-02T10:15:00.000Z"}',
+      'not json',
+    ]) {
+      expect(() => parseExportJob(body), body).toThrow('export job must be');
+    }
+    expect(() => parseExportJob('{"groups":[["conn_a"]],"windowEnd":"soon"}')).toThrow(
+      'windowEnd is not an ISO instant',
+    );
+  });
+
   it('a malformed job message is refused with the expected shape in the error', () => {
     expect(() => parseExportJob('{"connectionId": 1}')).toThrow('export job must be');
     expect(parseExportJob('{"connectionId":"conn_x","windowEnd":"2026-11-02T10:15:00.000Z"}').reason).toBe(

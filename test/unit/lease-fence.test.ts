@@ -5,7 +5,7 @@ import { ManualClock } from '../../local/clock.ts';
 const LEASE_MS = 60_000;
 const T0 = new Date('2026-11-01T00:00:00Z');
 
-class LostLease extends Error {}
+class LostLeaseError extends Error {}
 
 function fenceWith(renewals: boolean[] = []) {
   const clock = new ManualClock(T0);
@@ -21,7 +21,7 @@ function fenceWith(renewals: boolean[] = []) {
     'owner',
     { state, clock, leaseMs: LEASE_MS, pollMs: 2 },
     T0,
-    (why) => new LostLease(why),
+    (why) => new LostLeaseError(why),
   );
   return { clock, fence, renewedAt };
 }
@@ -49,7 +49,7 @@ describe('LeaseFence', () => {
     const result = fence.write(upload.write);
     await tick();
     clock.set(new Date(T0.getTime() + LEASE_MS - fenceMarginMs(LEASE_MS)));
-    await expect(result).rejects.toThrow(LostLease);
+    await expect(result).rejects.toThrow(LostLeaseError);
     expect(upload.signal()?.aborted).toBe(true);
     await tick();
     expect(renewedAt).toEqual([]);

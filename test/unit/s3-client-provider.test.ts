@@ -160,7 +160,13 @@ describe('S3 clients for customer buckets', () => {
         message: 'not authorized to perform: sts:AssumeRole',
       }),
     );
-    await expect(awsProvider().clientFor(target)).rejects.toMatchObject({ name: 'AccessDenied' });
+    // Translated by the provider: a typed STS refusal, the SDK's error as its cause.
+    await expect(awsProvider().clientFor(target)).rejects.toMatchObject({
+      name: 'DestinationAccessDeniedError',
+      code: 'AccessDenied',
+      facts: { refused: 'STS' },
+      cause: { name: 'AccessDenied' },
+    });
   });
 
   it('locally (no exporter role) returns a plain client to the endpoint, without STS', async () => {

@@ -12,12 +12,16 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKmsKeyInspector } from '../../lambdas/adapters/kms-key-inspector.ts';
 import { encryptStream, loadEncryptionKey } from '../../lambdas/adapters/pgp.ts';
 import { S3ExportSink } from '../../lambdas/adapters/s3-export-sink.ts';
-import { diagnosisOf, runConnectionTest } from '../../lambdas/connection-test/handler.ts';
+import { diagnosisOf, parseConnectionTestEvent } from '../../lambdas/connection-test/handler.ts';
 import type { ConnectionInput } from '../../lambdas/domain/connection.ts';
 import { probeObjectKey } from '../../lambdas/domain/object-keys.ts';
 import { bucketPolicyStatement, kmsKeyPolicyStatement } from '../../lambdas/domain/policies.ts';
 import type { ConnectionDiagnosis } from '../../lambdas/ports/index.ts';
-import { type TestConnectionDeps, testConnection } from '../../lambdas/usecases/test-connection.ts';
+import {
+  type TestConnectionDeps,
+  testConnection,
+  testStoredConnection,
+} from '../../lambdas/usecases/test-connection.ts';
 import { s3ClientAnswering, s3ErrorXml } from '../support/s3-error-responses.ts';
 
 const ROLE = 'arn:aws:iam::111122223333:role/s3-event-export-exporter';
@@ -270,7 +274,7 @@ describe('test connection', () => {
   });
 });
 
-describe('connection-test handler', () => {
+describe('test of a stored connection (connection-test handler)', () => {
   let recorded: { connectionId: string; diagnosis: ConnectionDiagnosis }[];
   let passed: { connectionId: string; testedAt: Date }[];
   const state = {
@@ -288,10 +292,11 @@ describe('connection-test handler', () => {
 
   it('loads the row, runs the test and records a failing report on the state', async () => {
     const connections = { getRaw: async (id: string) => (id === row.connectionId ? { ...row } : undefined) };
-    const report = await runConnectionTest(
-      { connectionId: row.connectionId },
-      { connections, state, test: deps({ kmsKeyAllowlist: [] }) },
-    );
+    const report = await testStoredConnection(row.connectionId, {
+      connections,
+      state,
+      test: deps({ kmsKeyAllowlist: [] }),
+    });
     expect(report.ok).toBe(false);
     expect(recorded).toEqual([
       {
@@ -310,10 +315,7 @@ describe('connection-test handler', () => {
 
   it('a passing report records no error and clears the errors recorded before it', async () => {
     const connections = { getRaw: async () => ({ ...row }) };
-    const report = await runConnectionTest(
-      { connectionId: row.connectionId },
-      { connections, state, test: deps() },
-    );
+    const report = await testStoredConnection(row.connectionId, { connections, state, test: deps() });
     expect(report.ok).toBe(true);
     expect(recorded).toEqual([]);
     expect(passed).toEqual([{ connectionId: row.connectionId, testedAt: NOW }]);
@@ -321,18 +323,18 @@ describe('connection-test handler', () => {
 
   it('an unknown connection id is a failed report, not an exception', async () => {
     const connections = { getRaw: async () => undefined };
-    const report = await runConnectionTest(
-      { connectionId: 'conn_01JD7Z6T5Q9Y3M2K8V4W1XNONE' },
-      { connections, state, test: deps() },
-    );
+    const report = await testStoredConnection('conn_01JD7Z6T5Q9Y3M2K8V4W1XNONE', {
+      connections,
+      state,
+      test: deps(),
+    });
     expect(report).toMatchObject({ ok: false, checks: [{ name: 'connection', ok: false }] });
     expect(recorded).toEqual([]);
   });
 
   it('an event without a connection id is refused', async () => {
-    const connections = { getRaw: async () => undefined };
-    await expect(runConnectionTest({} as never, { connections, state, test: deps() })).rejects.toThrow(
-      /connectionId/,
-    );
+    for (const event of [{}, { connectionId: '' }, { connectionId: 7 }, null])
+      expect(() => parseConnectionTestEvent(event)).toThrow(/connectionId/);
+    expect(parseConnectionTestEvent({ connectionId: 'conn_x' })).toEqual({ connectionId: 'conn_x' });
   });
 });

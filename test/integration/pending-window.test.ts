@@ -74,7 +74,7 @@ async function crashedWindow(bucket: string, id: string) {
 const uuidsOf = (body: Buffer) =>
   gzipRecords(body).map((r) => (r.event as { event_uuid: string }).event_uuid);
 
-describe('a pinned window with parts written', () => {
+describe('a pending window with parts written', () => {
   it('is written again whole under a changed destination, reporting the superseded keys (manifest, state, history)', async () => {
     const bucket = 'customer-pinned-moved';
     const { clock, driver, s3, original } = await crashedWindow(bucket, 'conn_pin00000000001');

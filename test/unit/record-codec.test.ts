@@ -12,14 +12,13 @@ import {
   recordFrame,
   type Selection,
 } from '../../lambdas/domain/export-record.ts';
-import { inThreadCompressor, RecordWorkerPool } from '../../lambdas/usecases/record-workers.ts';
+import { compressObjectRecords, objectRecordBytes } from '../../lambdas/domain/record-codec/gzip-members.ts';
+import { RecordBytes } from '../../lambdas/domain/record-codec/record-bytes.ts';
 import {
   compileRecordBytesWriter,
   compileRecordWriter,
-  compressObjectRecords,
-  objectRecordBytes,
-  RecordBytes,
-} from '../../lambdas/usecases/window-records.ts';
+} from '../../lambdas/domain/record-codec/record-writer.ts';
+import { inThreadCompressor, RecordWorkerPool } from '../../lambdas/usecases/record-worker-pool.ts';
 import { createEventGenerator } from '../../local/events.ts';
 import { objectRecords } from '../support/reference-records.ts';
 

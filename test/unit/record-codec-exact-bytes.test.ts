@@ -12,11 +12,11 @@ import {
   recordFrame,
   type Selection,
 } from '../../lambdas/domain/export-record.ts';
+import { RecordBytes } from '../../lambdas/domain/record-codec/record-bytes.ts';
 import {
   compileRecordBytesWriter,
   compileRecordWriter,
-  RecordBytes,
-} from '../../lambdas/usecases/window-records.ts';
+} from '../../lambdas/domain/record-codec/record-writer.ts';
 import {
   escapedToken,
   freeKey,

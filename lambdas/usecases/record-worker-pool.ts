@@ -12,28 +12,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CorruptStagedLineError } from '../domain/export-record.ts';
-import {
-  type BlockCompressor,
-  type CompressedRecords,
-  compileRecordBytesWriter,
-  compressObjectRecords,
-  type RecordBytes,
-  type RecordBytesWriter,
-  type RecordWriterSpec,
-} from './window-records.ts';
+import { type CompressedRecords, compressJob, type ObjectJob } from '../domain/record-codec/gzip-members.ts';
+import { WriterCache } from '../domain/record-codec/record-writer.ts';
 
-/** One staged object to turn into records. `body` is the object's stored (gzipped) bytes. */
-export interface ObjectJob {
-  stagedKey: string;
-  body: Uint8Array;
-  writer: RecordWriterSpec;
-  level: number;
-  blockBytes?: number;
-}
+export type { ObjectJob } from '../domain/record-codec/gzip-members.ts';
 
 export type ObjectCompressor = (job: ObjectJob) => Promise<CompressedRecords>;
 
@@ -69,41 +54,6 @@ export function deserializeError(error: SerializedError): Error {
     name: error.name,
     ...(error.code ? { code: error.code } : {}),
   });
-}
-
-/** Compiled writers by spec, so a window's objects do not recompile theirs (a few per process). */
-export class WriterCache {
-  private readonly writers = new Map<string, RecordBytesWriter>();
-
-  get(spec: RecordWriterSpec): RecordBytesWriter {
-    const key = JSON.stringify(spec);
-    let writer = this.writers.get(key);
-    if (!writer) {
-      if (this.writers.size >= 32) this.writers.clear();
-      writer = compileRecordBytesWriter(spec.selection, spec.frame);
-      this.writers.set(key, writer);
-    }
-    return writer;
-  }
-}
-
-/** One job's work, wherever it runs: the worker thread (sync gzip, scratch buffer) or this one. */
-export function compressJob(
-  job: ObjectJob,
-  writers: WriterCache,
-  options: { scratch?: RecordBytes; compress?: BlockCompressor } = {},
-): Promise<CompressedRecords> {
-  return compressObjectRecords(
-    job.stagedKey,
-    Readable.from([Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength)]),
-    writers.get(job.writer),
-    {
-      level: job.level,
-      ...(options.scratch ? { scratch: options.scratch } : {}),
-      ...(job.blockBytes !== undefined ? { blockBytes: job.blockBytes } : {}),
-    },
-    options.compress,
-  );
 }
 
 /** Runs each job on the calling thread (gzip members on libuv's threadpool). */
@@ -142,15 +92,15 @@ interface PoolWorker {
 }
 
 /**
- * The worker's script: `record-worker.mjs` beside the Lambda bundle (built from record-worker.ts by
+ * The worker's script: `record-worker-thread.mjs` beside the Lambda bundle (built from record-worker-thread.ts by
  * the exporter's bundling, lib/function.ts). When running from the TypeScript sources (tests, CLI,
  * bench, local demo), the same file is bundled once per process with esbuild into a temporary
  * directory, so workers run bundled JavaScript there too (no TypeScript loader in each worker).
  */
 function workerScript(): URL {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new URL('./record-worker.mjs', here);
-  devWorkerBundle ??= bundleDevWorker(fileURLToPath(new URL('./record-worker.ts', here)));
+  if (!here.endsWith('.ts')) return new URL('./record-worker-thread.mjs', here);
+  devWorkerBundle ??= bundleDevWorker(fileURLToPath(new URL('./record-worker-thread.ts', here)));
   return pathToFileURL(devWorkerBundle);
 }
 
@@ -161,7 +111,7 @@ function bundleDevWorker(entry: string): string {
   const esbuildModule = 'esbuild';
   const esbuild = createRequire(import.meta.url)(esbuildModule) as typeof import('esbuild');
   const dir = mkdtempSync(join(tmpdir(), 'record-worker-'));
-  const outfile = join(dir, 'record-worker.mjs');
+  const outfile = join(dir, 'record-worker-thread.mjs');
   esbuild.buildSync({
     entryPoints: [entry],
     outfile,
@@ -281,9 +231,7 @@ export class RecordWorkerPool {
     const fail = (error: Error) => {
       const index = this.workers.indexOf(pw);
       if (index >= 0) this.workers.splice(index, 1);
-      const failure = Object.assign(new Error(`a record worker thread failed: ${error.message}`), {
-        cause: error,
-      });
+      const failure = new Error(`a record worker thread failed: ${error.message}`, { cause: error });
       failedToLoad(failure);
       const lost = [...pw.busy.values()];
       pw.busy.clear();

@@ -4,17 +4,13 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
-import {
-  compressJob,
-  serializeError,
-  type WorkerJob,
-  type WorkerReply,
-  WriterCache,
-} from './record-workers.ts';
-import { DEFAULT_GZIP_BLOCK_BYTES, RecordBytes } from './window-records.ts';
+import { compressJob, DEFAULT_GZIP_BLOCK_BYTES } from '../domain/record-codec/gzip-members.ts';
+import { RecordBytes } from '../domain/record-codec/record-bytes.ts';
+import { WriterCache } from '../domain/record-codec/record-writer.ts';
+import { serializeError, type WorkerJob, type WorkerReply } from './record-worker-pool.ts';
 
 const port = parentPort;
-if (!port) throw new Error('record-worker runs as a worker thread of RecordWorkerPool');
+if (!port) throw new Error('record-worker-thread runs as a worker thread of RecordWorkerPool');
 const writers = new WriterCache();
 // Records are written into one of these, block by block (one per job held): no buffer per block.
 const scratches: RecordBytes[] = [];
