@@ -1,5 +1,5 @@
 /**
- * The benchmark's data set: SPEC §3 events (the local generator plus a few more attributes,
+ * The benchmark's data set: events shaped as docs/product.md#records (the local generator plus a few more attributes,
  * ~620 bytes each), generated deterministically once into bench/.data as Kinesis record
  * payloads, then staged into the local staging bucket by the real stager (stageBatch with the
  * DynamoDB ledger and the S3 staging store), one Kinesis batch per staged object.

@@ -8,8 +8,7 @@ import { InProcessJobQueue } from '../lambdas/adapters/in-process-job-queue.ts';
 import { regionalS3Clients, S3ExportSink } from '../lambdas/adapters/s3-export-sink.ts';
 import { configFromEnv } from '../lambdas/config.ts';
 import type { Clock } from '../lambdas/ports/index.ts';
-import { createRuntime, type Runtime } from '../lambdas/runtime.ts';
-import { createPreflight } from '../lambdas/usecases/preflight.ts';
+import { createDeploymentPreflight, createRuntime, type Runtime } from '../lambdas/runtime.ts';
 
 export function localRuntime(env: Record<string, string | undefined>, clock: Clock): Runtime {
   const config = configFromEnv(env);
@@ -27,6 +26,6 @@ export function localRuntime(env: Record<string, string | undefined>, clock: Clo
     sink: new S3ExportSink(regionalS3Clients({ endpoint: endpoint.s3, credentials })),
     jobs: new InProcessJobQueue(),
     clock,
-    preflight: createPreflight(config.kmsKeyAllowlist),
+    preflight: createDeploymentPreflight(config.kmsKeyAllowlist),
   });
 }

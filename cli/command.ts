@@ -5,6 +5,9 @@
  * appear anywhere on the line) and hands the result to `run`.
  */
 import type { CliContext } from './context.ts';
+import { UsageError } from './errors.ts';
+
+export { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.ts';
 
 /** One option of a command, in `node:util` parseArgs terms plus help text. */
 export interface CliOption {
@@ -38,20 +41,6 @@ export interface CliCommand {
   /** Resolve to the exit code (0 when omitted). Throw {@link UsageError} or {@link CliError} to fail. */
   run(args: CommandArgs, ctx: CliContext): Promise<number | undefined>;
 }
-
-/** Bad command line: exit code 2, printed with a pointer to the help. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-/** An expected failure with a message the operator can act on: exit code 1, no stack trace. */
-export class CliError extends Error {
-  override readonly name = 'CliError';
-}
-
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
 
 /** The single positional a command expects, or a usage error naming it. */
 export function onePositional(args: CommandArgs, what: string): string {

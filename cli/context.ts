@@ -13,24 +13,19 @@ import type {
   Clock,
   ConnectionRepository,
   ExportSink,
+  ExportStateQueries,
   ExportStateStore,
   JobQueue,
   StagingLedger,
   StagingStore,
 } from '../lambdas/ports/index.ts';
 import { systemClock } from '../lambdas/ports/index.ts';
-import { CliError } from './command.ts';
+import { CliError } from './errors.ts';
 
 // Type-only: erased at run time, so the SDK is loaded only when a command asks for clients.
 type AwsClients = import('../lambdas/adapters/aws-clients.ts').AwsClients;
-type DynamoExportStateStore =
-  import('../lambdas/adapters/dynamo-export-state-store.ts').DynamoExportStateStore;
 
-/** The operator's reads of the ExportState table beyond the port: every state row, history, usage. */
-export type ExportStateQueries = Pick<
-  DynamoExportStateStore,
-  'listStates' | 'listHistory' | 'getUsage' | 'listUsage'
->;
+export type { ExportStateQueries };
 
 export interface CliSettings {
   /** From --region, AWS_REGION or AWS_DEFAULT_REGION. */
@@ -228,7 +223,7 @@ async function buildAwsClients(ctx: CliContext, used: Set<{ destroy(): void }>):
   return trackUse(lazy, used);
 }
 
-async function buildExportStateStore(ctx: CliContext): Promise<DynamoExportStateStore> {
+async function buildExportStateStore(ctx: CliContext): Promise<ExportStateStore & ExportStateQueries> {
   const tableName = ctx.requireSetting('stateTable');
   const { dynamo } = await ctx.awsClients();
   const { DynamoExportStateStore } = await import('../lambdas/adapters/dynamo-export-state-store.ts');

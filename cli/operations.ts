@@ -79,16 +79,14 @@ export async function exportDepsOf(
     state,
     staging,
     sink,
-    { createPreflight },
     { diagnose },
-    { DEFAULT_GZIP_LEVEL },
+    { createDeploymentPreflight, DEFAULT_GZIP_LEVEL },
     { translateAwsError },
   ] = await Promise.all([
     ctx.connectionRepository(),
     ctx.exportStateStore(),
     ctx.stagingStore(),
     ctx.exportSink(options),
-    import('../lambdas/usecases/preflight.ts'),
     import('../lambdas/domain/diagnosis.ts'),
     import('../lambdas/runtime.ts'),
     import('../lambdas/adapters/aws-errors.ts'),
@@ -99,7 +97,7 @@ export async function exportDepsOf(
     staging,
     sink,
     clock: ctx.clock,
-    preflight: createPreflight(settings.kmsKeyAllowlist),
+    preflight: createDeploymentPreflight(settings.kmsKeyAllowlist),
     diagnose: (error, connection) =>
       diagnose(translateAwsError(error), {
         connection,

@@ -1,15 +1,8 @@
 /**
  * What a customer needs to query a connection's files where they land: an Athena (Glue) table and
- * the equivalent DuckDB query. Both read only the data files of the `export_day=DD-MM-YYYY/`
- * folders (docs/reading-exports.md):
- *
- *   <prefix>export_day=DD-MM-YYYY/event_exports_<ts>[_n].json.gz   data, one record per line
- *   <prefix>export_day=DD-MM-YYYY/event_exports_<ts>.manifest.json  manifest (not data)
- *   <prefix>_connection_test/...                                   probes of `connections test`
- *
- * The folder's `export_day` is a partition; the record's own `export_day` field (the same UTC day
- * as YYYY-MM-DD) is left out of the table's columns, since a partition and a column cannot share a
- * name (Athena refuses it; DuckDB lets the folder value win).
+ * the equivalent DuckDB query, both reading only the data files of the `export_day=DD-MM-YYYY/`
+ * folders (not manifests, not connection-test probes), with the folder's `export_day` as the
+ * partition and the record's own `export_day` field left out. Why: docs/reading-exports.md.
  */
 import type { Connection } from '../lambdas/domain/connection.ts';
 import { connectionPrefix } from '../lambdas/domain/object-keys.ts';

@@ -3,7 +3,12 @@
  * environment (set by the CDK stack, the CLI flags, or the local bootstrap).
  * Errors name the variable and the valid form.
  */
-import { DEFAULT_SETTLE_DELAY_MINUTES, DEFAULT_STAGING_RETENTION_DAYS, ENV } from './definitions.ts';
+import {
+  ConfigurationError,
+  DEFAULT_SETTLE_DELAY_MINUTES,
+  DEFAULT_STAGING_RETENTION_DAYS,
+  ENV,
+} from './definitions.ts';
 import { InvalidKmsKeyAllowlistError, parseKmsKeyAllowlist } from './domain/kms-allowlist.ts';
 import { DEFAULT_PART_SIZE_BYTES } from './usecases/export-window.ts';
 
@@ -19,13 +24,7 @@ export interface RuntimeConfig {
   partSizeBytes: number;
 }
 
-/**
- * A setting of the deployment that cannot be used: an environment variable of the Lambdas
- * (here) or a CDK context value (lib/config.ts). The message names the setting and its valid form.
- */
-export class ConfigurationError extends Error {
-  override readonly name = 'ConfigurationError';
-}
+export { ConfigurationError };
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];

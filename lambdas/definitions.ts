@@ -4,6 +4,15 @@
  * schedule timing. Nothing here imports an SDK.
  */
 
+/**
+ * A setting of the deployment that cannot be used: an environment variable of the Lambdas
+ * (lambdas/config.ts) or a CDK context value (lib/config.ts). The message names the setting and
+ * its valid form. Defined here, beside the settings' names, so that lib/ need not import lambdas/.
+ */
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+}
+
 export const FREQUENCIES = ['FIFTEEN_MINUTES', 'DAILY', 'WEEKLY'] as const;
 export type Frequency = (typeof FREQUENCIES)[number];
 
@@ -53,7 +62,7 @@ export interface TableDefinition {
   globalSecondaryIndexes?: { indexName: string; partitionKey: KeyAttribute; sortKey?: KeyAttribute }[];
 }
 
-/** Operator-owned configuration: one row per export connection (SPEC §2). */
+/** Operator-owned configuration: one row per export connection (docs/product.md#connections). */
 export const CONNECTIONS_TABLE = {
   logicalName: 'Connections',
   partitionKey: { name: 'connectionId', type: 'S' },

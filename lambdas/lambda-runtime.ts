@@ -12,14 +12,13 @@ import {
 } from './adapters/aws-clients.ts';
 import { EventBridgeNotifier } from './adapters/eventbridge-notifier.ts';
 import { createKmsKeyInspector } from './adapters/kms-key-inspector.ts';
-import { encryptStream, loadEncryptionKey } from './adapters/pgp.ts';
+import { pgpEncryption } from './adapters/pgp.ts';
 import { createS3ClientProvider } from './adapters/s3-client-provider.ts';
 import { S3ExportSink } from './adapters/s3-export-sink.ts';
 import { lazySqsJobQueue } from './adapters/sqs-job-queue.ts';
 import { configFromEnv } from './config.ts';
 import { systemClock } from './ports/index.ts';
-import { createRuntime, type Runtime } from './runtime.ts';
-import { createPreflight } from './usecases/preflight.ts';
+import { createDeploymentPreflight, createRuntime, type Runtime } from './runtime.ts';
 
 let runtime: Runtime | undefined;
 
@@ -42,9 +41,9 @@ export function lambdaRuntime(): Runtime {
     jobs,
     clock: systemClock,
     notifier: new EventBridgeNotifier(createEventBridgeClient({ region })),
-    preflight: createPreflight(config.kmsKeyAllowlist),
+    preflight: createDeploymentPreflight(config.kmsKeyAllowlist),
     connectionTest: {
-      pgp: { loadEncryptionKey, encryptStream },
+      pgp: pgpEncryption,
       // DescribeKey as the identity that writes the connection's objects (the same sessions).
       kmsKeys: config.exporterRoleArn
         ? createKmsKeyInspector({ credentialsFor: (target) => provider.credentialsFor(target) })

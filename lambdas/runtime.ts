@@ -8,23 +8,30 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { translateAwsError } from './adapters/aws-errors.ts';
+import { createConnectionChecks } from './adapters/connection-checks.ts';
 import { DynamoConnectionRepository } from './adapters/dynamo-connection-repository.ts';
 import { DynamoExportStateStore } from './adapters/dynamo-export-state-store.ts';
 import { DynamoStagingLedger } from './adapters/dynamo-staging-ledger.ts';
 import { DynamoTickProgressStore } from './adapters/dynamo-tick-progress.ts';
+import { pgpEncryption } from './adapters/pgp.ts';
 import { S3StagingStore } from './adapters/s3-staging-store.ts';
 import type { RuntimeConfig } from './config.ts';
 import type { Connection } from './domain/connection.ts';
 import { diagnose } from './domain/diagnosis.ts';
-import type { Clock, ConnectionDiagnosis, ExportSink, JobQueue } from './ports/index.ts';
-import type { DispatchDeps } from './usecases/dispatch-tick.ts';
-import type { ExportDeps, ExportNotifier } from './usecases/export-window.ts';
-import type { StageBatchDeps } from './usecases/stage-batch.ts';
 import type {
+  Clock,
+  ConnectionDiagnosis,
+  ExportNotifier,
+  ExportSink,
+  JobQueue,
   KmsKeyInspector,
   PayloadEncryption,
-  StoredConnectionTestDeps,
-} from './usecases/test-connection.ts';
+} from './ports/index.ts';
+import type { DispatchDeps } from './usecases/dispatch-tick.ts';
+import type { ExportDeps } from './usecases/export-window.ts';
+import { createPreflight } from './usecases/preflight.ts';
+import type { StageBatchDeps } from './usecases/stage-batch.ts';
+import type { StoredConnectionTestDeps } from './usecases/test-connection.ts';
 
 export interface RuntimeClients {
   documentClient: DynamoDBDocumentClient;
@@ -62,6 +69,13 @@ export interface Runtime {
 }
 
 export const DEFAULT_GZIP_LEVEL = 6;
+
+/** The exporter's preflight with the deployment's adapters: the KMS key allowlist and OpenPGP. */
+export function createDeploymentPreflight(
+  kmsKeyAllowlist: readonly string[],
+): NonNullable<ExportDeps['preflight']> {
+  return createPreflight({ checks: createConnectionChecks(kmsKeyAllowlist), pgp: pgpEncryption });
+}
 
 export function createRuntime(config: RuntimeConfig, parts: RuntimeParts): Runtime {
   const connections = new DynamoConnectionRepository(

@@ -22,11 +22,13 @@ import { grantStagedReads, grantStagedWrites, type StagingStorage } from './stag
 export interface CompactionProps {
   /** The staging bucket's key: compacted objects are encrypted with it, segments decrypted. */
   readonly stagingKey: kms.IKey;
+  /** The staging bucket: the compactor reads its segments and writes the slot's object and index. */
   readonly staging: StagingStorage;
   /** Environment of every function (table and bucket names, settings). */
   readonly environment: Record<string, string>;
   /** Memory of the compactor, MB (it holds at most 64 MiB of segments at once). */
   readonly memorySize: number;
+  /** Days the compactor's logs are kept. */
   readonly logRetentionDays: number;
   /**
    * Retries of a failed tick before it goes to the schedule's dead-letter queue.

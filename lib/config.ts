@@ -5,8 +5,8 @@
  * errors name the context key and the valid form.
  */
 
-import { ConfigurationError } from '../lambdas/config.ts';
 import {
+  ConfigurationError,
   DEFAULT_SETTLE_DELAY_MINUTES,
   DEFAULT_STAGING_RETENTION_DAYS,
   STAGER_TIMEOUT_SECONDS,
@@ -14,51 +14,107 @@ import {
 import { parseKmsKeyAllowlist } from '../lambdas/domain/kms-allowlist.ts';
 import { MAX_SETTLE_DELAY_MINUTES, MIN_SETTLE_DELAY_MINUTES } from '../lambdas/domain/schedules.ts';
 
-export interface MemorySizes {
-  stager: number;
-  /** The compactor reads app groups of 40% of its memory at once: more memory, fewer GETs. */
-  compactor: number;
-  dispatcher: number;
-  exporter: number;
-  connectionTest: number;
-}
-
+/**
+ * The deployment's settings, one per CDK context key of the same name (docs/operations.md
+ * "Configuration"). Also the stack's own props (S3EventExportStackProps): flat, every member
+ * optional there with the default below.
+ */
 export interface ExportStackConfig {
-  /** Minutes after a window boundary at which its schedule fires. */
-  settleDelayMinutes: number;
-  /** Days staged data is kept (staging bucket lifecycle); the data-at-risk alarm fires at half. */
-  stagingRetentionDays: number;
-  /** Full ARNs of the customer KMS keys the exporter role may use (via S3 only). Empty: none. */
-  kmsKeyAllowlist: string[];
-  /** Where alarm notifications are e-mailed (SNS subscription to confirm); none when undefined. */
-  alarmEmail: string | undefined;
-  memorySizes: MemorySizes;
-  /** The exporter's timeout; a window that needs longer continues in the next invocation. */
-  exporterTimeoutMinutes: number;
-  /** Visibility timeout of the job queue; at least the exporter's timeout. */
-  jobVisibilityTimeoutMinutes: number;
-  /** Deliveries of one export job before it moves to the dead-letter queue. */
-  jobMaxReceiveCount: number;
-  /** Upper bound of concurrent exporter invocations (SQS event source maximum concurrency, 2-1000). */
-  exporterMaxConcurrency: number;
-  /** IAM resource pattern of customer roles the exporter role may assume (assume-role mode); '' disables it. */
-  assumeRoleArnPattern: string;
-  /** The fixed name of the exporter role that customers name in their bucket and key policies. */
-  exporterRoleName: string;
+  /**
+   * Minutes after a window boundary at which its schedule fires.
+   * @default 4 (DEFAULT_SETTLE_DELAY_MINUTES)
+   */
+  readonly settleDelayMinutes: number;
+  /**
+   * Days staged data is kept (staging bucket lifecycle); the data-at-risk alarm fires at half.
+   * @default 14 (DEFAULT_STAGING_RETENTION_DAYS)
+   */
+  readonly stagingRetentionDays: number;
+  /**
+   * Full ARNs of the customer KMS keys the exporter role may use (via S3 only).
+   * @default [] (no KMS permission at all)
+   */
+  readonly kmsKeyAllowlist: string[];
+  /**
+   * Where alarm notifications are e-mailed (an SNS subscription the recipient confirms).
+   * @default undefined (no subscription; synthesis warns)
+   */
+  readonly alarmEmail: string | undefined;
+  /**
+   * Memory of the stager, MB.
+   * @default 512
+   */
+  readonly stagerMemoryMb: number;
+  /**
+   * Memory of the compactor, MB. It reads app groups of 40% of its memory at once: more memory,
+   * fewer GETs.
+   * @default 2048
+   */
+  readonly compactorMemoryMb: number;
+  /**
+   * Memory of the dispatcher, MB.
+   * @default 256
+   */
+  readonly dispatcherMemoryMb: number;
+  /**
+   * Memory of the exporter, MB (CPU scales with it: 1769 MB is one vCPU).
+   * @default 2048
+   */
+  readonly exporterMemoryMb: number;
+  /**
+   * Memory of the connection-test and connection-sweep functions, MB.
+   * @default 512
+   */
+  readonly connectionTestMemoryMb: number;
+  /**
+   * The exporter's timeout; a window that needs longer continues in the next invocation.
+   * @default 15
+   */
+  readonly exporterTimeoutMinutes: number;
+  /**
+   * Visibility timeout of the job queue; at least the exporter's timeout.
+   * @default 20
+   */
+  readonly jobVisibilityTimeoutMinutes: number;
+  /**
+   * Deliveries of one export job before it moves to the dead-letter queue.
+   * @default 5
+   */
+  readonly jobMaxReceiveCount: number;
+  /**
+   * Upper bound of concurrent exporter invocations (SQS event source maximum concurrency, 2-1000).
+   * @default 20
+   */
+  readonly exporterMaxConcurrency: number;
+  /**
+   * IAM resource pattern of customer roles the exporter role may assume (assume-role mode); '' disables it.
+   * @default 'arn:aws:iam::*:role/*'
+   */
+  readonly assumeRoleArnPattern: string;
+  /**
+   * The fixed name of the exporter role that customers name in their bucket and key policies.
+   * @default 's3-event-export-exporter'
+   */
+  readonly exporterRoleName: string;
   /**
    * IAM roles of operators allowed to take tagged sessions of the exporter role, so that
    * `s3-event-export connections test --exporter-role-arn` writes its probe exactly as the exporter
-   * does. Empty: only the exporter and connection-test functions may.
+   * does.
+   * @default [] (only the exporter and connection-test functions may)
    */
-  operatorRoleArns: string[];
-  /** Days Lambda logs are kept. */
-  logRetentionDays: number;
+  readonly operatorRoleArns: string[];
+  /**
+   * Days Lambda logs are kept.
+   * @default 90
+   */
+  readonly logRetentionDays: number;
   /**
    * Hours the Kinesis stream keeps records (24-168); also the stager's maximum record age. The
    * Lambda event source gives up on records older than 7 days (its maximumRecordAge limit), so a
    * longer stream retention would keep records no stager ever reads.
+   * @default 24
    */
-  streamRetentionHours: number;
+  readonly streamRetentionHours: number;
 }
 
 export const DEFAULT_CONFIG: ExportStackConfig = {
@@ -66,7 +122,11 @@ export const DEFAULT_CONFIG: ExportStackConfig = {
   stagingRetentionDays: DEFAULT_STAGING_RETENTION_DAYS,
   kmsKeyAllowlist: [],
   alarmEmail: undefined,
-  memorySizes: { stager: 512, compactor: 2048, dispatcher: 256, exporter: 2048, connectionTest: 512 },
+  stagerMemoryMb: 512,
+  compactorMemoryMb: 2048,
+  dispatcherMemoryMb: 256,
+  exporterMemoryMb: 2048,
+  connectionTestMemoryMb: 512,
   exporterTimeoutMinutes: 15,
   jobVisibilityTimeoutMinutes: 20,
   jobMaxReceiveCount: 5,
@@ -77,6 +137,45 @@ export const DEFAULT_CONFIG: ExportStackConfig = {
   logRetentionDays: 90,
   streamRetentionHours: 24,
 };
+
+/** The configuration of stack props: each member given, or its default. */
+export function configOf(props: Partial<ExportStackConfig>): ExportStackConfig {
+  const config: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const key of Object.keys(DEFAULT_CONFIG) as (keyof ExportStackConfig)[]) {
+    if (props[key] !== undefined) config[key] = props[key];
+  }
+  return config as unknown as ExportStackConfig;
+}
+
+/** Every context key configFromContext reads: one per member of ExportStackConfig. */
+export const CONFIG_CONTEXT_KEYS = Object.keys(DEFAULT_CONFIG) as readonly (keyof ExportStackConfig)[];
+
+/** Context keys bin/app.ts reads besides the configuration: the stack's name and environment, cdk-nag. */
+export const APP_CONTEXT_KEYS = ['stackName', 'account', 'region', 'nag'] as const;
+
+/**
+ * Keys the CDK sets itself: feature flags (`@aws-cdk/...` and other `@` namespaces, as in cdk.json),
+ * `aws:cdk:...` settings of the CLI, cached lookups (`<provider>:<arguments>`, cdk.context.json),
+ * and the notices acknowledged with `cdk acknowledge`.
+ */
+function isCdkContextKey(key: string): boolean {
+  return key.startsWith('@') || key.includes(':') || key === 'acknowledged-issue-numbers';
+}
+
+/**
+ * Refuse context keys nobody reads: a misspelt key (`-c settleDelayMinute=6`) would otherwise be
+ * ignored and its default deployed. `keys` is `Object.keys(app.node.getAllContext())`.
+ */
+export function refuseUnknownContext(keys: Iterable<string>): void {
+  const known: ReadonlySet<string> = new Set([...CONFIG_CONTEXT_KEYS, ...APP_CONTEXT_KEYS]);
+  const unknown = [...keys].filter((key) => !known.has(key) && !isCdkContextKey(key));
+  if (unknown.length === 0) return;
+  throw new ConfigurationError(
+    `unknown CDK context ${unknown.length === 1 ? 'key' : 'keys'} ${unknown.map((k) => JSON.stringify(k)).join(', ')}: ` +
+      `the known keys are ${[...known].sort().join(', ')} (docs/operations.md, "Configuration"); ` +
+      'fix the spelling or remove it from -c and cdk.json',
+  );
+}
 
 /** CloudWatch Logs' allowed retention periods (days). */
 const LOG_RETENTION_DAYS = [
@@ -229,13 +328,11 @@ export function configFromContext(lookup: Lookup): ExportStackConfig {
     stagingRetentionDays,
     kmsKeyAllowlist,
     alarmEmail,
-    memorySizes: {
-      stager: memory('stagerMemoryMb', d.memorySizes.stager),
-      compactor: memory('compactorMemoryMb', d.memorySizes.compactor),
-      dispatcher: memory('dispatcherMemoryMb', d.memorySizes.dispatcher),
-      exporter: memory('exporterMemoryMb', d.memorySizes.exporter),
-      connectionTest: memory('connectionTestMemoryMb', d.memorySizes.connectionTest),
-    },
+    stagerMemoryMb: memory('stagerMemoryMb', d.stagerMemoryMb),
+    compactorMemoryMb: memory('compactorMemoryMb', d.compactorMemoryMb),
+    dispatcherMemoryMb: memory('dispatcherMemoryMb', d.dispatcherMemoryMb),
+    exporterMemoryMb: memory('exporterMemoryMb', d.exporterMemoryMb),
+    connectionTestMemoryMb: memory('connectionTestMemoryMb', d.connectionTestMemoryMb),
     exporterTimeoutMinutes,
     jobVisibilityTimeoutMinutes,
     jobMaxReceiveCount: integer(lookup, 'jobMaxReceiveCount', d.jobMaxReceiveCount, 1, 1000),

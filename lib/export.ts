@@ -25,27 +25,48 @@ import { grantStagedReads, grantStagedWrites, type StagingStorage } from './stag
 import type { ExportTables } from './tables.ts';
 
 export interface ExportProps {
-  tables: ExportTables;
-  staging: StagingStorage;
+  /** The Connections, ExportState and StagingLedger tables. */
+  readonly tables: ExportTables;
+  /** The staging bucket the exporter reads windows from. */
+  readonly staging: StagingStorage;
   /** The key of the staging bucket (the exporter decrypts staged objects). */
-  dataKey: kms.IKey;
+  readonly dataKey: kms.IKey;
   /** Environment shared by every function (tables, bucket, timing). */
-  environment: Record<string, string>;
-  settleDelayMinutes: number;
-  kmsKeyAllowlist: string[];
+  readonly environment: Record<string, string>;
+  /** Minutes after a window boundary at which the dispatcher's schedules fire. */
+  readonly settleDelayMinutes: number;
+  /** Full ARNs of the customer KMS keys the exporter role may use, only via S3. */
+  readonly kmsKeyAllowlist: string[];
   /** Customer roles the exporter role may assume (assume-role mode); '' for none. */
-  assumeRoleArnPattern: string;
-  exporterRoleName: string;
-  /** Operators' roles that may also take tagged exporter sessions (the CLI's connection test). */
-  operatorRoleArns?: string[];
-  memorySizes: { dispatcher: number; exporter: number; connectionTest: number };
-  exporterTimeout: Duration;
-  jobVisibilityTimeout: Duration;
-  jobMaxReceiveCount: number;
-  exporterMaxConcurrency: number;
-  logRetentionDays: number;
-  /** Scheduler retries of a failed dispatcher invocation before the tick goes to the schedule DLQ. Default 5. */
-  scheduleRetryAttempts?: number;
+  readonly assumeRoleArnPattern: string;
+  /** The exporter role's fixed name, which customers put in their bucket and key policies. */
+  readonly exporterRoleName: string;
+  /**
+   * Operators' roles that may also take tagged exporter sessions (the CLI's connection test).
+   * @default [] (only the exporter and connection-test functions)
+   */
+  readonly operatorRoleArns?: string[];
+  /** Memory of the dispatcher, MB. */
+  readonly dispatcherMemorySize: number;
+  /** Memory of the exporter, MB. */
+  readonly exporterMemorySize: number;
+  /** Memory of the connection-test and connection-sweep functions, MB. */
+  readonly connectionTestMemorySize: number;
+  /** The exporter's timeout; a longer window continues in the next invocation. */
+  readonly exporterTimeout: Duration;
+  /** Visibility timeout of the job queue; at least the exporter's timeout. */
+  readonly jobVisibilityTimeout: Duration;
+  /** Deliveries of one job before it moves to the job dead-letter queue. */
+  readonly jobMaxReceiveCount: number;
+  /** Upper bound of concurrent exporter invocations. */
+  readonly exporterMaxConcurrency: number;
+  /** Days the functions' logs are kept. */
+  readonly logRetentionDays: number;
+  /**
+   * Scheduler retries of a failed dispatcher invocation before the tick goes to the schedule DLQ.
+   * @default 5
+   */
+  readonly scheduleRetryAttempts?: number;
 }
 
 export class Export extends Construct {
@@ -94,7 +115,7 @@ export class Export extends Construct {
       entry: 'exporter/handler.ts',
       serviceName: SERVICE_NAMES.exporter,
       description: "Exports one connection's window into the customer's bucket (SQS job)",
-      memorySize: props.memorySizes.exporter,
+      memorySize: props.exporterMemorySize,
       timeout: props.exporterTimeout,
       environment: withJobs, // + exporter role and allowlist, below
       logRetentionDays: props.logRetentionDays,
@@ -108,7 +129,7 @@ export class Export extends Construct {
       entry: 'connection-test/handler.ts',
       serviceName: SERVICE_NAMES.connectionTest,
       description: "Tests a connection: writes a probe with the connection's exact settings",
-      memorySize: props.memorySizes.connectionTest,
+      memorySize: props.connectionTestMemorySize,
       timeout: Duration.minutes(1),
       environment: props.environment,
       logRetentionDays: props.logRetentionDays,
@@ -117,7 +138,7 @@ export class Export extends Construct {
       entry: 'dispatcher/handler.ts',
       serviceName: SERVICE_NAMES.dispatcher,
       description: 'Schedule tick: enqueues one export job per active connection of the frequency',
-      memorySize: props.memorySizes.dispatcher,
+      memorySize: props.dispatcherMemorySize,
       timeout: Duration.minutes(5),
       environment: withJobs,
       logRetentionDays: props.logRetentionDays,
@@ -128,7 +149,7 @@ export class Export extends Construct {
       serviceName: SERVICE_NAMES.connectionSweep,
       description:
         'Hourly: validates every connection row (schema, PGP key, KMS allowlist, namespace) and records refusals',
-      memorySize: props.memorySizes.connectionTest,
+      memorySize: props.connectionTestMemorySize,
       timeout: Duration.minutes(5),
       environment: { ...props.environment, [ENV.kmsKeyAllowlist]: props.kmsKeyAllowlist.join(',') },
       logRetentionDays: props.logRetentionDays,

@@ -19,20 +19,30 @@ export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface ExportFunctionProps {
   /** Handler module under lambdas/, e.g. `stager/handler.ts` (exports `handler`). */
-  entry: string;
-  serviceName: ServiceName;
-  description: string;
-  memorySize: number;
-  timeout: Duration;
-  environment: Record<string, string>;
-  logRetentionDays: number;
+  readonly entry: string;
+  /** The Powertools service name of its logs and metrics (domain/metrics.ts SERVICE_NAMES). */
+  readonly serviceName: ServiceName;
+  /** The function's description in the Lambda console. */
+  readonly description: string;
+  /** Memory, MB. */
+  readonly memorySize: number;
+  /** The function's timeout. */
+  readonly timeout: Duration;
+  /** Environment variables (table and bucket names, settings). */
+  readonly environment: Record<string, string>;
+  /** Days its log group keeps logs. */
+  readonly logRetentionDays: number;
   /**
    * Worker-thread entries under lambdas/ bundled beside index.mjs as `<name>.mjs` (the handler
    * finds them next to its own module), e.g. `usecases/record-worker-thread.ts`.
+   * @default [] (no worker bundles)
    */
-  workerEntries?: string[];
-  /** Node.js options beyond `--enable-source-maps` (NODE_OPTIONS), e.g. `--expose-gc`. */
-  nodeOptions?: string[];
+  readonly workerEntries?: string[];
+  /**
+   * Node.js options beyond `--enable-source-maps` (NODE_OPTIONS), e.g. `--expose-gc`.
+   * @default [] (only `--enable-source-maps`)
+   */
+  readonly nodeOptions?: string[];
 }
 
 /** esbuild target of every function bundle and of its worker bundles (the Lambda runtime's Node.js). */

@@ -22,27 +22,35 @@ import { SEGMENTS, type StagingStorage } from './staging.ts';
 
 export interface IngestProps {
   /** The staging bucket's key (the stager encrypts the objects it stages). */
-  stagingKey: kms.IKey;
-  staging: StagingStorage;
-  stagingLedger: dynamodb.ITable;
-  environment: Record<string, string>;
-  memorySize: number;
-  logRetentionDays: number;
+  readonly stagingKey: kms.IKey;
+  /** The staging bucket the stager writes segments into. */
+  readonly staging: StagingStorage;
+  /** The stager's per-shard checkpoints. */
+  readonly stagingLedger: dynamodb.ITable;
+  /** Environment of every function (table and bucket names, settings). */
+  readonly environment: Record<string, string>;
+  /** Memory of the stager, MB. */
+  readonly memorySize: number;
+  /** Days the stager's logs are kept. */
+  readonly logRetentionDays: number;
   /** Hours the stream keeps records; also how old a record may get before the stager gives up on it. */
-  streamRetentionHours: number;
+  readonly streamRetentionHours: number;
   /**
    * Records per stager invocation: each batch is one segment whatever its apps, so larger
    * batches mean fewer requests per GB (the 6 MB invocation payload caps a batch first).
    * @default STAGER_BATCH_SIZE (10,000)
    */
-  batchSize?: number;
+  readonly batchSize?: number;
   /**
    * How long Lambda gathers records before invoking the stager.
    * @default STAGER_MAX_BATCHING_WINDOW_SECONDS (5 s)
    */
-  maxBatchingWindow?: Duration;
-  /** Retries of a failing batch before its sequence range goes to the failure queue. Default 20. */
-  retryAttempts?: number;
+  readonly maxBatchingWindow?: Duration;
+  /**
+   * Retries of a failing batch before its sequence range goes to the failure queue.
+   * @default 20
+   */
+  readonly retryAttempts?: number;
 }
 
 export class Ingest extends Construct {

@@ -35,15 +35,21 @@ export type FunctionRole =
   | 'connectionSweep';
 
 export interface MonitoringProps {
-  functions: Record<FunctionRole, lambda.IFunction>;
+  /** Every function of the stack, by its role: each gets error and throttle alarms. */
+  readonly functions: Record<FunctionRole, lambda.IFunction>;
   /** The stream the stager consumes: records coming in while the stager is not invoked mean it stopped. */
-  stream: kinesis.IStream;
+  readonly stream: kinesis.IStream;
   /** Dead-letter queues by a short name (used in the alarm's id): any message means work was given up. */
-  deadLetterQueues: Record<string, sqs.IQueue>;
-  settleDelayMinutes: number;
-  stagingRetentionDays: number;
-  /** E-mail subscribed to the alarm topic (the recipient confirms the subscription). */
-  alarmEmail?: string | undefined;
+  readonly deadLetterQueues: Record<string, sqs.IQueue>;
+  /** The schedules' settle delay: the stager iterator-age threshold and the export-lag slack. */
+  readonly settleDelayMinutes: number;
+  /** Days staged data is kept: the data-at-risk alarms fire at half. */
+  readonly stagingRetentionDays: number;
+  /**
+   * E-mail subscribed to the alarm topic (the recipient confirms the subscription).
+   * @default undefined (the topic has no subscriber)
+   */
+  readonly alarmEmail?: string | undefined;
 }
 
 const FIVE_MINUTES = Duration.minutes(5);

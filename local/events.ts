@@ -1,5 +1,5 @@
 /**
- * Deterministic generator of realistic platform events (SPEC §3 shapes): user
+ * Deterministic generator of realistic platform events (docs/product.md#records shapes): user
  * actions from apps and web, campaign events (e-mail, push), and offline
  * deliveries whose event_time is days older than their arrival.
  */

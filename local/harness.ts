@@ -10,7 +10,7 @@ import { createDynamoDocumentClient, createS3Client } from '../lambdas/adapters/
 import { regionalS3Clients, S3ExportSink } from '../lambdas/adapters/s3-export-sink.ts';
 import { configFromEnv, type RuntimeConfig } from '../lambdas/config.ts';
 import type { Clock, ExportSink } from '../lambdas/ports/index.ts';
-import { createPreflight } from '../lambdas/usecases/preflight.ts';
+import { createDeploymentPreflight } from '../lambdas/runtime.ts';
 import { LocalDriver, type LocalDriverOptions } from './driver.ts';
 import type { LocalEngines } from './engines.ts';
 
@@ -71,7 +71,7 @@ export async function createHarness(engines: LocalEngines, options: HarnessOptio
     }),
     stagingS3: s3,
     sink: options.sink ? options.sink(realSink) : realSink,
-    preflight: createPreflight(config.kmsKeyAllowlist),
+    preflight: createDeploymentPreflight(config.kmsKeyAllowlist),
     exportOverrides: options.exportOverrides,
     notifier: options.notifier,
   });

@@ -1,5 +1,5 @@
 /**
- * The exactly-once simulation (DESIGN-NOTES, "The proof is a simulation test").
+ * The exactly-once simulation (docs/simulation.md, docs/product.md#exactly-once-windows).
  *
  * A seeded, deterministic run of N simulated days on the real local engines,
  * driven by a ManualClock through a LocalDriver: several connections (two apps,

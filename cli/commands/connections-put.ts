@@ -17,7 +17,7 @@ import {
 } from '../connection-rows.ts';
 import { startEditErrors } from '../start-checks.ts';
 
-/** `connectionName` is unique per app (SPEC §2): against the table and within the file. */
+/** `connectionName` is unique per app (docs/product.md#connections): against the table and within the file. */
 function nameConflicts(incoming: Connection[], existing: Record<string, unknown>[]): RowError[] {
   const owner = new Map<string, string>();
   const key = (appId: unknown, name: unknown) => JSON.stringify([appId, name]);

@@ -44,7 +44,7 @@ export const connectionsTest: CliCommand = {
   summary: "Write a probe object with the connection's exact settings and report each check with its fix",
   usage: 'ID|FILE [--exporter-role-arn ARN]',
   description:
-    'Runs "test connection" (SPEC §5): validates the row, the PGP key and the KMS key allowlist\n' +
+    'Runs "test connection" (docs/product.md#test-connection): validates the row, the PGP key and the KMS key allowlist\n' +
     `(${ENV.kmsKeyAllowlist}), then writes a small gzipped probe (PGP-encrypted when the connection\n` +
     'has a key) under <prefix>_connection_test/ with ExpectedBucketOwner, bucket-owner-full-control\n' +
     'and SSE-KMS as an export would. With --exporter-role-arn the probe is written by a session of\n' +

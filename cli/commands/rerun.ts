@@ -38,8 +38,7 @@ export const rerun: CliCommand = {
       history,
       staging,
       sink,
-      { createPreflight },
-      { DEFAULT_GZIP_LEVEL },
+      { createDeploymentPreflight, DEFAULT_GZIP_LEVEL },
       rerunModule,
     ] = await Promise.all([
       ctx.connectionRepository(),
@@ -47,7 +46,6 @@ export const rerun: CliCommand = {
       ctx.exportStateQueries(),
       ctx.stagingStore(),
       ctx.exportSink({ exporterRoleArn }),
-      import('../../lambdas/usecases/preflight.ts'),
       import('../../lambdas/runtime.ts'),
       import('../../lambdas/usecases/rerun-window.ts'),
     ]);
@@ -71,7 +69,7 @@ export const rerun: CliCommand = {
           staging,
           sink,
           clock: ctx.clock,
-          preflight: createPreflight(settings.kmsKeyAllowlist),
+          preflight: createDeploymentPreflight(settings.kmsKeyAllowlist),
           settings: {
             partSizeBytes: settings.partSizeBytes,
             gzipLevel: DEFAULT_GZIP_LEVEL,

@@ -1,4 +1,4 @@
-import type { MonthlyUsage } from '../../lambdas/adapters/dynamo-export-state-store.ts';
+import type { MonthlyUsage } from '../../lambdas/ports/index.ts';
 import { type CliCommand, noPositionals, stringOption, UsageError } from '../command.ts';
 import { humanBytes, requiredOption, table } from '../operations.ts';
 

@@ -38,12 +38,19 @@ import type {
   ConnectionDiagnosis,
   ExportCursor,
   ExportState,
+  ExportStateQueries,
   ExportStateStore,
   ManifestSupersedes,
+  MonthlyUsage,
+  StoredExportState,
   SupersededObject,
   UsageCounts,
+  WindowHistoryEntry,
   WrittenPart,
 } from '../ports/index.ts';
+
+// The operator-read types live with their port; re-exported for callers that import them from here.
+export type { MonthlyUsage, StoredExportState, WindowHistoryEntry };
 
 const STATE_SK = 'STATE';
 const WINDOW_SK_PREFIX = 'WINDOW#';
@@ -67,46 +74,6 @@ export function windowHistoryKey(windowEnd: Date): string {
 export function windowPartsKey(windowEnd: Date, chunk: number): string {
   return `${windowHistoryKey(windowEnd)}${PARTS_SK_INFIX}${String(chunk).padStart(4, '0')}`;
 }
-
-/** One committed window, as recorded by commitWindow. */
-export interface WindowHistoryEntry {
-  connectionId: string;
-  windowStart: Date;
-  windowEnd: Date;
-  sequence: number;
-  parts: WrittenPart[];
-  manifestKey: string;
-  records: number;
-  bytes: number;
-  committedAt: Date;
-  /** Number of parts; `parts` lists them all unless `partsInManifestOnly` (then the manifest does). */
-  partCount?: number;
-  partsInManifestOnly?: boolean;
-  /** Ranges of the window whose events may be missing (absent: none). */
-  gaps?: WindowGap[];
-  /** Absent on rows written before buckets were recorded. */
-  bucketName?: string;
-  /** What the window superseded (docs/exactly-once.md §3, §8). */
-  supersedes?: ManifestSupersedes;
-  /** What the commits of this window end counted, summed (set by getCommittedWindow). */
-  usage?: UsageCounts;
-}
-
-/** What one connection exported in one month (SPEC §6: the source bills by volume). */
-export interface MonthlyUsage {
-  connectionId: string;
-  /** `YYYY-MM` (UTC month of the window ends). */
-  month: string;
-  events: number;
-  files: number;
-  bytes: number;
-}
-
-/**
- * A state row as the CLI lists it. `watermark` is absent when only an error was recorded
- * (e.g. the connection row was invalid before its first export).
- */
-export type StoredExportState = Omit<ExportState, 'watermark'> & { watermark?: Date };
 
 interface StateRow {
   pk: string;
@@ -295,7 +262,7 @@ function partItem(pk: string, windowEnd: Date, index: number, part: WrittenPart,
   return { pk, sk: windowPartsKey(windowEnd, index), parts: [part], attempt };
 }
 
-export class DynamoExportStateStore implements ExportStateStore {
+export class DynamoExportStateStore implements ExportStateStore, ExportStateQueries {
   constructor(
     private readonly dynamo: DynamoDBDocumentClient,
     private readonly tableName: string,

@@ -1,5 +1,5 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import type { ExportNotifier } from '../usecases/export-window.ts';
+import type { ExportNotifier } from '../ports/index.ts';
 
 export const EVENT_SOURCE = 's3-event-export';
 

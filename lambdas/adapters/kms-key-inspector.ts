@@ -4,8 +4,7 @@
  * region. Used by "test connection" only; exports never call KMS directly.
  */
 import { DescribeKeyCommand, type DescribeKeyCommandOutput, KMSClient } from '@aws-sdk/client-kms';
-import type { SinkTarget } from '../ports/index.ts';
-import type { KmsKeyDescription, KmsKeyInspector } from '../usecases/test-connection.ts';
+import type { KmsKeyDescription, KmsKeyInspector, SinkTarget } from '../ports/index.ts';
 import type { CredentialsOption } from './aws-clients.ts';
 import { translateAwsError } from './aws-errors.ts';
 import type { SessionCredentials } from './s3-client-provider.ts';

@@ -1,16 +1,9 @@
 /**
- * OpenPGP for export files (SPEC §2 `pgpPublicKey`, §3 File): validate a customer's armored
- * public key, and encrypt the gzipped NDJSON to it as a stream.
- *
- * What is refused, and why each message names `pgpPublicKey` and the fix: a private key
- * (never parsed, stored, cached or logged), text that is not one OpenPGP key, an expired or
- * revoked key, a key without an encryption-capable (sub)key, RSA below 2048 bits, DSA/ElGamal
- * and secp256k1. Accepted: what GnuPG makes by default (RSA 2048-4096 and above, ed25519 +
- * cv25519) and the NIST/Brainpool curves.
- *
- * Output: binary OpenPGP (RFC 4880/9580), never armored, without an OpenPGP compression layer
- * (the payload is gzip already), produced with backpressure so a window of any size is never
- * held in memory.
+ * OpenPGP for export files (`pgpPublicKey`, docs/product.md#file-format): validate a customer's
+ * armored public key, each refusal naming `pgpPublicKey` and the fix (a private key is never
+ * parsed, stored, cached or logged), and encrypt the gzipped NDJSON to it as a binary OpenPGP
+ * stream without a compression layer, with backpressure. What is refused and accepted, and why:
+ * docs/security.md#pgp-keys.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -27,6 +20,7 @@ import {
 } from 'openpgp';
 import type { FieldError } from '../domain/connection.ts';
 import { InvalidPgpKeyError } from '../domain/errors.ts';
+import type { PayloadEncryption } from '../ports/index.ts';
 
 const FIELD = 'pgpPublicKey';
 const MIN_RSA_BITS = 2048;
@@ -374,3 +368,6 @@ function pullOnly(source: Readable): ReadableStream<Uint8Array> {
     { highWaterMark: 0 },
   );
 }
+
+/** The OpenPGP adapter as the use cases' PayloadEncryption port. */
+export const pgpEncryption: PayloadEncryption<EncryptionKey> = { loadEncryptionKey, encryptStream };

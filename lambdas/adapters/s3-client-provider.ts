@@ -1,22 +1,11 @@
 /**
- * S3 clients for writing into customers' buckets, one per (bucket region, credentials
- * identity). Plugs into `S3ExportSink` as its `clientFor`.
- *
- * On AWS (an exporter role is configured) every connection writes with its own session of
- * the one stable exporter role, tagged `export-connection-id = <connectionId>`. Customers'
- * bucket policies require that tag (lambdas/domain/policies.ts), so a connection can only
- * write into a bucket whose owner allowed *that connection* — naming our role is not
- * enough. The Lambda's own role must be allowed `sts:AssumeRole` and `sts:TagSession` on the
- * exporter role (the stack's job).
- *
- * Assume-role mode (the connection has `assumeRoleArn`): from that tagged exporter session we
- * assume the customer's role with the connection's external id. The tag is not made
- * transitive: the customer's trust policy can already check it as the caller's
- * `aws:PrincipalTag`, and transitive tags would force every customer to also allow
- * `sts:TagSession`.
- *
- * Credentials are cached until shortly before they expire, measured on the injected clock.
- * Locally (no exporter role) a plain client to the endpoint is returned.
+ * S3 clients for writing into customers' buckets, one per (bucket region, credentials identity);
+ * plugs into `S3ExportSink` as its `clientFor`. On AWS every connection writes with its own
+ * session of the exporter role, tagged `export-connection-id = <connectionId>` (and, in
+ * assume-role mode, from it the customer's role with the external id, the tag not transitive).
+ * Credentials are cached until shortly before they expire, on the injected clock; locally (no
+ * exporter role) a plain client to the endpoint is returned. Why: docs/security.md#one-stable-exporter-role,
+ * docs/security.md#assume-role-mode-external-id.
  */
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';

@@ -66,7 +66,7 @@ class DigestingPassThrough extends Transform {
   }
 }
 
-/** The write parameters every object in a customer's bucket gets (SPEC §5). */
+/** The write parameters every object in a customer's bucket gets (docs/product.md#security). */
 export function writeParamsFor(
   target: SinkTarget,
 ): Pick<

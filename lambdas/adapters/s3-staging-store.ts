@@ -14,13 +14,13 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { mapBounded } from '../domain/bounded.ts';
 import { decodeRefKey, findInSlotIndex, planWindowRefs, type SlotEntries } from '../domain/staged-segment.ts';
 import { slotDataKey, slotIndexKey, slotsOfWindow } from '../domain/staging-layout.ts';
+import { readAll } from '../domain/stream-bytes.ts';
 import {
   SlotsNotCompactedError,
   type StagedObjectRef,
   type StagingStore,
   type StoredKey,
 } from '../ports/index.ts';
-import { readAll } from '../usecases/stream-bytes.ts';
 
 interface ErrorWithMetadata {
   name?: string;

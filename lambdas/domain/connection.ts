@@ -1,5 +1,5 @@
 /**
- * The export connection row (SPEC §2): one schema that validates every write
+ * The export connection row (docs/product.md#connections): one schema that validates every write
  * path and every read, and also yields the published JSON Schema
  * (docs/connection.schema.json). Messages name the field and the valid form and
  * never echo secret values (PGP keys, external ids).

@@ -1,13 +1,12 @@
 /**
  * What went wrong with a connection's bucket, key or role, in words a customer can act on
- * (SPEC §5 "test connection", DESIGN-NOTES "Isolation"). Maps the typed errors of
+ * (docs/product.md#test-connection, #isolation). Maps the typed errors of
  * lambdas/domain/errors.ts — which the adapters translate the AWS SDK's errors into
  * (adapters/aws-errors.ts) — to a code, the problem and its fix; it reads no SDK error shape.
  *
  * Messages never contain secrets (external ids, keys, credentials) or event data: error
  * messages are never copied, only the bucket region and the ARNs the typed errors carry.
  */
-import type { ConnectionDiagnosis } from '../ports/index.ts';
 import { type FieldError, InvalidConnectionError } from './connection.ts';
 import {
   BucketNotFoundError,
@@ -27,6 +26,16 @@ import {
   kmsKeyPolicyStatement,
   type PolicySubject,
 } from './policies.ts';
+
+/** What is wrong with a connection, as recorded on its export state and shown to operators. */
+export interface ConnectionDiagnosis {
+  /** Stable code, e.g. BUCKET_POLICY_MISSING, INVALID_CONNECTION, KMS_KEY_NOT_ALLOWLISTED. */
+  code: string;
+  /** What is wrong and how to fix it, in words a customer can act on. No secrets, no event data. */
+  message: string;
+  at: string;
+  windowEnd?: string;
+}
 
 export const DIAGNOSIS_CODES = [
   'WRONG_REGION',

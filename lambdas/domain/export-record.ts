@@ -1,5 +1,5 @@
 /**
- * The exported record (SPEC §3): exactly these top-level keys, in this order:
+ * The exported record (docs/product.md#records): exactly these top-level keys, in this order:
  *   {"app_name", "export_hour", "db_name", "event", "export_day"}
  * `event` is the event as received (its keys in received order) with
  * user_attributes / device_attributes reduced to the selected names.

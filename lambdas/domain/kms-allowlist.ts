@@ -1,5 +1,5 @@
 /**
- * The operator's KMS key allowlist (SPEC §2 `kmsKeyArn`, §5): the exporter role may use
+ * The operator's KMS key allowlist (`kmsKeyArn`, docs/product.md#security): the exporter role may use
  * only these keys (the stack grants it nothing else), so a connection naming another key
  * is refused before any write instead of failing in S3 with an opaque AccessDenied.
  *

@@ -1,13 +1,20 @@
 /**
- * The per-window manifest (SPEC §3), written last beside the data parts, also
+ * The per-window manifest (docs/product.md#manifest), written last beside the data parts, also
  * for an empty window. Customers check completeness with it and spot gaps by a
  * missing sequence number.
  */
-import type { WrittenPart } from '../ports/index.ts';
 import type { WindowGap } from './data-expiry.ts';
 import { exportTimestamp } from './object-keys.ts';
 
 export const MANIFEST_FORMAT_VERSION = 1;
+
+/** One data part written to the customer's bucket, as the manifest and the window's history list it. */
+export interface WrittenPart {
+  key: string;
+  records: number;
+  bytes: number;
+  sha256: string;
+}
 
 export interface WindowManifest {
   formatVersion: number;

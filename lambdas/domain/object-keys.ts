@@ -1,5 +1,5 @@
 /**
- * Keys of the objects written to a customer's bucket (SPEC §3):
+ * Keys of the objects written to a customer's bucket (docs/product.md#output-keys):
  *   [<folderPath>_]<connectionName>/export_day=<DD-MM-YYYY>/event_exports_<export_timestamp>[_<n>].json.gz[.gpg]
  *   [<folderPath>_]<connectionName>/export_day=<DD-MM-YYYY>/event_exports_<export_timestamp>.manifest.json
  */

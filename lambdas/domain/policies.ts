@@ -1,23 +1,10 @@
 /**
- * The exact IAM documents a customer applies for one connection (SPEC §5), printed by the
- * stack, the CLI and "test connection": one definition, so what we print is what we test.
- *
- * - Bucket policy: our one stable exporter role may write under this connection's prefix
- *   only, and only from a session tagged with this connection's id. Every customer names
- *   the same role, so without the tag condition customer A could point a connection at
- *   customer B's bucket and we would write A's data there (confused deputy); the exporter
- *   tags each session with the connection id it works for (see s3-client-provider.ts).
- * - KMS key policy statement: the exporter role may use the key only through S3 in the
- *   bucket's region (`kms:ViaService`), and only from a session tagged with this connection's id.
- * - Assume-role mode: the customer's role trusts our exporter role with an external id.
- *
- * Why there is no `s3:x-amz-acl` condition: the exporter always sends
- * `bucket-owner-full-control`, but only PutObject and CreateMultipartUpload carry that
- * header. UploadPart and CompleteMultipartUpload are authorised as `s3:PutObject` too and
- * carry no ACL, so an Allow conditioned on `s3:x-amz-acl` denies every multipart upload
- * (aws/aws-cli#1674) — and every export larger than one part is multipart. Ownership is
- * ensured instead by Object Ownership "Bucket owner enforced" (the S3 default since
- * April 2023), which docs/security.md asks customers to keep.
+ * The exact IAM documents a customer applies for one connection, printed by the stack, the CLI
+ * and "test connection": one definition, so what we print is what we test. The bucket policy
+ * and the KMS key-policy statement allow our one exporter role only from a session tagged with
+ * this connection's id; assume-role mode adds the customer's trust and permissions policies.
+ * Why the tag, and why no `s3:x-amz-acl` condition: docs/security.md#the-customers-bucket-policy,
+ * docs/security.md#the-confused-deputy-threat-and-the-fix.
  */
 import { CONNECTION_SESSION_TAG } from '../definitions.ts';
 import { connectionPrefix } from './object-keys.ts';

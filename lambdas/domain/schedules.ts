@@ -18,7 +18,7 @@ import {
 /** EventBridge Scheduler fills this in with the tick's scheduled time (ISO-8601, UTC). */
 export const SCHEDULED_TIME_PLACEHOLDER = '<aws.scheduler.scheduled-time>';
 
-/** Schedules are evaluated in UTC: window boundaries are UTC (SPEC §4). */
+/** Schedules are evaluated in UTC: window boundaries are UTC (docs/product.md#schedules-and-windows). */
 export const SCHEDULE_TIME_ZONE = 'UTC';
 
 /**

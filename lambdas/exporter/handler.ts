@@ -25,8 +25,6 @@ import type { ExportJob } from '../ports/index.ts';
 import { type ExportJobRun, executeExportJob, type MemberRun } from '../usecases/export-job.ts';
 import { sharedRecordWorkers } from '../usecases/record-worker-pool.ts';
 
-export { retryLater } from '../usecases/export-job.ts';
-
 const logger = createLogger(SERVICE_NAMES.exporter);
 const metrics = createMetrics(SERVICE_NAMES.exporter);
 

@@ -7,9 +7,14 @@ import type { Readable } from 'node:stream';
 import type { Frequency } from '../definitions.ts';
 import type { Connection } from '../domain/connection.ts';
 import type { WindowGap } from '../domain/data-expiry.ts';
-import type { ManifestSupersedes, SupersededObject } from '../domain/manifest.ts';
+import type { ConnectionDiagnosis } from '../domain/diagnosis.ts';
+import type { ExportJob } from '../domain/jobs.ts';
+import type { ManifestSupersedes, SupersededObject, WrittenPart } from '../domain/manifest.ts';
 
-export type { ManifestSupersedes, SupersededObject };
+// Domain facts the ports speak in, re-exported for the adapters and callers that import them from here.
+export type { BatchExportJob, ConnectionExportJob, ExportJob, GroupExportJob } from '../domain/jobs.ts';
+export { jobConnectionIds } from '../domain/jobs.ts';
+export type { ConnectionDiagnosis, ManifestSupersedes, SupersededObject, WrittenPart };
 
 /** Time is a parameter: every component takes its clock. */
 export interface Clock {
@@ -167,22 +172,6 @@ export interface ExportCursor {
    * never mistaken for its own. Absent on cursors saved before parts had rows of their own.
    */
   attempt?: string;
-}
-
-export interface WrittenPart {
-  key: string;
-  records: number;
-  bytes: number;
-  sha256: string;
-}
-
-export interface ConnectionDiagnosis {
-  /** Stable code, e.g. BUCKET_POLICY_MISSING, INVALID_CONNECTION, KMS_KEY_NOT_ALLOWLISTED. */
-  code: string;
-  /** What is wrong and how to fix it, in words a customer can act on. No secrets, no event data. */
-  message: string;
-  at: string;
-  windowEnd?: string;
 }
 
 export interface ExportState {
@@ -349,6 +338,61 @@ export interface UsageCounts {
   bytes: number;
 }
 
+/** A committed window as the operator's history lists it (the history row, parts read back in full). */
+export interface WindowHistoryEntry {
+  connectionId: string;
+  windowStart: Date;
+  windowEnd: Date;
+  sequence: number;
+  parts: WrittenPart[];
+  manifestKey: string;
+  records: number;
+  bytes: number;
+  committedAt: Date;
+  /** Number of parts; `parts` lists them all unless `partsInManifestOnly` (then the manifest does). */
+  partCount?: number;
+  partsInManifestOnly?: boolean;
+  /** Ranges of the window whose events may be missing (absent: none). */
+  gaps?: WindowGap[];
+  /** Absent on rows written before buckets were recorded. */
+  bucketName?: string;
+  /** What the window superseded (docs/exactly-once.md §3, §8). */
+  supersedes?: ManifestSupersedes;
+  /** What the commits of this window end counted, summed (set by getCommittedWindow). */
+  usage?: UsageCounts;
+}
+
+/** What one connection exported in one month (the platform bills by volume: docs/operations.md). */
+export interface MonthlyUsage {
+  connectionId: string;
+  /** `YYYY-MM` (UTC month of the window ends). */
+  month: string;
+  events: number;
+  files: number;
+  bytes: number;
+}
+
+/**
+ * A state row as the operator lists it. `watermark` is absent when only an error was recorded
+ * (e.g. the connection row was invalid before its first export).
+ */
+export type StoredExportState = Omit<ExportState, 'watermark'> & { watermark?: Date };
+
+/** The operator's reads of the export state beyond what the exporter needs (CLI, lag checks). */
+export interface ExportStateQueries {
+  /** The state row of every connection (a scan: not the hot path). */
+  listStates(): Promise<StoredExportState[]>;
+  /** Committed windows of a connection, oldest first (`newestFirst` reverses), up to `limit`. */
+  listHistory(
+    connectionId: string,
+    options?: { limit?: number; newestFirst?: boolean },
+  ): Promise<WindowHistoryEntry[]>;
+  /** Usage of one connection in one month (`YYYY-MM`); zeros when nothing was exported. */
+  getUsage(connectionId: string, month: string): Promise<MonthlyUsage>;
+  /** Every month with usage of one connection, oldest first. */
+  listUsage(connectionId: string): Promise<MonthlyUsage[]>;
+}
+
 // ---------------------------------------------------------------- customer buckets
 
 /** Everything needed to write into one connection's bucket. */
@@ -394,52 +438,46 @@ export interface PutOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** The KMS key as our exporter identity sees it (an adapter calls KMS DescribeKey). */
+export interface KmsKeyDescription {
+  keyState: string;
+  enabled: boolean;
+  keyManager?: string | undefined;
+}
+
+/** Describes a connection's KMS key with the identity that writes its objects ("test connection"). */
+export interface KmsKeyInspector {
+  describeKey(target: SinkTarget, kmsKeyArn: string): Promise<KmsKeyDescription>;
+}
+
+/** PGP operations (lambdas/adapters/pgp.ts fits): the use cases do not import openpgp. */
+export interface PayloadEncryption<K> {
+  loadEncryptionKey(armored: string, now: Date): Promise<K>;
+  encryptStream(key: K, plaintext: Readable): Readable;
+}
+
+// ---------------------------------------------------------------- notifications
+
+/** Tells operators (and through them customers) what happened to a window. */
+export interface ExportNotifier {
+  windowCommitted(event: {
+    connectionId: string;
+    windowStart: Date;
+    windowEnd: Date;
+    sequence: number;
+    records: number;
+    bytes: number;
+    files: number;
+    recovered: boolean;
+  }): Promise<void>;
+  exportFailed(event: {
+    connectionId: string;
+    windowEnd: Date;
+    diagnosis: ConnectionDiagnosis;
+  }): Promise<void>;
+}
+
 // ---------------------------------------------------------------- jobs
-
-interface ExportJobBase {
-  /** ISO instant: the window end the tick stands for. */
-  windowEnd: string;
-  /** `retry`: a member of a group job that failed, handed back to the queue alone. */
-  reason: 'schedule' | 'continuation' | 'backfill' | 'manual' | 'retry';
-}
-
-/** One connection's job: continuations, retries, backfills, manual runs, a group of one. */
-export interface ConnectionExportJob extends ExportJobBase {
-  connectionId: string;
-  connectionIds?: undefined;
-  groups?: undefined;
-}
-
-/**
- * A group job: connections of one app due at one window end, exported together by one
- * invocation that reads the app's staged data once (usecases/export-job.ts). A group message
- * has no `connectionId`, so an exporter that predates groups refuses it (and SQS retries it)
- * instead of exporting only one member.
- */
-export interface GroupExportJob extends ExportJobBase {
-  connectionIds: string[];
-  connectionId?: undefined;
-  groups?: undefined;
-}
-
-/**
- * A batch job: the up-to-date connections of many apps due at one window end, one group (one
- * app's connections) per entry, run a few groups at a time by one invocation. Small windows
- * then cost one invocation and one message per batch, not per connection (docs/platform-scale.md).
- */
-export interface BatchExportJob extends ExportJobBase {
-  groups: string[][];
-  connectionId?: undefined;
-  connectionIds?: undefined;
-}
-
-export type ExportJob = ConnectionExportJob | GroupExportJob | BatchExportJob;
-
-/** The connections a job exports, in order. */
-export function jobConnectionIds(job: ExportJob): string[] {
-  if (job.groups) return job.groups.flat();
-  return job.connectionIds ?? [job.connectionId];
-}
 
 export interface JobQueue {
   enqueue(jobs: ExportJob[]): Promise<void>;

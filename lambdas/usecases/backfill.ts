@@ -97,7 +97,7 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
   }
   // Committed windows up to here are exported again to their own keys (a backfill during another keeps the later end).
   const replayThrough =
-    state && state.replayThrough && state.replayThrough.getTime() > previousWatermark.getTime()
+    state?.replayThrough && state.replayThrough.getTime() > previousWatermark.getTime()
       ? state.replayThrough
       : state?.watermark;
   if (!(await deps.state.resetWatermark(connectionId, start, now, replayThrough))) {

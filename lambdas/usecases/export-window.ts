@@ -1,21 +1,10 @@
 /**
- * Export one connection's window [watermark, windowEnd) exactly once
- * (DESIGN-NOTES §3, §4; docs/exactly-once.md).
- *
- * 1. Validate the row (an invalid row is recorded, never exported).
- * 2. Refuse a window end later than now minus the settle delay (the safe horizon).
- * 3. Take the lease; the first attempt on a watermark pins the window end, so
- *    every retry writes the same keys whatever tick triggered it. After a backfill
- *    the pinned end is that of the next committed window, exported again to its own
- *    keys. A pending window takes the current row unless parts are written and only
- *    settings other than destination and encryption changed.
- * 4. Stream the window's staged objects into data parts split by size, or by
- *    time when the invocation runs low, at staged-object boundaries; record a
- *    cursor after each part but the last so a window too large for one
- *    invocation continues in the next. Every write is fenced by the lease
- *    (lease-fence.ts): none is in flight once another exporter may take over.
- * 5. Write the manifest last, then move the watermark with one conditional
- *    write (watermark = W and the lease is ours).
+ * Export one connection's window [watermark, windowEnd) exactly once: validate the row, refuse an
+ * unsettled window end, take the lease and pin the window (and the row it is written with), stream
+ * the staged objects into parts split by size, or by time when the invocation runs low, with a
+ * cursor after each part but the last to continue in the next invocation, every write fenced by
+ * the lease (lease-fence.ts), write the manifest last, then move the watermark with one
+ * conditional write. Why each step, and what a backfill changes: docs/exactly-once.md.
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -36,6 +25,7 @@ import type { CompressedRecords } from '../domain/record-codec/gzip-members.ts';
 import type { RecordWriterSpec } from '../domain/record-codec/record-writer.ts';
 import { REF_GROUP_BYTES } from '../domain/staged-segment.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
+import { readAll } from '../domain/stream-bytes.ts';
 import { assertWindowEndSettled } from '../domain/windows.ts';
 import type {
   Clock,
@@ -43,6 +33,7 @@ import type {
   ConnectionDiagnosis,
   ConnectionRepository,
   ExportCursor,
+  ExportNotifier,
   ExportSink,
   ExportState,
   ExportStateStore,
@@ -56,10 +47,9 @@ import { listSettledWindow } from './compact-slot.ts';
 import { UseCaseError } from './errors.ts';
 import { LeaseFence } from './lease-fence.ts';
 import { defaultCompressor, type ObjectCompressor } from './record-worker-pool.ts';
-import { readAll } from './stream-bytes.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;
-/** Parts are split when their uncompressed output passes this size (SPEC §3 part naming). */
+/** Parts are split when their uncompressed output passes this size (docs/product.md#output-keys, parts). */
 export const DEFAULT_PART_SIZE_BYTES = 512 * 1024 * 1024;
 
 /** A configuration problem of one connection: recorded on its state, not retried until the row changes. */
@@ -74,24 +64,6 @@ export class ConnectionProblemError extends UseCaseError {
 }
 
 export type Encryptor = (plaintext: Readable) => Readable;
-
-export interface ExportNotifier {
-  windowCommitted(event: {
-    connectionId: string;
-    windowStart: Date;
-    windowEnd: Date;
-    sequence: number;
-    records: number;
-    bytes: number;
-    files: number;
-    recovered: boolean;
-  }): Promise<void>;
-  exportFailed(event: {
-    connectionId: string;
-    windowEnd: Date;
-    diagnosis: ConnectionDiagnosis;
-  }): Promise<void>;
-}
 
 export interface ExportSettings {
   leaseMs: number;
@@ -825,7 +797,7 @@ export class WindowRecords {
 }
 
 /**
- * Write a window's manifest (SPEC §3), last, beside its parts. Shared by the exporter and by a
+ * Write a window's manifest (docs/product.md#manifest), last, beside its parts. Shared by the exporter and by a
  * rerun of a committed window, which rewrites it with the same sequence and window start.
  */
 export async function writeWindowManifest(

@@ -5,9 +5,8 @@
  * (recorded on the state, not retried).
  */
 import type { Readable } from 'node:stream';
-import { createConnectionChecks } from '../adapters/connection-checks.ts';
-import { encryptStream, loadEncryptionKey } from '../adapters/pgp.ts';
-import { type Connection, connectionRefusals } from '../domain/connection.ts';
+import { type Connection, type ConnectionChecks, connectionRefusals } from '../domain/connection.ts';
+import type { PayloadEncryption } from '../ports/index.ts';
 import { ConnectionProblemError, type ExportDeps } from './export-window.ts';
 
 /** The diagnosis code of a refusal, by the field refused. */
@@ -16,15 +15,21 @@ const REFUSAL_CODES: Record<string, string> = {
   pgpPublicKey: 'INVALID_PGP_KEY',
 };
 
-export function createPreflight(kmsKeyAllowlist: readonly string[]): NonNullable<ExportDeps['preflight']> {
-  const checks = createConnectionChecks(kmsKeyAllowlist);
+export interface PreflightDeps<K> {
+  /** The deployment's checks of a row (adapters/connection-checks.ts). */
+  checks: ConnectionChecks;
+  /** Encrypts the files of a connection with a PGP key (adapters/pgp.ts). */
+  pgp: PayloadEncryption<K>;
+}
+
+export function createPreflight<K>({ checks, pgp }: PreflightDeps<K>): NonNullable<ExportDeps['preflight']> {
   return async (connection: Connection, now: Date) => {
     const [refusal] = await connectionRefusals(connection, checks, now);
     if (refusal)
       throw new ConnectionProblemError(REFUSAL_CODES[refusal.field] ?? 'INVALID_CONNECTION', refusal.message);
     if (!connection.pgpPublicKey) return {};
     // Validated just above: this reads the parsed key from the per-container cache.
-    const key = await loadEncryptionKey(connection.pgpPublicKey, now);
-    return { encrypt: (plaintext: Readable) => encryptStream(key, plaintext) };
+    const key = await pgp.loadEncryptionKey(connection.pgpPublicKey, now);
+    return { encrypt: (plaintext: Readable) => pgp.encryptStream(key, plaintext) };
   };
 }

@@ -1,27 +1,9 @@
 /**
- * Re-export one committed window from staging: the same data keys and the same manifest (same
- * sequence, same window start and end), for a customer who lost or damaged a past window's
- * files. The export state is never written — watermark, sequence, history and usage stay as
- * the original commit left them (the window was metered once; a rerun is not billed again).
- *
- * Refused when the window is not in the history, is no longer committed (a backfill moved the
- * watermark back before it: the exporter will write it again), reaches back beyond the
- * staging retention (its staged objects may be gone), or when the connection's keys for that
- * window changed since (renamed, new folder, PGP added or removed): a rerun must overwrite the
- * window's files, never add a second copy elsewhere.
- *
- * The parts are written by the exporter's own part writer (same record writer, same split at
- * staged-object boundaries), so with unchanged settings and staging a rerun reproduces the
- * window byte for byte (gzip is deterministic; PGP output is not, so its sizes and digests
- * change).
- *
- * Verify before write: the window is first recomputed without writing anything (each part's
- * key, records and the SHA-256 of its gzip bytes) and compared with the history row. When they
- * differ (staged data changed or expired, part size changed), the rerun is refused before the
- * customer's bucket is touched, unless the operator passes `force` — then the differences are
- * written and reported. The history holds the SHA-256 of the object as stored: for a PGP
- * connection that is the ciphertext, which no rerun can reproduce (OpenPGP output is randomized),
- * so for those the check is part keys and record counts only, and the result says so.
+ * Re-export one committed window from staging, for a customer who lost or damaged its files: the
+ * same data keys and manifest, written by the exporter's own part writer, after recomputing the
+ * window and comparing it with the history row (refused on a difference unless `force`). The
+ * export state is never written. What is refused and why: docs/operations.md, "Rerun" under
+ * "Manual operations".
  */
 import { createHash } from 'node:crypto';
 import type { Connection } from '../domain/connection.ts';

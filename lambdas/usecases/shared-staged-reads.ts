@@ -1,44 +1,18 @@
 /**
- * Read-once fan-out: the connections of one app that a group job exports together (concurrently,
- * in one invocation) read each staged object from the staging bucket once, not once each.
- *
- * `SharedStagedReads` wraps the job's StagingStore; every member (one `exportWindow` call) gets
- * a view of its own from `join()`, a StagingStore whose `openObject` is shared, and calls
- * `leave()` when its export ends, however it ends (committed, nothing to do, lease held,
- * refused, failed). Listing, `exists` and `createObject` go straight to the store.
- *
- * - One GET per object: the first member to open a key fetches its stored (gzipped) bytes into
- *   memory; a member opening the same key while the GET is in flight waits for that same GET.
- * - Kept only while needed: the bytes stay in memory until every active member has read the
- *   object or moved past it, then they are dropped.
- * - Bounded: a member about to fetch a new object waits while `lookAhead` (K) or more objects
- *   before it are still kept for slower members. A fast member thus runs at most K objects ahead
- *   of the slowest, and what is held is about K objects (plus the one each member is reading),
- *   whatever the window's size.
- * - A failed GET rejects every member that asked for that key and is forgotten: a member that
- *   asks for the key later gets a fresh GET.
- *
- * Ordering assumption. A member opens objects in the order of `compareStagedObjects`
- * (domain/staging-layout.ts: stage time, then key): `listWindow` returns a window's objects in
- * that order, the exporter reads them in it (part after part, from its cursor), and the next
- * window of a connection starts where the last one ended, so it follows in that order too. So
- * once a member opens key k it has passed every key before k. Members whose windows differ (a
- * connection behind, a new one starting later) still share what overlaps. A member that
- * breaks the order anyway (opens a key at or before its last one) is served correctly,
- * straight from the store and unshared.
- *
- * No deadlock: a member only waits for objects before its own key to be released, and those are
- * held for members that have not reached them — which are not waiting here (the waiting member
- * with the smallest key has nothing before it that a waiting member holds), or have not opened
- * anything yet, or leave when their export ends. A member may have several opens outstanding
- * (it reads a few objects ahead), as long as it asks for them in order.
+ * Read-once fan-out: the connections of one app that a group job exports together read each
+ * staged object from the staging bucket once, not once each. `join()` gives a member (one
+ * `exportWindow` call) a StagingStore whose `openObject` is shared; the member calls `leave()`
+ * when its export ends, however it ends. Bytes are kept until every active member has read or
+ * passed them, and a fast member runs at most `lookAhead` objects ahead of the slowest. The
+ * ordering this relies on, the memory bound and why it cannot deadlock:
+ * docs/exactly-once.md#7-group-jobs-shared-reads-unchanged-guarantees.
  */
 import { Readable } from 'node:stream';
 import { stageTimeOfRefKey } from '../domain/staged-segment.ts';
 import { compareStagedObjects } from '../domain/staging-layout.ts';
+import { readAll } from '../domain/stream-bytes.ts';
 import type { StagingStore } from '../ports/index.ts';
 import { withOpenObject } from './staged-read-stats.ts';
-import { readAll } from './stream-bytes.ts';
 
 /** K: how many objects a member may run ahead of the slowest member of its group. */
 export const DEFAULT_LOOK_AHEAD_OBJECTS = 8;

@@ -1,5 +1,5 @@
 /**
- * "Test connection" (SPEC §5): check a connection the way the exporter will use it and
+ * "Test connection" (docs/product.md#test-connection): check a connection the way the exporter will use it and
  * report each check with a fix. Validates the row, the PGP key and the KMS allowlist,
  * optionally describes the KMS key, then writes a small probe object (gzipped one-line
  * JSON, PGP-encrypted when a key is set) at `probeObjectKey` with the connection's exact
@@ -17,6 +17,8 @@ import type {
   ConnectionRepository,
   ExportSink,
   ExportStateStore,
+  KmsKeyInspector,
+  PayloadEncryption,
   SinkTarget,
 } from '../ports/index.ts';
 import { sinkTargetOf } from './export-window.ts';
@@ -43,23 +45,6 @@ export interface ConnectionTestReport {
   /** Key of the probe object, when one was written. */
   probeKey?: string;
   checks: ConnectionCheck[];
-}
-
-/** The KMS key as our exporter identity sees it (an adapter calls KMS DescribeKey). */
-export interface KmsKeyDescription {
-  keyState: string;
-  enabled: boolean;
-  keyManager?: string | undefined;
-}
-
-export interface KmsKeyInspector {
-  describeKey(target: SinkTarget, kmsKeyArn: string): Promise<KmsKeyDescription>;
-}
-
-/** PGP operations (lambdas/adapters/pgp.ts fits): the use case does not import openpgp. */
-export interface PayloadEncryption<K> {
-  loadEncryptionKey(armored: string, now: Date): Promise<K>;
-  encryptStream(key: K, plaintext: Readable): Readable;
 }
 
 export interface TestConnectionDeps<K = unknown> {

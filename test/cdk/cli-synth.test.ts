@@ -1,6 +1,7 @@
 /**
  * `npx cdk synth` itself, as an operator runs it before `cdk deploy`: offline, with no AWS
- * credentials, bundling with esbuild from node_modules and running cdk-nag.
+ * credentials, bundling with esbuild from node_modules and running cdk-nag; and refusing a
+ * context key nobody reads.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -33,5 +34,29 @@ describe('cdk synth from the command line', () => {
     const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
     expect(types.filter((t) => t === 'AWS::Lambda::Function').length).toBeGreaterThanOrEqual(4);
     expect(types.filter((t) => t === 'AWS::Scheduler::Schedule')).toHaveLength(5);
+  }, 240_000);
+
+  it('fails on an unknown context key, listing the known ones', async () => {
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      CDK_DISABLE_VERSION_CHECK: '1',
+    };
+    // Its own output directory: the CLI locks the one it writes to.
+    const failure = await run(
+      'npx',
+      ['cdk', 'synth', '--quiet', '--no-notices', '-o', join(outdir, 'typo'), '-c', 'typoKey=1'],
+      {
+        cwd: process.cwd(),
+        env,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    ).then(
+      () => undefined,
+      (error: { stderr?: string }) => error.stderr ?? '',
+    );
+    expect(failure, 'cdk synth -c typoKey=1 succeeded').toBeDefined();
+    expect(failure).toContain('unknown CDK context key "typoKey"');
+    expect(failure).toMatch(/the known keys are .*exporterMemoryMb.*settleDelayMinutes/);
   }, 240_000);
 });

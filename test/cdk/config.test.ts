@@ -1,6 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../lambdas/config.ts';
-import { configFromContext, DEFAULT_CONFIG } from '../../lib/config.ts';
+import {
+  APP_CONTEXT_KEYS,
+  CONFIG_CONTEXT_KEYS,
+  configFromContext,
+  configOf,
+  DEFAULT_CONFIG,
+  refuseUnknownContext,
+} from '../../lib/config.ts';
 
 const from = (context: Record<string, unknown>) => configFromContext((key) => context[key]);
 
@@ -63,5 +71,51 @@ describe('deployment configuration from CDK context', () => {
 
   it("'' disables assume-role mode", () => {
     expect(from({ assumeRoleArnPattern: '' }).assumeRoleArnPattern).toBe('');
+  });
+});
+
+describe('unknown CDK context keys', () => {
+  it('are refused, with the known keys listed', () => {
+    const refuse = () => refuseUnknownContext(['settleDelayMinutes', 'typoKey', 'settleDelayMinute']);
+    expect(refuse).toThrow(ConfigurationError);
+    expect(refuse).toThrow(/unknown CDK context keys "typoKey", "settleDelayMinute": the known keys are /);
+    expect(refuse).toThrow(
+      /account, alarmEmail, assumeRoleArnPattern, .*settleDelayMinutes, .*streamRetentionHours/,
+    );
+  });
+
+  it("accept every key the configuration and bin/app.ts read, cdk.json's and the CDK's own", () => {
+    const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
+      context: Record<string, unknown>;
+    };
+    const keys = [
+      ...CONFIG_CONTEXT_KEYS,
+      ...APP_CONTEXT_KEYS,
+      ...Object.keys(cdkJson.context),
+      'aws:cdk:enable-path-metadata',
+      'aws:cdk:bundling-stacks',
+      'availability-zones:account=111122223333:region=eu-west-1',
+      'acknowledged-issue-numbers',
+    ];
+    expect(() => refuseUnknownContext(keys)).not.toThrow();
+  });
+
+  it('the known keys are exactly those configFromContext reads', () => {
+    const asked = new Set<string>();
+    configFromContext((key) => {
+      asked.add(key);
+      return undefined;
+    });
+    expect(new Set(CONFIG_CONTEXT_KEYS)).toEqual(asked);
+  });
+});
+
+describe('the stack props', () => {
+  it('are flat, and each absent member takes its default', () => {
+    expect(configOf({ exporterMemoryMb: 4096, alarmEmail: undefined })).toEqual({
+      ...DEFAULT_CONFIG,
+      exporterMemoryMb: 4096,
+    });
+    expect(configOf({})).toEqual(DEFAULT_CONFIG);
   });
 });

@@ -16,7 +16,7 @@ beforeAll(() => {
   s = synthesize();
 });
 
-describe('what cdk deploy creates (SPEC §6)', () => {
+describe('what cdk deploy creates (docs/product.md#operations)', () => {
   it.each([
     ['AWS::Kinesis::Stream', 1],
     ['AWS::S3::Bucket', 2], // staging + its access logs

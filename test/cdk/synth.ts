@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { App, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
-import { configFromContext } from '../../lib/config.ts';
+import { configFromContext, refuseUnknownContext } from '../../lib/config.ts';
 import { PROJECT_ROOT } from '../../lib/function.ts';
 import { S3EventExportStack } from '../../lib/stack.ts';
 
@@ -38,9 +38,12 @@ export function synthesize(
     },
     ...(options.outdir ? { outdir: options.outdir } : {}),
   });
-  const stack = new S3EventExportStack(app, 'S3EventExport', {
-    config: configFromContext((key) => app.node.tryGetContext(key)),
-  });
+  refuseUnknownContext(Object.keys(app.node.getAllContext()));
+  const stack = new S3EventExportStack(
+    app,
+    'S3EventExport',
+    configFromContext((key) => app.node.tryGetContext(key)),
+  );
   const template = Template.fromStack(stack);
   const logicalId = (construct: IConstruct) =>
     stack.getLogicalId((construct.node.defaultChild ?? construct) as CfnElement);

@@ -1,5 +1,5 @@
 /**
- * Backfill (SPEC §2 startFrom): a paused connection's watermark moves back to --from
+ * Backfill (`startFrom`, docs/product.md#connections): a paused connection's watermark moves back to --from
  * and the re-exported range is exported exactly once more; refusals say what to do.
  */
 import { describe, expect, it, vi } from 'vitest';

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../cli/main.ts';
 import { ENV } from '../../lambdas/definitions.ts';
 import { parseConnection } from '../../lambdas/domain/connection.ts';
+import { createDeploymentPreflight } from '../../lambdas/runtime.ts';
 import { ConnectionProblemError } from '../../lambdas/usecases/export-window.ts';
-import { createPreflight } from '../../lambdas/usecases/preflight.ts';
 import { createGpgHome, type GpgHome } from '../support/gpg.ts';
 import { InMemoryConnectionRepository } from '../support/in-memory-connection-repository.ts';
 
@@ -71,7 +71,7 @@ async function cli(argv: string[], repository: InMemoryConnectionRepository) {
 /** The exporter's verdict on a (schema-valid) row: the field it refuses, or undefined. */
 async function exporterRefuses(raw: Record<string, unknown>): Promise<string | undefined> {
   try {
-    await createPreflight([ALLOWED])(parseConnection(raw), NOW);
+    await createDeploymentPreflight([ALLOWED])(parseConnection(raw), NOW);
     return undefined;
   } catch (error) {
     if (!(error instanceof ConnectionProblemError)) throw error;

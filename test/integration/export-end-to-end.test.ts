@@ -30,7 +30,7 @@ function connectionRow(
 }
 
 describe('the export path end to end on the local engines', () => {
-  it('exports staged events of the window to the SPEC key with records in SPEC format, once per tick', async () => {
+  it('exports staged events of the window to the documented key with records in the documented format, once per tick', async () => {
     const e = engines();
     await e.createBucket('customer-e2e');
     const clock = new ManualClock(T0);

@@ -1,5 +1,5 @@
 /**
- * SPEC §4: changing the frequency neither duplicates nor loses data — the next
+ * docs/product.md#schedules-and-windows: changing the frequency neither duplicates nor loses data — the next
  * window of the new frequency starts at the old watermark.
  */
 import { describe, expect, it } from 'vitest';

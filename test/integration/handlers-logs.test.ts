@@ -1,8 +1,8 @@
 /**
  * What the three Lambda handlers write to stdout/stderr (Powertools Logger and Metrics) while
  * they stage, dispatch and export real events for a PGP connection: JSON lines with ids and
- * counts, and none of the customer's secrets or data (SPEC §5: "Secrets and customer data
- * never appear in logs").
+ * counts, and none of the customer's secrets or data (docs/product.md#security: secrets and
+ * customer data never appear in logs).
  *
  * The handlers run as Lambda runs them (middy, real event shapes, lambdaRuntime() from the
  * environment) against the local engines. There is no SQS or EventBridge emulator, so those

@@ -8,7 +8,7 @@ import { useLocalEngines } from '../support/engines.ts';
 const engines = useLocalEngines();
 
 describe('a window larger than one invocation', () => {
-  it('is split into SPEC-named parts and continues across invocations from the cursor, each event once', async () => {
+  it('is split into parts named as documented and continues across invocations from the cursor, each event once', async () => {
     const e = engines();
     await e.createBucket('customer-parts');
     const clock = new ManualClock(new Date('2026-11-02T00:00:00Z'));

@@ -216,7 +216,7 @@ const badCases: BadCase[] = [
   { what: 'an unknown field', patch: { bucket: 'acme' }, field: '(row)', says: 'unknown field(s) "bucket"' },
 ];
 
-describe('connection validation (SPEC §2)', () => {
+describe('connection validation (docs/product.md#connections)', () => {
   it('the reference row is valid and gets the documented defaults', () => {
     const result = validateConnection(valid);
     expect(result.ok).toBe(true);

@@ -11,7 +11,7 @@ import {
 
 const app = { appName: 'App Name', dbName: 'MoEngage App Name' };
 
-// SPEC §3 / the source's own samples, as received by the platform (keys in received order).
+// The sample events of docs/product.md#records, as received by the platform (keys in received order).
 const userEvent: ReceivedEvent = {
   uid: 'user id',
   event_type: 'USER_ACTION_EVENT',
@@ -54,7 +54,7 @@ function line(event: ReceivedEvent, windowEnd: Date, selection: Selection = ALL)
   return shaped && recordLine(recordFrame(app, windowEnd), JSON.stringify(shaped));
 }
 
-describe('record format (SPEC §3)', () => {
+describe('record format (docs/product.md#records)', () => {
   it('a user event is written byte for byte in the spec key order, hour and day from the window end', () => {
     expect(line(userEvent, new Date('2022-05-20T10:00:00Z'))).toBe(
       '{"app_name":"App Name","export_hour":"10","db_name":"MoEngage App Name","event":{"uid":"user id",' +

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseExportJob, retryLater } from '../../lambdas/exporter/handler.ts';
+import { parseExportJob } from '../../lambdas/exporter/handler.ts';
+import { retryLater } from '../../lambdas/usecases/export-job.ts';
 
 describe('exporter handler decisions', () => {
   it('a job whose lease is held by another exporter is handed back to SQS for a later retry', () => {

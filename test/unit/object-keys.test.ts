@@ -21,7 +21,7 @@ const at = (iso: string) => new Date(iso);
 const epoch = (iso: string) => Date.parse(iso) / 1000;
 const PGP = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxsBN\n-----END PGP PUBLIC KEY BLOCK-----';
 
-describe('object keys (SPEC §3)', () => {
+describe('object keys (docs/product.md#output-keys)', () => {
   const plain = { connectionName: 'daily_export' };
   const foldered = { connectionName: 'daily_export', folderPath: 'my_folder/sub_folder' };
   const end = at('2022-05-20T10:15:00Z');
@@ -180,7 +180,7 @@ describe('the test-connection probe is never read as data', () => {
   });
 });
 
-describe('window ends of schedule ticks (SPEC §4)', () => {
+describe('window ends of schedule ticks (docs/product.md#schedules-and-windows)', () => {
   it.each(tickCases)('$frequency tick at $tick exports the window ending $windowEnd', (c) => {
     const windowEnd = windowEndForTick(c.frequency, at(c.tick));
     expect(windowEnd.toISOString()).toBe(at(c.windowEnd).toISOString());

@@ -8,7 +8,7 @@ import { EXAMPLE_CONNECTION, generatedDocs } from '../../scripts/gen-docs.ts';
 const root = new URL('../../', import.meta.url);
 const readDoc = (path: string) => readFileSync(new URL(path, root), 'utf8');
 
-/** Every field of a Connections row (SPEC §2 plus the timestamps). */
+/** Every field of a Connections row (docs/product.md#connections, plus the timestamps). */
 const SPEC_FIELDS = [
   'connectionId',
   'appId',
