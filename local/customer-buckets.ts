@@ -13,7 +13,7 @@ import {
   BucketWrongRegionError,
   DestinationAccessDeniedError,
 } from '../lambdas/domain/errors.ts';
-import type { ExportSink, SinkTarget } from '../lambdas/ports/index.ts';
+import type { ExportSink, PutOptions, SinkTarget } from '../lambdas/ports/index.ts';
 
 export interface CustomerBucket {
   bucketName: string;
@@ -61,16 +61,28 @@ export function isBucketRefusal(error: unknown): boolean {
 
 /** `real`, refusing writes to the known buckets as AWS would (other buckets pass through). */
 export function withCustomerBuckets(real: ExportSink, buckets: readonly CustomerBucket[]): ExportSink {
+  const refusal = (target: SinkTarget) => {
+    const bucket = buckets.find((b) => b.bucketName === target.bucketName);
+    return bucket && bucketRefusal(target, bucket);
+  };
   return {
-    async putObject(target: SinkTarget, key: string, body: Readable, contentType: string) {
-      const bucket = buckets.find((b) => b.bucketName === target.bucketName);
-      const refused = bucket && bucketRefusal(target, bucket);
+    async putObject(
+      target: SinkTarget,
+      key: string,
+      body: Readable,
+      contentType: string,
+      options?: PutOptions,
+    ) {
+      const refused = refusal(target);
       if (refused) {
         body.destroy();
         // As S3ExportSink reports it.
         throw translateAwsError(refused);
       }
-      return real.putObject(target, key, body, contentType);
+      return real.putObject(target, key, body, contentType, options);
+    },
+    async exists(target: SinkTarget, key: string) {
+      return !refusal(target) && ((await real.exists?.(target, key)) ?? false);
     },
   };
 }

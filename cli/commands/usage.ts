@@ -7,8 +7,9 @@ export const usage: CliCommand = {
   summary: 'Events, files and bytes exported per connection in a month (what the product meters)',
   usage: '--month YYYY-MM [--connection ID]',
   description:
-    'Counted when a window commits, in the same transaction as its watermark, so retried and\n' +
-    're-delivered exports are never counted twice; a month is that of the window end (UTC).\n' +
+    'Summed from the history rows, each written when its window commits, in the same transaction\n' +
+    'as its watermark, so retried and re-delivered exports are never counted twice (a backfill\n' +
+    're-export counts again); a month is that of the window end (UTC).\n' +
     'Without --connection: every connection with a row or a state.',
   options: {
     month: { type: 'string', valueName: 'YYYY-MM', description: 'the UTC month, e.g. 2026-11' },

@@ -1,16 +1,20 @@
 /**
  * ExportStateStore on the ExportState table. Per connection (`pk = "conn#<id>"`):
  *
- *   sk = STATE                 watermark, sequence, pending window, lease, cursor, last error
- *   sk = WINDOW#<windowEnd>    one history row per committed window
- *   sk = USAGE#<YYYY-MM>       events, files and bytes exported that month
+ *   sk = STATE                           watermark, sequence, pending window, lease, cursor, last error
+ *   sk = WINDOW#<windowEnd>              one history row per committed window
+ *   sk = WINDOW#<windowEnd>#PARTS#<n>    part-list items: one per part written by the exporter
+ *                                        (item n holds part n + 1), or 500 parts each (older commits)
+ *   sk = USAGE#<YYYY-MM>                 no longer written: usage is derived from the history rows
  *
  * Dates are ISO-8601 strings (`toISOString()`, fixed width, so they compare
  * lexically in condition expressions). The lease expiry is `leaseExpiresAt`,
  * never `expiresAt`, which is the table's TTL attribute.
  *
  * Every state change is one conditional write; the commit of a window is one
- * transaction (state + history + usage), so usage is exact under retries.
+ * transaction (state + history row), so usage, summed from the history rows, is
+ * exact under retries. The cursor on the state row has a constant size: the parts
+ * it stands for are in their part-list items, written with it (docs/exactly-once.md §5).
  */
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
@@ -18,6 +22,7 @@ import {
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   paginateQuery,
   paginateScan,
   QueryCommand,
@@ -39,6 +44,7 @@ import type {
   MonthlyUsage,
   StoredExportState,
   SupersededObject,
+  UsageCounts,
   WindowHistoryEntry,
   WrittenPart,
 } from '../ports/index.ts';
@@ -48,7 +54,6 @@ export type { MonthlyUsage, StoredExportState, WindowHistoryEntry };
 
 const STATE_SK = 'STATE';
 const WINDOW_SK_PREFIX = 'WINDOW#';
-const USAGE_SK_PREFIX = 'USAGE#';
 /** Parts of a history row kept in the row itself; more go to part-list items of the window. */
 export const HISTORY_INLINE_PARTS = 100;
 /** Parts per part-list item (≈ 200 bytes each: far below DynamoDB's 400 KB item limit). */
@@ -70,10 +75,6 @@ export function windowPartsKey(windowEnd: Date, chunk: number): string {
   return `${windowHistoryKey(windowEnd)}${PARTS_SK_INFIX}${String(chunk).padStart(4, '0')}`;
 }
 
-export function usageKey(month: string): string {
-  return `${USAGE_SK_PREFIX}${month}`;
-}
-
 interface StateRow {
   pk: string;
   sk: string;
@@ -87,12 +88,27 @@ interface StateRow {
   superseded?: { windowEnd: string; supersedes: ManifestSupersedes };
   leaseOwner?: string;
   leaseExpiresAt?: string;
-  cursor?: ExportCursor;
+  cursor?: StoredCursor;
   lastError?: ConnectionDiagnosis;
   lastCommittedAt?: string;
   lastFileKey?: string;
   lastGap?: WindowGap & { windowEnd: string };
 }
+
+/**
+ * The cursor as the state row keeps it: positions and the number of parts, whose part-list items
+ * carry `attempt`. Cursors saved before parts had items of their own list `parts` inline instead.
+ */
+interface StoredCursor {
+  nextObjectIndex: number;
+  nextPartNumber: number;
+  partCount?: number;
+  attempt?: string;
+  parts?: WrittenPart[];
+}
+
+/** At most this many items in one transaction (DynamoDB allows 100). */
+const MAX_TRANSACTION_ITEMS = 100;
 
 function stateOfRow(row: StateRow): StoredExportState {
   const state: StoredExportState = { connectionId: row.connectionId, sequence: Number(row.sequence ?? 0) };
@@ -108,7 +124,11 @@ function stateOfRow(row: StateRow): StoredExportState {
     };
   if (row.leaseOwner && row.leaseExpiresAt)
     state.lease = { owner: row.leaseOwner, expiresAt: new Date(row.leaseExpiresAt) };
-  if (row.cursor) state.cursor = row.cursor;
+  if (row.cursor) {
+    const { nextObjectIndex, nextPartNumber, attempt, parts } = row.cursor;
+    // Parts kept in items are read by withCursorParts.
+    state.cursor = { nextObjectIndex, nextPartNumber, parts: parts ?? [], ...(attempt ? { attempt } : {}) };
+  }
   if (row.lastError) state.lastError = row.lastError;
   if (row.lastCommittedAt) state.lastCommittedAt = new Date(row.lastCommittedAt);
   if (row.lastFileKey) state.lastFileKey = row.lastFileKey;
@@ -130,12 +150,42 @@ function historyEntryOf(row: Record<string, unknown>): WindowHistoryEntry {
   };
   if (typeof row['bucketName'] === 'string') entry.bucketName = row['bucketName'];
   if (row['supersedes']) entry.supersedes = row['supersedes'] as ManifestSupersedes;
+  entry.usage = usageOfHistoryRow(row);
   return entry;
 }
 
-function initializedState(row: StateRow | undefined): ExportState | undefined {
-  if (!row?.watermark) return undefined;
-  return stateOfRow(row) as ExportState;
+/** What a history row counts for usage: the sum over its end's commits, else its own counts. */
+function usageOfHistoryRow(row: Record<string, unknown>): UsageCounts {
+  const usage = row['usage'] as UsageCounts | undefined;
+  if (usage) return { events: Number(usage.events), files: Number(usage.files), bytes: Number(usage.bytes) };
+  const inline = (row['parts'] as WrittenPart[] | undefined) ?? [];
+  return {
+    events: Number(row['records'] ?? 0),
+    files: Number(row['partCount'] ?? inline.length),
+    bytes: Number(row['bytes'] ?? 0),
+  };
+}
+
+function isPartListKey(sk: string): boolean {
+  return sk.includes(PARTS_SK_INFIX);
+}
+
+/** The chunk number of a part-list item's sk. */
+function partListChunk(sk: string): number {
+  return Number(sk.slice(sk.indexOf(PARTS_SK_INFIX) + PARTS_SK_INFIX.length));
+}
+
+/**
+ * A window's parts from its part-list items: those of `attempt` (absent: items written by commits
+ * before attempts existed), in part order, the first `count`.
+ */
+function partsOfItems(items: Record<string, unknown>[], attempt: string | undefined, count: number) {
+  return items
+    .filter((item) => (item['attempt'] as string | undefined) === attempt)
+    .map((item) => ({ chunk: partListChunk(String(item['sk'])), parts: item['parts'] as WrittenPart[] }))
+    .sort((a, b) => a.chunk - b.chunk)
+    .flatMap((item) => item.parts ?? [])
+    .slice(0, count);
 }
 
 /** Names used in expressions (some, like `sequence`, are DynamoDB reserved words). */
@@ -148,6 +198,7 @@ const NAMES = {
   '#superseded': 'superseded',
   '#replayThrough': 'replayThrough',
   '#parts': 'parts',
+  '#partCount': 'partCount',
   '#leaseOwner': 'leaseOwner',
   '#leaseExpiresAt': 'leaseExpiresAt',
   '#cursor': 'cursor',
@@ -193,11 +244,22 @@ function partChunks(parts: WrittenPart[]): WrittenPart[][] {
 
 /**
  * The history row's part fields: every part when few; else none inline (part-list items hold
- * them), or — beyond what one transaction can carry — only the manifest lists them.
+ * them: those of the cursor's attempt, or — commits without one — 500 a item), or, beyond what
+ * one transaction can carry, only the manifest lists them.
  */
-function historyParts(parts: WrittenPart[]): Record<string, unknown> {
+function historyParts(commit: CommitWindow): Record<string, unknown> {
+  const { parts } = commit;
   if (parts.length <= HISTORY_INLINE_PARTS) return { parts, partCount: parts.length };
-  return { parts: [], partCount: parts.length };
+  return {
+    parts: [],
+    partCount: parts.length,
+    ...(commit.partsAttempt ? { partsAttempt: commit.partsAttempt } : {}),
+  };
+}
+
+/** The part-list item of part `index + 1` of a window written by `attempt`. */
+function partItem(pk: string, windowEnd: Date, index: number, part: WrittenPart, attempt: string) {
+  return { pk, sk: windowPartsKey(windowEnd, index), parts: [part], attempt };
 }
 
 export class DynamoExportStateStore implements ExportStateStore, ExportStateQueries {
@@ -250,8 +312,29 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
     }
   }
 
+  /** The state of an initialized row, with the parts of its cursor read from their items. */
+  private async initializedState(row: StateRow | undefined): Promise<ExportState | undefined> {
+    if (!row?.watermark) return undefined;
+    return (await this.withCursorParts(row, stateOfRow(row))) as ExportState;
+  }
+
+  private async withCursorParts<T extends StoredExportState>(row: StateRow, state: T): Promise<T> {
+    const count = row.cursor?.partCount;
+    if (!state.cursor || count === undefined || !row.pendingWindowEnd) return state;
+    const windowSk = windowHistoryKey(new Date(row.pendingWindowEnd));
+    const items = await this.queryPrefix(row.connectionId, `${windowSk}${PARTS_SK_INFIX}`, {});
+    const parts = partsOfItems(items, row.cursor?.attempt, count);
+    if (parts.length !== count)
+      throw new Error(
+        `export state of ${row.connectionId}: its cursor counts ${count} parts of the window ending ` +
+          `${row.pendingWindowEnd} but ${parts.length} part-list items of attempt ${row.cursor?.attempt} exist; ` +
+          'the table was edited by hand or restored partly: restore it, or backfill the connection from its watermark',
+      );
+    return { ...state, cursor: { ...state.cursor, parts } };
+  }
+
   async get(connectionId: string): Promise<ExportState | undefined> {
-    return initializedState(await this.readRow(connectionId));
+    return this.initializedState(await this.readRow(connectionId));
   }
 
   /** BatchGetItem, 100 keys a call, unprocessed keys retried (with a short backoff). */
@@ -270,7 +353,7 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
           }),
         );
         for (const item of out.Responses?.[this.tableName] ?? []) {
-          const state = initializedState(item as StateRow);
+          const state = await this.initializedState(item as StateRow);
           if (state) states.set(state.connectionId, state);
         }
         keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
@@ -286,7 +369,7 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
       'attribute_not_exists(#watermark)',
       { ':watermark': watermark.toISOString(), ':zero': 0, ':id': connectionId },
     );
-    const state = initializedState(created ?? (await this.readRow(connectionId)));
+    const state = await this.initializedState(created ?? (await this.readRow(connectionId)));
     if (!state) throw new Error(`export state of ${connectionId} vanished during initialize`);
     return state;
   }
@@ -321,7 +404,7 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
       `attribute_exists(#watermark) AND ${LEASE_IS_FREE_OR_OURS} AND (attribute_exists(#pending) OR #watermark < :windowEnd)`,
       values,
     );
-    if (pinned) return initializedState(pinned);
+    if (pinned) return this.initializedState(pinned);
     // Either the lease is held, or there is nothing to pin: take the lease alone.
     const leased = await this.update(
       connectionId,
@@ -329,7 +412,7 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
       `attribute_exists(#watermark) AND ${LEASE_IS_FREE_OR_OURS}`,
       values,
     );
-    return initializedState(leased);
+    return this.initializedState(leased);
   }
 
   async renewLease(connectionId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
@@ -345,12 +428,77 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
     return renewed !== undefined;
   }
 
-  async saveCursor(connectionId: string, owner: string, cursor: ExportCursor): Promise<boolean> {
-    const saved = await this.update(connectionId, 'SET #cursor = :cursor', '#leaseOwner = :owner', {
-      ':owner': owner,
-      ':cursor': cursor,
-    });
-    return saved !== undefined;
+  /** As the port says: one transaction, the state row's condition fencing the part-list items. */
+  async saveCursor(
+    connectionId: string,
+    owner: string,
+    windowEnd: Date,
+    cursor: ExportCursor,
+    recorded: number,
+  ): Promise<boolean> {
+    const { attempt } = cursor;
+    if (!attempt) throw new Error(`the cursor of ${connectionId} has no attempt: its parts cannot be stored`);
+    const pk = connectionKey(connectionId);
+    const stored: StoredCursor = {
+      nextObjectIndex: cursor.nextObjectIndex,
+      nextPartNumber: cursor.nextPartNumber,
+      partCount: cursor.parts.length,
+      attempt,
+    };
+    const update = 'SET #cursor = :cursor';
+    const condition = '#leaseOwner = :owner AND #pending = :windowEnd';
+    const items = cursor.parts
+      .slice(recorded)
+      .map((part, i) => partItem(pk, windowEnd, recorded + i, part, attempt));
+    return this.transactWithItems(
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { pk, sk: STATE_SK },
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: namesIn(update, condition),
+          ExpressionAttributeValues: {
+            ':cursor': stored,
+            ':owner': owner,
+            ':windowEnd': windowEnd.toISOString(),
+          },
+        },
+      },
+      items,
+    );
+  }
+
+  /**
+   * One transaction: `first` (the conditional state update) and Puts of `items`. Items beyond what
+   * a transaction holds (only when a cursor saved before part-list items existed is converted) are
+   * put before it: they hold what the cursor already recorded. False when the condition failed.
+   */
+  private async transactWithItems(
+    first: NonNullable<TransactWriteCommandInput['TransactItems']>[number],
+    items: Record<string, unknown>[],
+    more: NonNullable<TransactWriteCommandInput['TransactItems']> = [],
+  ): Promise<boolean> {
+    const room = MAX_TRANSACTION_ITEMS - 1 - more.length;
+    const early = items.slice(0, Math.max(0, items.length - room));
+    for (let i = 0; i < early.length; i += 16)
+      await Promise.all(
+        early
+          .slice(i, i + 16)
+          .map((Item) => this.dynamo.send(new PutCommand({ TableName: this.tableName, Item }))),
+      );
+    const transact = [
+      first,
+      ...more,
+      ...items.slice(early.length).map((Item) => ({ Put: { TableName: this.tableName, Item } })),
+    ];
+    try {
+      await this.dynamo.send(new TransactWriteCommand({ TransactItems: transact }));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   async repinWindow(
@@ -365,7 +513,7 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
       '#leaseOwner = :owner AND attribute_exists(#pending)',
       { ':owner': owner, ':snapshot': connectionSnapshot, ':supersedes': supersedes },
     );
-    return repinned ? initializedState(repinned) : undefined;
+    return repinned ? this.initializedState(repinned) : undefined;
   }
 
   async getCommittedWindow(
@@ -389,7 +537,8 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
         ExpressionAttributeValues: {
           ':pk': connectionKey(connectionId),
-          ':from': windowHistoryKey(after),
+          // After the window ending at `after` and its part-list items (thousands, for a large window).
+          ':from': `${windowHistoryKey(after)}#\uffff`,
           ':to': `${WINDOW_SK_PREFIX}\uffff`,
         },
         Limit: 32,
@@ -398,7 +547,7 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
     );
     // Part-list items of a window sort after it: only window rows name window ends.
     const ends = (Items ?? [])
-      .filter((item) => !String(item['sk']).includes(PARTS_SK_INFIX))
+      .filter((item) => !isPartListKey(String(item['sk'])))
       .map((item) => new Date(String(item['windowEnd'])));
     return ends.find((end) => end.getTime() > after.getTime());
   }
@@ -409,9 +558,57 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
     const bytes = commit.parts.reduce((n, p) => n + p.bytes, 0);
     const committedAt = commit.committedAt.toISOString();
     const lastFileKey = commit.parts.at(-1)?.key ?? commit.manifestKey;
+    const earlier = commit.earlierUsage;
+    // A re-export (backfill) counts again: the row keeps the sum over its end's commits.
+    const usage = earlier
+      ? {
+          events: earlier.events + records,
+          files: earlier.files + commit.parts.length,
+          bytes: earlier.bytes + bytes,
+        }
+      : undefined;
+    const history = {
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          pk,
+          sk: windowHistoryKey(commit.windowEnd),
+          connectionId,
+          windowStart: commit.expectedWatermark.toISOString(),
+          windowEnd: commit.windowEnd.toISOString(),
+          sequence: commit.sequence,
+          ...historyParts(commit),
+          manifestKey: commit.manifestKey,
+          records,
+          bytes,
+          committedAt,
+          ...(commit.gaps?.length ? { gaps: commit.gaps } : {}),
+          bucketName: commit.bucketName,
+          ...(commit.supersedes ? { supersedes: commit.supersedes } : {}),
+          ...(usage ? { usage } : {}),
+        },
+      },
+    };
+    const ok = await this.transactWithItems(
+      this.commitStateUpdate(pk, commit, committedAt, lastFileKey),
+      this.commitPartItems(pk, commit),
+      [history],
+    );
+    if (ok) return true;
+    // A retry of a transaction that did commit (response lost) fails its condition:
+    // recognise our own commit by its exact outcome rather than report a lost race.
+    const row = await this.readRow(connectionId);
+    return (
+      row?.watermark === commit.windowEnd.toISOString() &&
+      Number(row.sequence) === commit.stateSequence &&
+      row.lastCommittedAt === committedAt &&
+      row.lastFileKey === lastFileKey
+    );
+  }
 
-    const gaps = commit.gaps ?? [];
-    const lastGap = gaps.at(-1);
+  /** The commit's state update: conditional on the watermark it started from and on our lease. */
+  private commitStateUpdate(pk: string, commit: CommitWindow, committedAt: string, lastFileKey: string) {
+    const lastGap = commit.gaps?.at(-1);
     // A window with a gap records it as lastGap (shown by `status`); a complete one leaves the last.
     // The last window that superseded anything stays on the state (status shows it) until another does.
     const superseded = commit.supersedes?.objects.length
@@ -423,100 +620,44 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
       (superseded ? ', #superseded = :superseded ' : ' ') +
       'REMOVE #pending, #pendingConnection, #pendingSupersedes, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
     const stateCondition = '#watermark = :expected AND #leaseOwner = :owner';
-    const usageUpdate =
-      'SET #connectionId = :id, #month = :month ADD #events :events, #files :files, #bytes :bytes';
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: { pk, sk: STATE_SK },
+        UpdateExpression: stateUpdate,
+        ConditionExpression: stateCondition,
+        ExpressionAttributeNames: namesIn(stateUpdate, stateCondition),
+        ExpressionAttributeValues: {
+          ':windowEnd': commit.windowEnd.toISOString(),
+          ':sequence': commit.stateSequence,
+          ':committedAt': committedAt,
+          ':lastFileKey': lastFileKey,
+          ':expected': commit.expectedWatermark.toISOString(),
+          ':owner': commit.leaseOwner,
+          ...(lastGap ? { ':lastGap': { ...lastGap, windowEnd: commit.windowEnd.toISOString() } } : {}),
+          ...(superseded ? { ':superseded': superseded } : {}),
+        },
+      },
+    };
+  }
 
-    const items: TransactWriteCommandInput['TransactItems'] = [
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: { pk, sk: STATE_SK },
-          UpdateExpression: stateUpdate,
-          ConditionExpression: stateCondition,
-          ExpressionAttributeNames: namesIn(stateUpdate, stateCondition),
-          ExpressionAttributeValues: {
-            ':windowEnd': commit.windowEnd.toISOString(),
-            ':sequence': commit.stateSequence,
-            ':committedAt': committedAt,
-            ':lastFileKey': lastFileKey,
-            ':expected': commit.expectedWatermark.toISOString(),
-            ':owner': commit.leaseOwner,
-            ...(lastGap ? { ':lastGap': { ...lastGap, windowEnd: commit.windowEnd.toISOString() } } : {}),
-            ...(superseded ? { ':superseded': superseded } : {}),
-          },
-        },
-      },
-      {
-        Put: {
-          TableName: this.tableName,
-          Item: {
-            pk,
-            sk: windowHistoryKey(commit.windowEnd),
-            connectionId,
-            windowStart: commit.expectedWatermark.toISOString(),
-            windowEnd: commit.windowEnd.toISOString(),
-            sequence: commit.sequence,
-            ...historyParts(commit.parts),
-            manifestKey: commit.manifestKey,
-            records,
-            bytes,
-            committedAt,
-            ...(gaps.length ? { gaps } : {}),
-            bucketName: commit.bucketName,
-            ...(commit.supersedes ? { supersedes: commit.supersedes } : {}),
-          },
-        },
-      },
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: { pk, sk: usageKey(commit.usageMonth) },
-          UpdateExpression: usageUpdate,
-          ExpressionAttributeNames: {
-            '#connectionId': 'connectionId',
-            '#month': 'month',
-            '#events': 'events',
-            '#files': 'files',
-            '#bytes': 'bytes',
-          },
-          ExpressionAttributeValues: {
-            ':id': connectionId,
-            ':month': commit.usageMonth,
-            ':events': records,
-            ':files': commit.parts.length,
-            ':bytes': bytes,
-          },
-        },
-      },
-    ];
-
-    // A history row holds at most HISTORY_INLINE_PARTS parts; the others go to part-list items.
-    const chunks = commit.parts.length > HISTORY_INLINE_PARTS ? partChunks(commit.parts) : [];
-    if (chunks.length <= MAX_HISTORY_PART_ITEMS) {
-      for (const [chunk, parts] of chunks.entries()) {
-        items.push({
-          Put: {
-            TableName: this.tableName,
-            Item: { pk, sk: windowPartsKey(commit.windowEnd, chunk), parts },
-          },
-        });
-      }
+  /**
+   * The part-list items the commit writes: none when the history row lists the parts itself; else
+   * those of the parts saveCursor did not store (usually the last part alone), or — a commit
+   * without an attempt — chunks of 500 parts, up to what one transaction carries.
+   */
+  private commitPartItems(pk: string, commit: CommitWindow): Record<string, unknown>[] {
+    const { parts, partsAttempt } = commit;
+    if (parts.length <= HISTORY_INLINE_PARTS) return [];
+    if (partsAttempt) {
+      const recorded = commit.recordedParts ?? 0;
+      return parts
+        .slice(recorded)
+        .map((part, i) => partItem(pk, commit.windowEnd, recorded + i, part, partsAttempt));
     }
-    try {
-      await this.dynamo.send(new TransactWriteCommand({ TransactItems: items }));
-      return true;
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      // A retry of a transaction that did commit (response lost) fails its condition:
-      // recognise our own commit by its exact outcome rather than report a lost race.
-      const row = await this.readRow(connectionId);
-      return (
-        row?.watermark === commit.windowEnd.toISOString() &&
-        Number(row.sequence) === commit.stateSequence &&
-        row.lastCommittedAt === committedAt &&
-        row.lastFileKey === lastFileKey
-      );
-    }
+    const chunks = partChunks(parts);
+    if (chunks.length > MAX_HISTORY_PART_ITEMS) return [];
+    return chunks.map((chunk, i) => ({ pk, sk: windowPartsKey(commit.windowEnd, i), parts: chunk }));
   }
 
   async releaseLease(connectionId: string, owner: string): Promise<void> {
@@ -551,7 +692,8 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
         (replayThrough ? ', #replayThrough = :replayThrough ' : ' ') +
         'REMOVE #cursor, #leaseOwner, #leaseExpiresAt, #pending, #pendingConnection',
       // A pending window with no part written holds nothing to lose: a backfill may drop its pin.
-      '(attribute_not_exists(#pending) OR attribute_not_exists(#cursor) OR size(#cursor.#parts) = :zero) ' +
+      '(attribute_not_exists(#pending) OR attribute_not_exists(#cursor) OR ' +
+        '(attribute_not_exists(#cursor.#partCount) AND size(#cursor.#parts) = :zero) OR #cursor.#partCount = :zero) ' +
         'AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
       {
         ':watermark': watermark.toISOString(),
@@ -572,7 +714,7 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
     options: { limit?: number; newestFirst?: boolean } = {},
   ): Promise<WindowHistoryEntry[]> {
     const windows: Record<string, unknown>[] = [];
-    const chunks = new Map<string, WrittenPart[][]>();
+    const chunks = new Map<string, Record<string, unknown>[]>();
     const input: QueryCommandInput = {
       TableName: this.tableName,
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
@@ -584,13 +726,9 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
     read: for await (const page of paginateQuery({ client: this.dynamo }, input)) {
       for (const item of page.Items ?? []) {
         const sk = String(item['sk']);
-        const infix = sk.indexOf(PARTS_SK_INFIX);
-        if (infix >= 0) {
-          const windowSk = sk.slice(0, infix);
-          const chunk = Number(sk.slice(infix + PARTS_SK_INFIX.length));
-          const list = chunks.get(windowSk) ?? [];
-          list[chunk] = (item['parts'] as WrittenPart[] | undefined) ?? [];
-          chunks.set(windowSk, list);
+        if (isPartListKey(sk)) {
+          const windowSk = sk.slice(0, sk.indexOf(PARTS_SK_INFIX));
+          chunks.set(windowSk, [...(chunks.get(windowSk) ?? []), item]);
           continue;
         }
         if (options.limit !== undefined && windows.length >= options.limit) break read;
@@ -599,9 +737,12 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
     }
     return windows.map((row) => {
       const inline = (row['parts'] as WrittenPart[] | undefined) ?? [];
-      const listed = chunks.get(String(row['sk']))?.flat() ?? [];
       const partCount = Number(row['partCount'] ?? inline.length);
-      const parts = listed.length ? listed : inline;
+      const attempt = row['partsAttempt'] as string | undefined;
+      const parts =
+        inline.length === partCount
+          ? inline
+          : partsOfItems(chunks.get(String(row['sk'])) ?? [], attempt, partCount);
       return {
         connectionId: String(row['connectionId']),
         windowStart: new Date(String(row['windowStart'])),
@@ -621,34 +762,33 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
     });
   }
 
-  /** Usage of one connection in one month (`YYYY-MM`); zeros when nothing was exported. */
+  /**
+   * Usage of one connection in one month (`YYYY-MM`, the UTC month of the window ends); zeros when
+   * nothing was exported. Summed from the month's history rows (each counts its end's commits).
+   */
   async getUsage(connectionId: string, month: string): Promise<MonthlyUsage> {
-    const { Item } = await this.dynamo.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: this.key(connectionId, usageKey(month)),
-        ConsistentRead: true,
-      }),
-    );
-    return {
-      connectionId,
-      month,
-      events: Number(Item?.['events'] ?? 0),
-      files: Number(Item?.['files'] ?? 0),
-      bytes: Number(Item?.['bytes'] ?? 0),
-    };
+    const usage = await this.usageByMonth(connectionId, `${WINDOW_SK_PREFIX}${month}`);
+    return usage.get(month) ?? { connectionId, month, events: 0, files: 0, bytes: 0 };
   }
 
   /** Every month with usage of one connection, oldest first. */
   async listUsage(connectionId: string): Promise<MonthlyUsage[]> {
-    const rows = await this.queryPrefix(connectionId, USAGE_SK_PREFIX, {});
-    return rows.map((row) => ({
-      connectionId,
-      month: String(row['sk']).slice(USAGE_SK_PREFIX.length),
-      events: Number(row['events'] ?? 0),
-      files: Number(row['files'] ?? 0),
-      bytes: Number(row['bytes'] ?? 0),
-    }));
+    return [...(await this.usageByMonth(connectionId, WINDOW_SK_PREFIX)).values()];
+  }
+
+  private async usageByMonth(connectionId: string, prefix: string): Promise<Map<string, MonthlyUsage>> {
+    const months = new Map<string, MonthlyUsage>();
+    for (const row of await this.queryPrefix(connectionId, prefix, {})) {
+      if (isPartListKey(String(row['sk']))) continue;
+      const month = String(row['windowEnd']).slice(0, 7);
+      const sum = months.get(month) ?? { connectionId, month, events: 0, files: 0, bytes: 0 };
+      const counts = usageOfHistoryRow(row);
+      sum.events += counts.events;
+      sum.files += counts.files;
+      sum.bytes += counts.bytes;
+      months.set(month, sum);
+    }
+    return months;
   }
 
   /** The state row of every connection (a scan: operator CLI and lag checks, not the hot path). */
@@ -664,7 +804,10 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
       },
     );
     for await (const page of pages) {
-      for (const item of page.Items ?? []) states.push(stateOfRow(item as StateRow));
+      for (const item of page.Items ?? []) {
+        const row = item as StateRow;
+        states.push(await this.withCursorParts(row, stateOfRow(row)));
+      }
     }
     return states.sort((a, b) =>
       a.connectionId < b.connectionId ? -1 : a.connectionId > b.connectionId ? 1 : 0,

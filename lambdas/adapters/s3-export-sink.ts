@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
-import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { ExportSink, SinkTarget, StoredObject } from '../ports/index.ts';
+import type { ExportSink, PutOptions, SinkTarget, StoredObject } from '../ports/index.ts';
 import { type CredentialsOption, createS3Client } from './aws-clients.ts';
 import { translateAwsError } from './aws-errors.ts';
 
@@ -99,7 +99,9 @@ export class S3ExportSink implements ExportSink {
     key: string,
     body: Readable,
     contentType: string,
+    options: PutOptions = {},
   ): Promise<StoredObject> {
+    options.signal?.throwIfAborted();
     let client: S3Client;
     try {
       client = await this.clientFor(target);
@@ -114,6 +116,10 @@ export class S3ExportSink implements ExportSink {
       digest.destroy(error);
     });
     body.pipe(digest);
+    // The caller's signal abandons the upload: the request in flight is cut, a multipart upload aborted.
+    const abortController = new AbortController();
+    const abort = () => abortController.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', abort, { once: true });
     const upload = new Upload({
       client,
       params: {
@@ -126,16 +132,44 @@ export class S3ExportSink implements ExportSink {
       partSize: this.partSize,
       queueSize: this.queueSize,
       leavePartsOnError: false,
+      abortController,
     });
     try {
       await upload.done();
     } catch (error) {
       body.unpipe(digest);
       body.destroy();
+      if (options.signal?.aborted) throw options.signal.reason;
       // The source's failure is the cause; what the upload reports may be its abort's aftermath.
       if (sourceError && error !== sourceError) throw Object.assign(sourceError, { uploadError: error });
       throw error === sourceError ? error : translateAwsError(error);
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
     }
     return { key, bytes: digest.bytes, sha256: digest.digestHex() };
+  }
+
+  async exists(target: SinkTarget, key: string): Promise<boolean> {
+    let client: S3Client;
+    try {
+      client = await this.clientFor(target);
+    } catch (error) {
+      throw translateAwsError(error);
+    }
+    try {
+      await client.send(
+        new HeadObjectCommand({
+          Bucket: target.bucketName,
+          Key: key,
+          ...(target.bucketOwnerAccountId ? { ExpectedBucketOwner: target.bucketOwnerAccountId } : {}),
+        }),
+      );
+      return true;
+    } catch (error) {
+      // Not found, refused, or a bucket elsewhere (a wrong row): nothing of ours is there.
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status !== undefined && [301, 400, 403, 404].includes(status)) return false;
+      throw translateAwsError(error);
+    }
   }
 }

@@ -164,8 +164,14 @@ export interface ExportCursor {
   nextObjectIndex: number;
   /** Next data part number to write (1-based). */
   nextPartNumber: number;
-  /** Parts already written and durable. */
+  /** Parts already written and durable, part n at index n − 1 (each stored in a row of its own). */
   parts: WrittenPart[];
+  /**
+   * Identity of this writing of the window's parts (random, fixed when its first part is written):
+   * the rows of its parts carry it, so rows of an earlier writing of the same window end are
+   * never mistaken for its own. Absent on cursors saved before parts had rows of their own.
+   */
+  attempt?: string;
 }
 
 export interface ExportState {
@@ -217,8 +223,18 @@ export interface CommitWindow {
   committedAt: Date;
   parts: WrittenPart[];
   manifestKey: string;
-  /** `YYYY-MM` of the window end, for usage metering. */
-  usageMonth: string;
+  /**
+   * How many of `parts` (the first ones) saveCursor stored already: the commit adds only the
+   * others. 0 or absent: none.
+   */
+  recordedParts?: number;
+  /** The cursor's `attempt`, whose part rows the window's history links. */
+  partsAttempt?: string | undefined;
+  /**
+   * What earlier commits of the same window end counted (a backfill's re-export counts again):
+   * the history row keeps the sum, from which monthly usage is derived.
+   */
+  earlierUsage?: UsageCounts | undefined;
   /** Ranges of the window whose events may be missing (recorded in history and as lastGap). */
   gaps?: WindowGap[];
 }
@@ -248,8 +264,18 @@ export interface ExportStateStore {
   ): Promise<ExportState | undefined>;
   /** Extend our lease; false when it is no longer ours. */
   renewLease(connectionId: string, owner: string, now: Date, leaseMs: number): Promise<boolean>;
-  /** Record progress of a multi-invocation window; false when the lease is no longer ours. */
-  saveCursor(connectionId: string, owner: string, cursor: ExportCursor): Promise<boolean>;
+  /**
+   * Record progress of a window that spans parts: the cursor (constant size) and, in the same
+   * transaction, a row for each of `cursor.parts` from index `recorded` on (those written since
+   * the last save). False when the lease is no longer ours (nothing written).
+   */
+  saveCursor(
+    connectionId: string,
+    owner: string,
+    windowEnd: Date,
+    cursor: ExportCursor,
+    recorded: number,
+  ): Promise<boolean>;
   /**
    * Replace the pending window's settings (while we hold the lease): pendingConnection :=
    * `connectionSnapshot`, pendingSupersedes := `supersedes`, cursor cleared (the window is written
@@ -263,8 +289,9 @@ export interface ExportStateStore {
   ): Promise<ExportState | undefined>;
   /**
    * Atomically: watermark := windowEnd, sequence := commit.stateSequence, clear pending window (and
-   * its connection snapshot, superseded objects), cursor, lease and lastError; add (or replace) the window's history row and
-   * usage counters. Only when the watermark still equals expectedWatermark and the lease is ours;
+   * its connection snapshot, superseded objects), cursor, lease and lastError; add (or replace) the
+   * window's history row (which monthly usage is derived from) and the rows of parts saveCursor did
+   * not store. Only when the watermark still equals expectedWatermark and the lease is ours;
    * false otherwise (nothing written).
    */
   commitWindow(connectionId: string, commit: CommitWindow): Promise<boolean>;
@@ -300,6 +327,15 @@ export interface CommittedWindowRecord {
   /** Absent on rows written before buckets were recorded. */
   bucketName?: string;
   supersedes?: ManifestSupersedes;
+  /** What the window's commits of this end counted, summed (usage is derived from it). */
+  usage?: UsageCounts;
+}
+
+/** Events, files and bytes one or more commits exported. */
+export interface UsageCounts {
+  events: number;
+  files: number;
+  bytes: number;
 }
 
 /** A committed window as the operator's history lists it (the history row, parts read back in full). */
@@ -322,6 +358,8 @@ export interface WindowHistoryEntry {
   bucketName?: string;
   /** What the window superseded (docs/exactly-once.md §3, §8). */
   supersedes?: ManifestSupersedes;
+  /** What the commits of this window end counted, summed (set by getCommittedWindow). */
+  usage?: UsageCounts;
 }
 
 /** What one connection exported in one month (the platform bills by volume: docs/operations.md). */
@@ -379,8 +417,25 @@ export interface ExportSink {
   /**
    * Stream `body` to `key` in the target bucket with `bucket-owner-full-control`,
    * `ExpectedBucketOwner` when known and SSE-KMS when a key is set (multipart for large bodies).
+   * When `options.signal` aborts, the upload is abandoned (its multipart upload aborted) and the
+   * call rejects: the exporter fences its writes by its lease this way (docs/exactly-once.md §4).
    */
-  putObject(target: SinkTarget, key: string, body: Readable, contentType: string): Promise<StoredObject>;
+  putObject(
+    target: SinkTarget,
+    key: string,
+    body: Readable,
+    contentType: string,
+    options?: PutOptions,
+  ): Promise<StoredObject>;
+  /**
+   * Whether `key` exists in the target bucket (HEAD). False also when the bucket refuses or does
+   * not exist: nothing can have been written there. Optional: without it, nothing is assumed written.
+   */
+  exists?(target: SinkTarget, key: string): Promise<boolean>;
+}
+
+export interface PutOptions {
+  signal?: AbortSignal | undefined;
 }
 
 /** The KMS key as our exporter identity sees it (an adapter calls KMS DescribeKey). */

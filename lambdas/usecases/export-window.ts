@@ -1,9 +1,10 @@
 /**
  * Export one connection's window [watermark, windowEnd) exactly once: validate the row, refuse an
  * unsettled window end, take the lease and pin the window (and the row it is written with), stream
- * the staged objects into size-split parts with a cursor to continue in the next invocation, write
- * the manifest last, then move the watermark with one conditional write. Why each step, and what
- * a backfill changes: docs/exactly-once.md.
+ * the staged objects into parts split by size, or by time when the invocation runs low, with a
+ * cursor after each part but the last to continue in the next invocation, every write fenced by
+ * the lease (lease-fence.ts), write the manifest last, then move the watermark with one
+ * conditional write. Why each step, and what a backfill changes: docs/exactly-once.md.
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -44,6 +45,7 @@ import type {
 } from '../ports/index.ts';
 import { listSettledWindow } from './compact-slot.ts';
 import { UseCaseError } from './errors.ts';
+import { LeaseFence } from './lease-fence.ts';
 import { defaultCompressor, type ObjectCompressor } from './record-worker-pool.ts';
 
 export const DEFAULT_LEASE_MS = 5 * 60_000;
@@ -86,9 +88,16 @@ export interface ExportDeps {
   /** Re-enqueue a window that continues in another invocation. */
   jobs?: JobQueue;
   notifier?: ExportNotifier;
-  /** Milliseconds left in this invocation; the exporter stops at a part boundary when below `reserveMs`. */
+  /**
+   * Milliseconds left in this invocation: below `reserveMs`, the part being written closes at the
+   * next staged-object boundary and the window continues in another invocation.
+   */
   remainingTimeMs?: () => number;
   reserveMs?: number;
+  /** A part also closes (at a staged-object boundary) once it has taken this long; default: no bound. */
+  partTimeLimitMs?: number;
+  /** How often (real milliseconds) a write in flight checks its lease's deadline (lease-fence.ts). */
+  fencePollMs?: number;
   /** Identity of this attempt (a lease owner); random by default. */
   owner?: string;
 }
@@ -157,11 +166,11 @@ function genericDiagnosis(error: unknown): ConnectionDiagnosis {
   return { code: 'EXPORT_FAILED', message: `${name}: ${message}`, at: new Date().toISOString() };
 }
 
-/** Another invocation took the connection's lease: this one stops without writing further. */
+/** Another invocation took the connection's lease (or may have): this one stops without writing further. */
 class LostLeaseError extends UseCaseError {
   override readonly name = 'LostLeaseError';
-  constructor() {
-    super("another invocation took over the connection's lease; this one stops");
+  constructor(reason = "another invocation took over the connection's lease") {
+    super(`${reason}; this one stops`);
   }
 }
 
@@ -248,12 +257,12 @@ async function pendingWindowSettings(
   // Status (pause/disable) always comes from the current row: it was checked before the lease.
   const pinned = { ...validation.connection, status: current.status };
   if (sameSettings(pinned, current)) return { connection: pinned, state };
-  const written = state.cursor?.parts ?? [];
+  const written = await writtenKeys(pinned, state, windowEnd, deps);
   const moved = DESTINATION_FIELDS.some((f) => stableJson(pinned[f]) !== stableJson(current[f]));
   if (written.length > 0 && !moved) return { connection: pinned, state };
   const abandoned: SupersededObject[] =
     written.length > 0
-      ? [...written.map((p) => p.key), manifestObjectKey(pinned, windowEnd)].map((key) => ({
+      ? [...written, manifestObjectKey(pinned, windowEnd)].map((key) => ({
           bucketName: pinned.bucketName,
           key,
         }))
@@ -265,6 +274,23 @@ async function pendingWindowSettings(
     mergeObjects(state.pendingSupersedes ?? [], abandoned),
   );
   return repinned ? { connection: current, state: repinned } : undefined;
+}
+
+/**
+ * The keys earlier attempts of the pending window wrote: the parts of its cursor, and the part
+ * after them when it exists — the part that ends a window is recorded by the commit, not by a
+ * cursor save, and an attempt may have stopped between its upload and the commit.
+ */
+async function writtenKeys(
+  pinned: Connection,
+  state: ExportState,
+  windowEnd: Date,
+  deps: ExportDeps,
+): Promise<string[]> {
+  const recorded = (state.cursor?.parts ?? []).map((p) => p.key);
+  const next = dataObjectKey(pinned, windowEnd, state.cursor?.nextPartNumber ?? 1);
+  const unrecorded = (await deps.sink.exists?.(sinkTargetOf(pinned), next)) ?? false;
+  return unrecorded ? [...recorded, next] : recorded;
 }
 
 /**
@@ -297,6 +323,65 @@ export function windowSupersedes(
 export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promise<ExportOutcome> {
   const now = deps.clock.now();
   assertWindowEndSettled(job.windowEnd, now, deps.settings.settleDelayMs);
+  const start = await startingState(job, now, deps);
+  if ('status' in start) return start;
+  const { connection } = start;
+  let state = start.state;
+
+  const owner = deps.owner ?? randomUUID();
+  const committed: CommittedWindow[] = [];
+  const hadError = state.lastError !== undefined;
+  const lostOrHeld = (): ExportOutcome =>
+    committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
+  // One job may commit several windows: an older pending window first, then up to the job's end.
+  while (state.watermark.getTime() < job.windowEnd.getTime() || state.pendingWindowEnd) {
+    if (committed.length > 0 && outOfTime(deps)) {
+      // Many windows (a backfill's re-exports) in one job: the next invocation goes on.
+      await enqueueContinuation(connection.connectionId, job.windowEnd, deps);
+      break;
+    }
+    // After a backfill, the committed windows after the watermark are exported again to their own keys.
+    const replayEnd =
+      state.pendingWindowEnd || !isReplaying(state, state.watermark)
+        ? undefined
+        : await deps.state.nextCommittedWindowEnd(connection.connectionId, state.watermark);
+    const leasedAt = deps.clock.now();
+    const leased = await deps.state.acquireLease(
+      connection.connectionId,
+      owner,
+      leasedAt,
+      deps.settings.leaseMs,
+      replayEnd ?? job.windowEnd,
+      connection as unknown as Record<string, unknown>,
+    );
+    if (!leased) return lostOrHeld();
+    state = leased;
+    if (!state.pendingWindowEnd) {
+      if (state.watermark.getTime() < job.windowEnd.getTime()) continue; // a rival committed meanwhile: choose again
+      // A rival committed this window (or a later one) between our read and our lease: exporting
+      // [watermark, job end) now would re-commit it empty, or move the watermark back.
+      await deps.state.releaseLease(connection.connectionId, owner);
+      break;
+    }
+    const step = await exportLeasedWindow(connection, state, { owner, leasedAt, now }, deps);
+    if (step.status === 'lease-held') return lostOrHeld();
+    if (step.status === 'lost') return { status: 'lost-race', windows: committed };
+    if (step.status === 'refused') return step.outcome;
+    if (step.status === 'continued') return { status: 'continued', windows: committed, cursor: step.cursor };
+    committed.push(step.window);
+    await notifyCommitted(connection.connectionId, step.window, hadError && committed.length === 1, deps);
+    // The commit says what the state is now: no read needed (the next lease reads it anyway).
+    state = stateAfterCommit(state, step.window);
+  }
+  return committed.length ? { status: 'committed', windows: committed } : { status: 'up-to-date' };
+}
+
+/** The connection and its state (initialized on its first export), or why there is nothing to do. */
+async function startingState(
+  job: ExportJobInput,
+  now: Date,
+  deps: ExportDeps,
+): Promise<ExportOutcome | { connection: Connection; state: ExportState }> {
   const raw = await deps.connections.getRaw(job.connectionId);
   if (!raw) return { status: 'missing' };
 
@@ -315,114 +400,106 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
   }
   const connection = validation.connection;
   if (connection.status !== 'ACTIVE') return { status: 'inactive', connectionStatus: connection.status };
-
-  let state: ExportState;
   try {
-    state =
+    const state =
       (await deps.state.get(connection.connectionId)) ??
       (await deps.state.initialize(
         connection.connectionId,
         initialWatermark(connection, now, deps.settings.stagingRetentionDays),
       ));
+    return { connection, state };
   } catch (error) {
     if (!(error instanceof ConnectionProblemError)) throw error;
     return refuse(connection.connectionId, error, now, deps);
   }
+}
 
-  const owner = deps.owner ?? randomUUID();
-  const committed: CommittedWindow[] = [];
-  const hadError = state.lastError !== undefined;
-  // One job may commit several windows: an older pending window first, then up to the job's end.
-  while (state.watermark.getTime() < job.windowEnd.getTime() || state.pendingWindowEnd) {
-    if (committed.length > 0 && outOfTime(deps)) {
-      // Many windows (a backfill's re-exports) in one job: the next invocation goes on.
-      await deps.jobs?.enqueue([
-        {
-          connectionId: connection.connectionId,
-          windowEnd: job.windowEnd.toISOString(),
-          reason: 'continuation',
-        },
-      ]);
-      break;
-    }
-    // After a backfill, the committed windows after the watermark are exported again to their own keys.
-    const replayEnd =
-      state.pendingWindowEnd || !isReplaying(state, state.watermark)
-        ? undefined
-        : await deps.state.nextCommittedWindowEnd(connection.connectionId, state.watermark);
-    const leased = await deps.state.acquireLease(
-      connection.connectionId,
-      owner,
-      deps.clock.now(),
-      deps.settings.leaseMs,
-      replayEnd ?? job.windowEnd,
-      connection as unknown as Record<string, unknown>,
-    );
-    if (!leased)
-      return committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
-    state = leased;
-    if (!state.pendingWindowEnd) {
-      if (state.watermark.getTime() < job.windowEnd.getTime()) continue; // a rival committed meanwhile: choose again
-      // A rival committed this window (or a later one) between our read and our lease: exporting
-      // [watermark, job end) now would re-commit it empty, or move the watermark back.
-      await deps.state.releaseLease(connection.connectionId, owner);
-      break;
-    }
-    const windowEnd = state.pendingWindowEnd;
-    const settings = await pendingWindowSettings(connection, state, windowEnd, owner, deps);
-    if (!settings)
-      return committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
-    state = settings.state;
-    const windowConnection = settings.connection;
-    let encrypt: Encryptor | undefined;
-    try {
-      encrypt = (await deps.preflight?.(windowConnection, deps.clock.now()))?.encrypt;
-      await claimNamespace(windowConnection, deps);
-    } catch (error) {
-      if (!(error instanceof ConnectionProblemError)) throw error;
-      await deps.state.releaseLease(connection.connectionId, owner);
-      return refuse(connection.connectionId, error, now, deps);
-    }
-    let outcome: PendingWindowOutcome;
-    try {
-      const earlier = isReplaying(state, windowEnd)
-        ? await deps.state.getCommittedWindow(connection.connectionId, windowEnd)
-        : undefined;
-      outcome = await exportPendingWindow(windowConnection, state, windowEnd, owner, encrypt, deps, earlier);
-    } catch (error) {
-      if (error instanceof LostLeaseError) return { status: 'lost-race', windows: committed };
-      const diagnosis = {
-        ...(deps.diagnose ?? genericDiagnosis)(error, windowConnection),
-        windowEnd: windowEnd.toISOString(),
-      };
-      await deps.state.recordError(connection.connectionId, diagnosis).catch(() => undefined);
-      await deps.state.releaseLease(connection.connectionId, owner).catch(() => undefined);
-      await deps.notifier
-        ?.exportFailed({ connectionId: connection.connectionId, windowEnd, diagnosis })
-        .catch(() => undefined);
-      throw error;
-    }
-    if (outcome.status === 'continued')
-      return { status: 'continued', windows: committed, cursor: outcome.cursor };
-    committed.push(outcome.window);
-    // The window is committed: a notification that cannot be published must not turn it into a failure.
-    await deps.notifier
-      ?.windowCommitted({
-        connectionId: connection.connectionId,
-        windowStart: outcome.window.windowStart,
-        windowEnd: outcome.window.windowEnd,
-        sequence: outcome.window.sequence,
-        records: outcome.window.records,
-        bytes: outcome.window.parts.reduce((n, p) => n + p.bytes, 0),
-        files: outcome.window.parts.length,
-        recovered: hadError && committed.length === 1,
-      })
-      .catch(() => undefined);
-    const after = await deps.state.get(connection.connectionId);
-    if (!after) break;
-    state = after;
+type LeasedOutcome =
+  | PendingWindowOutcome
+  | { status: 'lease-held' }
+  | { status: 'lost' }
+  | { status: 'refused'; outcome: ExportOutcome };
+
+/** Export the pending window of `state`, whose lease `lease.owner` took at `lease.leasedAt`. */
+async function exportLeasedWindow(
+  connection: Connection,
+  leasedState: ExportState,
+  lease: { owner: string; leasedAt: Date; now: Date },
+  deps: ExportDeps,
+): Promise<LeasedOutcome> {
+  const { owner } = lease;
+  const windowEnd = leasedState.pendingWindowEnd!;
+  const settings = await pendingWindowSettings(connection, leasedState, windowEnd, owner, deps);
+  if (!settings) return { status: 'lease-held' };
+  const state = settings.state;
+  const windowConnection = settings.connection;
+  let encrypt: Encryptor | undefined;
+  try {
+    encrypt = (await deps.preflight?.(windowConnection, deps.clock.now()))?.encrypt;
+    await claimNamespace(windowConnection, deps);
+  } catch (error) {
+    if (!(error instanceof ConnectionProblemError)) throw error;
+    await deps.state.releaseLease(connection.connectionId, owner);
+    return { status: 'refused', outcome: await refuse(connection.connectionId, error, lease.now, deps) };
   }
-  return committed.length ? { status: 'committed', windows: committed } : { status: 'up-to-date' };
+  try {
+    const earlier = isReplaying(state, windowEnd)
+      ? await deps.state.getCommittedWindow(connection.connectionId, windowEnd)
+      : undefined;
+    const pending = { connection: windowConnection, state, windowEnd, encrypt, earlier };
+    return await exportPendingWindow(pending, { owner, leasedAt: lease.leasedAt }, deps);
+  } catch (error) {
+    if (error instanceof LostLeaseError) return { status: 'lost' };
+    const diagnosis = {
+      ...(deps.diagnose ?? genericDiagnosis)(error, windowConnection),
+      windowEnd: windowEnd.toISOString(),
+    };
+    await deps.state.recordError(connection.connectionId, diagnosis).catch(() => undefined);
+    await deps.state.releaseLease(connection.connectionId, owner).catch(() => undefined);
+    await deps.notifier
+      ?.exportFailed({ connectionId: connection.connectionId, windowEnd, diagnosis })
+      .catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The window is committed: a notification that cannot be published must not turn it into a failure. */
+async function notifyCommitted(
+  connectionId: string,
+  window: CommittedWindow,
+  recovered: boolean,
+  deps: ExportDeps,
+): Promise<void> {
+  await deps.notifier
+    ?.windowCommitted({
+      connectionId,
+      windowStart: window.windowStart,
+      windowEnd: window.windowEnd,
+      sequence: window.sequence,
+      records: window.records,
+      bytes: window.parts.reduce((n, p) => n + p.bytes, 0),
+      files: window.parts.length,
+      recovered,
+    })
+    .catch(() => undefined);
+}
+
+/**
+ * The state after committing `window` from `state`, as the commit wrote it (what the loop reads:
+ * watermark, sequence, no pending window; the backfill's replay bound is unchanged).
+ */
+export function stateAfterCommit(state: ExportState, window: CommittedWindow): ExportState {
+  return {
+    connectionId: state.connectionId,
+    watermark: window.windowEnd,
+    sequence: Math.max(window.sequence, state.sequence),
+    ...(state.replayThrough ? { replayThrough: state.replayThrough } : {}),
+    lastFileKey: window.parts.at(-1)?.key ?? window.manifestKey,
+  };
+}
+
+async function enqueueContinuation(connectionId: string, windowEnd: Date, deps: ExportDeps): Promise<void> {
+  await deps.jobs?.enqueue([{ connectionId, windowEnd: windowEnd.toISOString(), reason: 'continuation' }]);
 }
 
 /** Whether `at` is within what a backfill re-exports (only then is the history consulted). */
@@ -435,19 +512,155 @@ function outOfTime(deps: ExportDeps): boolean {
   return remaining !== undefined && remaining < (deps.reserveMs ?? 0);
 }
 
+/**
+ * When a part closes early, at the next staged-object boundary: the invocation's time runs low
+ * (below the reserve), or the part has taken `partTimeLimitMs`. So every window ends within the
+ * invocation's budget whatever its number of staged objects: the cursor is saved and the next
+ * invocation goes on.
+ */
+function partCloser(deps: ExportDeps): () => boolean {
+  const started = deps.clock.now().getTime();
+  const limit = deps.partTimeLimitMs;
+  return () => outOfTime(deps) || (limit !== undefined && deps.clock.now().getTime() - started >= limit);
+}
+
 type PendingWindowOutcome =
   | { status: 'committed'; window: CommittedWindow }
   | { status: 'continued'; cursor: ExportCursor };
 
+/** A pending window and what it is written with. */
+interface PendingWindow {
+  connection: Connection;
+  state: ExportState;
+  windowEnd: Date;
+  encrypt: Encryptor | undefined;
+  /** The earlier commit of the same end (a backfill's re-export), if any. */
+  earlier: CommittedWindowRecord | undefined;
+}
+
+/** Where a pending window's writing is: its staged objects, cursor and parts stored so far. */
+interface WindowProgress {
+  objects: StagedObjectRef[];
+  cursor: ExportCursor;
+  /** How many of cursor.parts have rows of their own (saved with the cursor). */
+  recorded: number;
+  source: WindowRecords;
+  fence: LeaseFence;
+}
+
 async function exportPendingWindow(
-  connection: Connection,
-  state: ExportState,
-  windowEnd: Date,
-  owner: string,
-  encrypt: Encryptor | undefined,
+  pending: PendingWindow,
+  lease: { owner: string; leasedAt: Date },
   deps: ExportDeps,
-  earlier: CommittedWindowRecord | undefined,
 ): Promise<PendingWindowOutcome> {
+  const { connection, state, windowEnd } = pending;
+  // A ref never holds more stored bytes than a part's size, so parts stay near their size.
+  const objects = await listSettledWindow(
+    deps.staging,
+    deps.clock,
+    connection.appId,
+    state.watermark,
+    windowEnd,
+    refGroupBytes(deps.settings.partSizeBytes),
+  );
+  // A cursor saved before parts had rows of their own gets an attempt: its parts are stored anew.
+  const saved = state.cursor;
+  const cursor: ExportCursor = {
+    nextObjectIndex: saved?.nextObjectIndex ?? 0,
+    nextPartNumber: saved?.nextPartNumber ?? 1,
+    parts: [...(saved?.parts ?? [])],
+    attempt: saved?.attempt ?? randomUUID(),
+  };
+  const fence = new LeaseFence(
+    connection.connectionId,
+    lease.owner,
+    { state: deps.state, clock: deps.clock, leaseMs: deps.settings.leaseMs, pollMs: deps.fencePollMs },
+    lease.leasedAt,
+    (why) => new LostLeaseError(why),
+  );
+  const source = new WindowRecords(
+    objects,
+    cursor.nextObjectIndex,
+    windowRecordWriter(connection, windowEnd),
+    deps,
+  );
+  const progress: WindowProgress = {
+    objects,
+    cursor,
+    recorded: saved?.attempt ? cursor.parts.length : 0,
+    source,
+    fence,
+  };
+  try {
+    if ((await writeRemainingParts(pending, progress, lease.owner, deps)) === 'continued') {
+      await enqueueContinuation(connection.connectionId, windowEnd, deps);
+      await deps.state.releaseLease(connection.connectionId, lease.owner);
+      return { status: 'continued', cursor };
+    }
+    return { status: 'committed', window: await commitPendingWindow(pending, progress, lease.owner, deps) };
+  } finally {
+    source.close();
+  }
+}
+
+/**
+ * Write the window's parts from the cursor on, saving the cursor after each part but the last
+ * (the commit records that one). 'continued' when the invocation's time runs low after progress.
+ */
+async function writeRemainingParts(
+  pending: PendingWindow,
+  progress: WindowProgress,
+  owner: string,
+  deps: ExportDeps,
+): Promise<'done' | 'continued'> {
+  const { connection, windowEnd, encrypt } = pending;
+  const { objects, cursor, source, fence } = progress;
+  const target = sinkTargetOf(connection);
+  let partsThisInvocation = 0;
+  while (cursor.nextObjectIndex < objects.length) {
+    // Stop between parts when the budget runs low, but only after progress, so a window always advances.
+    if (partsThisInvocation > 0 && outOfTime(deps)) return 'continued';
+    const part = await writeWindowPart(
+      connection,
+      target,
+      windowEnd,
+      objects,
+      cursor,
+      source,
+      encrypt,
+      fence.keep,
+      deps,
+      { closeEarly: partCloser(deps), write: fence.write },
+    );
+    if (!part) break;
+    cursor.parts.push(part.written);
+    cursor.nextObjectIndex = part.nextObjectIndex;
+    cursor.nextPartNumber += 1;
+    partsThisInvocation += 1;
+    // The part that ends the window is recorded by the commit: a crash before it rewrites that part.
+    if (cursor.nextObjectIndex >= objects.length) break;
+    const saved = await deps.state.saveCursor(
+      connection.connectionId,
+      owner,
+      windowEnd,
+      cursor,
+      progress.recorded,
+    );
+    if (!saved) throw new LostLeaseError('the lease was taken over by another exporter');
+    progress.recorded = cursor.parts.length;
+  }
+  return 'done';
+}
+
+/** Write the manifest (under the lease fence), then move the watermark with one conditional write. */
+async function commitPendingWindow(
+  pending: PendingWindow,
+  progress: WindowProgress,
+  owner: string,
+  deps: ExportDeps,
+): Promise<CommittedWindow> {
+  const { connection, state, windowEnd, earlier } = pending;
+  const { cursor } = progress;
   const windowStart = state.watermark;
   const target = sinkTargetOf(connection);
   // Staged data older than the retention may be gone: never claim it (manifest, history, state).
@@ -458,121 +671,50 @@ async function exportPendingWindow(
     deps.settings.stagingRetentionDays * 86_400_000,
   );
   const gaps = gap ? [gap] : [];
-  // A ref never holds more stored bytes than a part's size, so parts stay near their size.
-  const objects = await listSettledWindow(
-    deps.staging,
-    deps.clock,
-    connection.appId,
+  // A backfill's re-export of a committed window keeps its sequence (no gap, no repeat).
+  const sequence = earlier?.sequence ?? state.sequence + 1;
+  const supersedes = windowSupersedes(
+    target,
+    { parts: cursor.parts, manifestKey: manifestObjectKey(connection, windowEnd) },
+    earlier,
+    state.pendingSupersedes,
+  );
+  // The fence keeps an exporter whose lease ran out from overwriting the manifest of the one that took over.
+  const { manifestKey, manifest } = await writeWindowManifest(
+    connection,
+    target,
+    { sequence, windowStart, windowEnd, parts: cursor.parts, gaps, supersedes },
+    deps.sink,
+    progress.fence.write,
+  );
+
+  const ok = await deps.state.commitWindow(connection.connectionId, {
+    expectedWatermark: windowStart,
+    windowEnd,
+    sequence,
+    stateSequence: Math.max(sequence, state.sequence),
+    bucketName: target.bucketName,
+    supersedes,
+    leaseOwner: owner,
+    committedAt: deps.clock.now(),
+    parts: cursor.parts,
+    manifestKey,
+    recordedParts: progress.recorded,
+    partsAttempt: cursor.attempt,
+    earlierUsage: earlier?.usage,
+    ...(gaps.length ? { gaps } : {}),
+  });
+  if (!ok) throw new LostLeaseError('the commit found the lease or the watermark changed');
+  return {
     windowStart,
     windowEnd,
-    refGroupBytes(deps.settings.partSizeBytes),
-  );
-  const cursor: ExportCursor = state.cursor
-    ? { ...state.cursor, parts: [...state.cursor.parts] }
-    : { nextObjectIndex: 0, nextPartNumber: 1, parts: [] };
-
-  const source = new WindowRecords(
-    objects,
-    cursor.nextObjectIndex,
-    windowRecordWriter(connection, windowEnd),
-    deps,
-  );
-  try {
-    return await writePendingWindow();
-  } finally {
-    source.close();
-  }
-
-  async function writePendingWindow(): Promise<PendingWindowOutcome> {
-    let leaseRenewedAt = deps.clock.now().getTime();
-    const keepLease = async (force = false) => {
-      const now = deps.clock.now();
-      if (!force && now.getTime() - leaseRenewedAt < deps.settings.leaseMs / 3) return;
-      if (!(await deps.state.renewLease(connection.connectionId, owner, now, deps.settings.leaseMs)))
-        throw new LostLeaseError();
-      leaseRenewedAt = now.getTime();
-    };
-
-    let partsThisInvocation = 0;
-    while (cursor.nextObjectIndex < objects.length) {
-      const remaining = deps.remainingTimeMs?.();
-      // Stop between parts when the budget runs low, but only after progress, so a window always advances.
-      if (remaining !== undefined && remaining < (deps.reserveMs ?? 0) && partsThisInvocation > 0) {
-        await deps.jobs?.enqueue([
-          {
-            connectionId: connection.connectionId,
-            windowEnd: windowEnd.toISOString(),
-            reason: 'continuation',
-          },
-        ]);
-        await deps.state.releaseLease(connection.connectionId, owner);
-        return { status: 'continued', cursor };
-      }
-      const part = await writeWindowPart(
-        connection,
-        target,
-        windowEnd,
-        objects,
-        cursor,
-        source,
-        encrypt,
-        keepLease,
-        deps,
-      );
-      if (!part) break;
-      cursor.parts.push(part.written);
-      cursor.nextObjectIndex = part.nextObjectIndex;
-      cursor.nextPartNumber += 1;
-      partsThisInvocation += 1;
-      if (!(await deps.state.saveCursor(connection.connectionId, owner, cursor))) throw new LostLeaseError();
-    }
-
-    // A backfill's re-export of a committed window keeps its sequence (no gap, no repeat).
-    const sequence = earlier?.sequence ?? state.sequence + 1;
-    const supersedes = windowSupersedes(
-      target,
-      { parts: cursor.parts, manifestKey: manifestObjectKey(connection, windowEnd) },
-      earlier,
-      state.pendingSupersedes,
-    );
-    // An exporter whose lease expired must not overwrite the manifest of the one that took over.
-    await keepLease(true);
-    const { manifestKey, manifest } = await writeWindowManifest(
-      connection,
-      target,
-      { sequence, windowStart, windowEnd, parts: cursor.parts, gaps, supersedes },
-      deps.sink,
-    );
-
-    const ok = await deps.state.commitWindow(connection.connectionId, {
-      expectedWatermark: windowStart,
-      windowEnd,
-      sequence,
-      stateSequence: Math.max(sequence, state.sequence),
-      bucketName: target.bucketName,
-      supersedes,
-      leaseOwner: owner,
-      committedAt: deps.clock.now(),
-      parts: cursor.parts,
-      manifestKey,
-      usageMonth: windowEnd.toISOString().slice(0, 7),
-      ...(gaps.length ? { gaps } : {}),
-    });
-    if (!ok) throw new LostLeaseError();
-    return {
-      status: 'committed',
-      window: {
-        windowStart,
-        windowEnd,
-        sequence,
-        parts: cursor.parts,
-        manifestKey,
-        records: manifest.totalRecords,
-        ...(gaps.length ? { gaps } : {}),
-        supersedes,
-      },
-    };
-  }
+    sequence,
+    parts: cursor.parts,
+    manifestKey,
+    records: manifest.totalRecords,
+    ...(gaps.length ? { gaps } : {}),
+    supersedes,
+  };
 }
 
 /** How many stored bytes of small chunks one ref may group: never more than a part's size. */
@@ -670,16 +812,35 @@ export async function writeWindowManifest(
     supersedes?: ManifestSupersedes | undefined;
   },
   sink: ExportSink,
+  write: FencedWrite = unfenced,
 ): Promise<{ manifestKey: string; manifest: WindowManifest }> {
   const manifest = buildManifest({ connectionId: connection.connectionId, ...window });
   const manifestKey = manifestObjectKey(connection, window.windowEnd);
-  await sink.putObject(target, manifestKey, Readable.from([serializeManifest(manifest)]), 'application/json');
+  const body = serializeManifest(manifest);
+  await write((signal) =>
+    sink.putObject(target, manifestKey, Readable.from([body]), 'application/json', { signal }),
+  );
   return { manifestKey, manifest };
+}
+
+/** Runs one write in a customer's bucket, with the signal that abandons it (the lease fence). */
+export type FencedWrite = <T>(write: (signal: AbortSignal | undefined) => Promise<T>) => Promise<T>;
+
+const unfenced: FencedWrite = (write) => write(undefined);
+
+/** How the exporter bounds a part besides its size, and fences its upload. */
+export interface PartControls {
+  /** True when the part must close at the next staged-object boundary (time runs low). */
+  closeEarly?: () => boolean;
+  write?: FencedWrite;
 }
 
 /**
  * Write the next data part: staged objects from the cursor until the part's uncompressed size
- * passes the part size (only at object boundaries, so part layout is the same on every attempt).
+ * passes the part size or `controls.closeEarly` says so, only at object boundaries and once the
+ * part holds a record. By size alone the layout is the same on every attempt; a part closed early
+ * ends wherever its attempt's time ran low, which is safe because the cursor records where every
+ * part but the last ended, and a rewrite of the part after the cursor replaces it whole.
  * Returns undefined when no remaining object holds a selected record.
  */
 export async function writeWindowPart(
@@ -692,6 +853,7 @@ export async function writeWindowPart(
   encrypt: Encryptor | undefined,
   keepLease: () => Promise<void>,
   deps: WindowWriterDeps,
+  controls: PartControls = {},
 ): Promise<{ written: WrittenPart; nextObjectIndex: number } | undefined> {
   let index = cursor.nextObjectIndex;
   let bytes = 0;
@@ -701,7 +863,8 @@ export async function writeWindowPart(
   // Each object's records are whole gzip members; concatenated in object order they make the part
   // (RFC 1952 §2.2: a gzip file is a series of members).
   async function* partMembers(): AsyncGenerator<Buffer> {
-    while (index < objects.length && !(bytes >= partSize && records > 0)) {
+    const closeEarly = controls.closeEarly ?? (() => false);
+    while (index < objects.length && !(records > 0 && (bytes >= partSize || closeEarly()))) {
       await keepLease();
       const object = await source.take(index);
       index += 1;
@@ -725,12 +888,9 @@ export async function writeWindowPart(
   const gzipped = Readable.from(withFirst(), { objectMode: false });
   const body = encrypt ? encrypt(gzipped) : gzipped;
   const key = dataObjectKey(connection, windowEnd, cursor.nextPartNumber);
-  const stored = await deps.sink.putObject(
-    target,
-    key,
-    body,
-    encrypt ? 'application/pgp-encrypted' : 'application/gzip',
-  );
+  const contentType = encrypt ? 'application/pgp-encrypted' : 'application/gzip';
+  const write = controls.write ?? unfenced;
+  const stored = await write((signal) => deps.sink.putObject(target, key, body, contentType, { signal }));
   return {
     written: { key, records, bytes: stored.bytes, sha256: stored.sha256 },
     nextObjectIndex: index,

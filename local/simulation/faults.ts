@@ -257,9 +257,10 @@ export class FaultInjector {
   /** The customer sink: 503s mid-upload or after it, a crash before a write, a stall past the lease. */
   sink(real: ExportSink, stall: Stall): ExportSink {
     return {
-      putObject: async (target, key, body, contentType) => {
+      exists: (target, key) => real.exists?.(target, key) ?? Promise.resolve(false),
+      putObject: async (target, key, body, contentType, options) => {
         const a = this.currentExport();
-        if (!a) return real.putObject(target, key, body, contentType);
+        if (!a) return real.putObject(target, key, body, contentType, options);
         if (a.dead) throw new SimulatedCrash('exporter already crashed (upload not reached)');
         a.calls += 1;
         a.sinkCalls += 1;
@@ -271,7 +272,7 @@ export class FaultInjector {
         }
         if (fault === 's3-503-after-upload' && a.sinkCalls === a.at) {
           a.fired = true;
-          await real.putObject(target, key, body, contentType);
+          await real.putObject(target, key, body, contentType, options);
           this.fire(a, fault);
           throw slowDownError();
         }
@@ -285,7 +286,8 @@ export class FaultInjector {
           this.clock.advance(stall.leaseMs() + a.stallMs);
           await stall.rival(a.job);
         }
-        const stored = await real.putObject(target, key, body, contentType);
+        // A stalled exporter's upload is abandoned once its lease's deadline passed (the fence).
+        const stored = await real.putObject(target, key, body, contentType, options);
         if (isDataKey(key)) a.dataParts += 1;
         return stored;
       },

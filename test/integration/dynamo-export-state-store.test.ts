@@ -54,7 +54,6 @@ function commitOf(overrides: Partial<CommitWindow> = {}): CommitWindow {
     committedAt: NOW,
     parts,
     manifestKey: 'c/export_day=01-04-2025/event_exports_1743465600.manifest.json',
-    usageMonth: '2025-04',
     ...overrides,
   };
 }
@@ -112,13 +111,13 @@ describe('DynamoExportStateStore', () => {
 
   it('acquireLease takes an expired lease of another owner, keeping its pending window and cursor', async () => {
     const id = await leasedConnection('owner-a');
-    const cursor = { nextObjectIndex: 3, nextPartNumber: 2, parts: [parts[0]!] };
-    expect(await store.saveCursor(id, 'owner-a', cursor)).toBe(true);
+    const cursor = { nextObjectIndex: 3, nextPartNumber: 2, parts: [parts[0]!], attempt: 'attempt-1' };
+    expect(await store.saveCursor(id, 'owner-a', E1, cursor, 0)).toBe(true);
     const later = new Date(NOW.getTime() + LEASE_MS);
     const taken = await store.acquireLease(id, 'owner-b', later, LEASE_MS, E2);
     expect(taken).toMatchObject({ lease: { owner: 'owner-b' }, pendingWindowEnd: E1, cursor });
     expect(await store.renewLease(id, 'owner-a', later, LEASE_MS)).toBe(false);
-    expect(await store.saveCursor(id, 'owner-a', cursor)).toBe(false);
+    expect(await store.saveCursor(id, 'owner-a', E1, cursor, 0)).toBe(false);
   });
 
   it('acquireLease does not pin a window end at or before the watermark', async () => {
@@ -139,7 +138,13 @@ describe('DynamoExportStateStore', () => {
 
   it('a successful commit moves the watermark, clears the window, and writes history and usage', async () => {
     const id = await leasedConnection('owner-a');
-    await store.saveCursor(id, 'owner-a', { nextObjectIndex: 1, nextPartNumber: 2, parts: [parts[0]!] });
+    await store.saveCursor(
+      id,
+      'owner-a',
+      E1,
+      { nextObjectIndex: 1, nextPartNumber: 2, parts: [parts[0]!], attempt: 'a' },
+      0,
+    );
     await store.recordError(id, {
       code: 'BUCKET_POLICY_MISSING',
       message: 'add the statement',
@@ -208,7 +213,7 @@ describe('DynamoExportStateStore', () => {
     ).toBe(false);
     expect(await rawRow(id, 'STATE')).toEqual(before);
     expect(await store.listHistory(id)).toEqual([]);
-    expect(await rawRow(id, 'USAGE#2025-04')).toBeUndefined();
+    expect(await store.getUsage(id, '2025-04')).toMatchObject({ events: 0, files: 0, bytes: 0 });
   });
 
   it('commitWindow after losing the lease returns false and writes nothing, not even usage', async () => {
@@ -219,7 +224,7 @@ describe('DynamoExportStateStore', () => {
     expect(await store.commitWindow(id, commitOf({ leaseOwner: 'owner-a' }))).toBe(false);
     expect(await rawRow(id, 'STATE')).toEqual(before);
     expect(await store.listHistory(id)).toEqual([]);
-    expect(await rawRow(id, 'USAGE#2025-04')).toBeUndefined();
+    expect(await store.getUsage(id, '2025-04')).toMatchObject({ events: 0, files: 0, bytes: 0 });
   });
 
   it('of two attempts racing to commit the same window, exactly one succeeds and usage counts it once', async () => {
@@ -234,6 +239,22 @@ describe('DynamoExportStateStore', () => {
     expect((await store.get(id))?.sequence).toBe(1);
   });
 
+  it('a re-export of a committed window (backfill) counts again, from its history row', async () => {
+    const id = await leasedConnection('owner-a');
+    expect(await store.commitWindow(id, commitOf())).toBe(true);
+    expect(await store.resetWatermark(id, W0, new Date(NOW.getTime() + LEASE_MS), E1)).toBe(true);
+    await store.acquireLease(id, 'owner-a', NOW, LEASE_MS, E1);
+    const earlier = await store.getCommittedWindow(id, E1);
+    expect(earlier?.usage).toEqual({ events: 15, files: 2, bytes: 1500 });
+    expect(await store.commitWindow(id, commitOf({ parts: [parts[1]!], earlierUsage: earlier?.usage }))).toBe(
+      true,
+    );
+    expect(await store.listUsage(id)).toEqual([
+      { connectionId: id, month: '2025-04', events: 20, files: 3, bytes: 2000 },
+    ]);
+    expect(await store.listHistory(id)).toHaveLength(1);
+  });
+
   it('a commit retried after it succeeded reports true without counting usage twice', async () => {
     const id = await leasedConnection('owner-a');
     expect(await store.commitWindow(id, commitOf())).toBe(true);
@@ -244,10 +265,82 @@ describe('DynamoExportStateStore', () => {
     expect(await store.commitWindow(id, commitOf({ committedAt: new Date(NOW.getTime() + 1) }))).toBe(false);
   });
 
+  it('a cursor of 3,000 parts stays a few hundred bytes: each part has its own item, the commit links them', async () => {
+    const id = await leasedConnection('owner-a');
+    const many: WrittenPart[] = Array.from({ length: 3_001 }, (_, i) => ({
+      key: `c/export_day=01-04-2025/event_exports_1743465600_${i + 1}.json.gz`,
+      records: 2,
+      bytes: 100,
+      sha256: (i % 16).toString(16).repeat(64),
+    }));
+    // Saved 60 parts at a time (each save stores the parts written since the last one).
+    const cursor = {
+      nextObjectIndex: 0,
+      nextPartNumber: 1,
+      parts: [] as WrittenPart[],
+      attempt: 'attempt-big',
+    };
+    for (let recorded = 0; recorded < 3_000; recorded += 60) {
+      cursor.parts = many.slice(0, recorded + 60);
+      cursor.nextObjectIndex = recorded + 60;
+      cursor.nextPartNumber = recorded + 61;
+      expect(await store.saveCursor(id, 'owner-a', E1, cursor, recorded)).toBe(true);
+    }
+    const row = await rawRow(id, 'STATE');
+    expect(JSON.stringify(row).length).toBeLessThan(1_000);
+    // A takeover reads the 3,000 parts back from their items.
+    const taken = await store.acquireLease(id, 'owner-b', new Date(NOW.getTime() + LEASE_MS), LEASE_MS, E2);
+    expect(taken?.cursor).toEqual({ ...cursor, parts: many.slice(0, 3_000) });
+    // The former owner can no longer add an item.
+    expect(await store.saveCursor(id, 'owner-a', E1, { ...cursor, parts: many }, 3_000)).toBe(false);
+    expect(await rawRow(id, 'WINDOW#2025-04-01T00:00:00.000Z#PARTS#3000')).toBeUndefined();
+
+    // The commit adds the last part's item only, in a transaction of three items.
+    expect(
+      await store.commitWindow(
+        id,
+        commitOf({ leaseOwner: 'owner-b', parts: many, recordedParts: 3_000, partsAttempt: 'attempt-big' }),
+      ),
+    ).toBe(true);
+    const [entry] = await store.listHistory(id);
+    expect(entry?.partCount).toBe(3_001);
+    expect(entry?.parts).toEqual(many);
+    expect(entry?.partsInManifestOnly).toBeUndefined();
+    expect(await store.getUsage(id, '2025-04')).toMatchObject({
+      events: 6_002,
+      files: 3_001,
+      bytes: 300_100,
+    });
+  });
+
+  it('part items of another attempt of the same window end are not listed as its parts', async () => {
+    const id = await leasedConnection('owner-a');
+    const many: WrittenPart[] = Array.from({ length: 120 }, (_, i) => ({ ...parts[0]!, key: `k${i + 1}` }));
+    // An earlier attempt (e.g. before a repin) stored 120 parts; this one writes 110.
+    const stale = { nextObjectIndex: 120, nextPartNumber: 121, parts: many, attempt: 'attempt-old' };
+    expect(await store.saveCursor(id, 'owner-a', E1, stale, 0)).toBe(true);
+    const fresh = many.slice(0, 110).map((p) => ({ ...p, sha256: 'c'.repeat(64) }));
+    const cursor = {
+      nextObjectIndex: 110,
+      nextPartNumber: 110,
+      parts: fresh.slice(0, 109),
+      attempt: 'attempt-new',
+    };
+    expect(await store.saveCursor(id, 'owner-a', E1, cursor, 0)).toBe(true);
+    expect(
+      await store.commitWindow(
+        id,
+        commitOf({ parts: fresh, recordedParts: 109, partsAttempt: 'attempt-new' }),
+      ),
+    ).toBe(true);
+    const [entry] = await store.listHistory(id);
+    expect(entry?.parts).toEqual(fresh);
+  });
+
   it('releaseLease frees only our lease and keeps the pending window and cursor', async () => {
     const id = await leasedConnection('owner-a');
-    const cursor = { nextObjectIndex: 2, nextPartNumber: 2, parts: [parts[0]!] };
-    await store.saveCursor(id, 'owner-a', cursor);
+    const cursor = { nextObjectIndex: 2, nextPartNumber: 2, parts: [parts[0]!], attempt: 'attempt-1' };
+    await store.saveCursor(id, 'owner-a', E1, cursor, 0);
     await store.releaseLease(id, 'owner-b');
     expect((await store.get(id))?.lease?.owner).toBe('owner-a');
     await store.releaseLease(id, 'owner-a');

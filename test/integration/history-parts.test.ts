@@ -47,7 +47,6 @@ async function commit(connectionId: string, written: WrittenPart[]) {
     committedAt: end,
     parts: written,
     manifestKey: 'customer-folder/export_day=29-11-2026/event_exports_1796112000.manifest.json',
-    usageMonth: '2026-11',
   });
   const { Items } = await documentClient.send(
     new QueryCommand({

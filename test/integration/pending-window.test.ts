@@ -64,7 +64,10 @@ async function crashedWindow(bucket: string, id: string) {
     crashing.exportJob({ connectionId: original.connectionId, windowEnd: '2026-11-02T10:15:00.000Z' }),
   ).rejects.toThrow('simulated crash');
   expect(await listKeys(s3, bucket, 'pinned/')).toHaveLength(2); // part + manifest, uncommitted
-  expect((await driver.runtime.state.get(id))?.cursor?.parts).toHaveLength(1);
+  // The window's only part is its last: the commit records it, no cursor save does.
+  const pending = await driver.runtime.state.get(id);
+  expect(pending?.pendingWindowEnd).toEqual(new Date('2026-11-02T10:15:00.000Z'));
+  expect(pending?.cursor).toBeUndefined();
   return { clock, driver, s3, original };
 }
 

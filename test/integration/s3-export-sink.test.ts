@@ -161,6 +161,36 @@ describe('S3ExportSink on s3rver', () => {
     });
   });
 
+  it('abandons an upload whose signal aborts midway: the reason is thrown and no object is stored', async () => {
+    const key = 'conn/fenced.json.gz';
+    const controller = new AbortController();
+    const reason = new Error('the lease ran out while a write was in flight');
+    let sent = 0;
+    const slow = new Readable({
+      read() {
+        if (sent === 6 * 1024 * 1024) controller.abort(reason);
+        if (sent >= 12 * 1024 * 1024) return this.push(null);
+        sent += 1024 * 1024;
+        this.push(Buffer.alloc(1024 * 1024, 2));
+      },
+    });
+    const sink = new S3ExportSink(() => s3);
+    await expect(
+      sink.putObject(target(), key, slow, 'application/gzip', { signal: controller.signal }),
+    ).rejects.toBe(reason);
+    expect(await sink.exists(target(), key)).toBe(false);
+    // An already aborted signal sends nothing.
+    await expect(
+      sink.putObject(target(), key, Readable.from([Buffer.from('x')]), 'application/gzip', {
+        signal: controller.signal,
+      }),
+    ).rejects.toBe(reason);
+    expect(await sink.exists(target(), key)).toBe(false);
+    await sink.putObject(target(), key, Readable.from([Buffer.from('x')]), 'application/gzip');
+    expect(await sink.exists(target(), key)).toBe(true);
+    expect(await sink.exists(target({ bucketName: 'no-such-customer-bucket' }), key)).toBe(false);
+  });
+
   it('the default client provider keeps one client per bucket region', async () => {
     const clientFor = regionalS3Clients({
       endpoint: engines().s3Endpoint,
