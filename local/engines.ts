@@ -534,6 +534,33 @@ async function startS3rver(options: S3rverStart): Promise<RunningS3> {
 
 // ---------------------------------------------------------------- both
 
+/** The environment a handler or the CLI needs to run against the local engines. */
+function localEnv(
+  tables: LocalTables,
+  stagingBucket: string,
+  dynamoEndpoint: string,
+  s3Endpoint: string,
+): Record<string, string> {
+  return {
+    [ENV.connectionsTable]: tables.connections,
+    [ENV.exportStateTable]: tables.exportState,
+    [ENV.stagingLedgerTable]: tables.stagingLedger,
+    [ENV.stagingBucket]: stagingBucket,
+    [ENV.settleDelayMinutes]: String(DEFAULT_SETTLE_DELAY_MINUTES),
+    [ENV.stagingRetentionDays]: String(DEFAULT_STAGING_RETENTION_DAYS),
+    [ENV.kmsKeyAllowlist]: '',
+    AWS_REGION: LOCAL_REGION,
+    AWS_DEFAULT_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+    AWS_ENDPOINT_URL_S3: s3Endpoint,
+    // s3rver does not understand the SDK's default flexible checksums (aws-chunked trailers).
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+  };
+}
+
 /** Start DynamoDB Local and s3rver, create the tables and the staging bucket. */
 export async function startLocalEngines(options: LocalEngineOptions = {}): Promise<LocalEngines> {
   const suffix = options.tableSuffix ?? '-local';
@@ -623,24 +650,7 @@ export async function startLocalEngines(options: LocalEngineOptions = {}): Promi
     dynamoClient.destroy();
   }
 
-  const env: Record<string, string> = {
-    [ENV.connectionsTable]: tables.connections,
-    [ENV.exportStateTable]: tables.exportState,
-    [ENV.stagingLedgerTable]: tables.stagingLedger,
-    [ENV.stagingBucket]: stagingBucket,
-    [ENV.settleDelayMinutes]: String(DEFAULT_SETTLE_DELAY_MINUTES),
-    [ENV.stagingRetentionDays]: String(DEFAULT_STAGING_RETENTION_DAYS),
-    [ENV.kmsKeyAllowlist]: '',
-    AWS_REGION: LOCAL_REGION,
-    AWS_DEFAULT_REGION: LOCAL_REGION,
-    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    // s3rver does not understand the SDK's default flexible checksums (aws-chunked trailers).
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-  };
+  const env = localEnv(tables, stagingBucket, dynamo.endpoint, s3.endpoint);
 
   return {
     region: LOCAL_REGION,

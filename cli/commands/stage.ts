@@ -100,6 +100,10 @@ export const stage: CliCommand = {
       'FILE.ndjson (one {"app_id": ..., "event": {...}} per line; - for stdin)',
     );
     const fromFile = path !== '-';
+    const shardOption = stringOption(args, 'shard');
+    const validShard = (id: string) => /^[A-Za-z0-9_.-]{1,128}$/.test(id);
+    if (shardOption !== undefined && !validShard(shardOption))
+      throw new UsageError('--shard must be 1-128 letters, digits, "_", "." or "-"');
     const batchSize = positiveInteger(stringOption(args, 'batch-size'), '--batch-size', 500);
     if (batchSize > MAX_BATCH) throw new UsageError(`--batch-size must be at most ${MAX_BATCH}`);
     if (path !== '-') {
@@ -107,9 +111,7 @@ export const stage: CliCommand = {
       if (!file) throw new CliError(`${path}: no such file`);
       if (file.isDirectory()) throw new CliError(`${path}: is a directory, expected an NDJSON file`);
     }
-    const shardId = stringOption(args, 'shard') ?? (fromFile ? await fileShardOf(path) : CLI_SHARD);
-    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(shardId))
-      throw new UsageError('--shard must be 1-128 letters, digits, "_", "." or "-"');
+    const shardId = shardOption ?? (fromFile ? await fileShardOf(path) : CLI_SHARD);
 
     // Staging from the CLI needs the deployment's settings like every export-affecting command.
     operationSettings(ctx);
