@@ -142,6 +142,29 @@ export const stage: CliCommand = {
       totals.objectsCreated.push(...result.objectsCreated);
     };
 
+    // The safe horizon: never stage into a slot that is already compacted (this machine's clock
+    // behind), and say so loudly if a batch's segment landed after its slot was compacted.
+    const { slotIndexKey, slotStartOf, stageTimeOfSegmentKey } = await import(
+      '../../lambdas/domain/staging-layout.ts'
+    );
+    const compacted = (at: Date) => store.exists(slotIndexKey(slotStartOf(at)));
+    const stageChecked = async (records: IncomingRecord[]) => {
+      const now = ctx.clock.now();
+      if (await compacted(now))
+        throw new CliError(
+          `the staging slot of this machine's time (${now.toISOString()}) is already compacted: the clock is behind the deployment's. Fix the clock (NTP) and run the command again; nothing of this batch was staged`,
+        );
+      const result = await stageBatch({ shardId, records }, deps);
+      for (const key of result.objectsCreated) {
+        const stageTime = stageTimeOfSegmentKey(key);
+        if (stageTime && (await compacted(stageTime)))
+          throw new CliError(
+            `segment ${key} was written after its slot was compacted (a batch slower than the stager's timeout): its events will not be exported. Stage those lines again as another shard (--shard)`,
+          );
+      }
+      return result;
+    };
+
     let batch: IncomingRecord[] = [];
     for await (const data of lines(path)) {
       sequence += 1n;
@@ -154,11 +177,11 @@ export const stage: CliCommand = {
         approximateArrivalTimestamp: ctx.clock.now().getTime() / 1000,
       });
       if (batch.length >= batchSize) {
-        add(await stageBatch({ shardId, records: batch }, deps));
+        add(await stageChecked(batch));
         batch = [];
       }
     }
-    if (batch.length > 0) add(await stageBatch({ shardId, records: batch }, deps));
+    if (batch.length > 0) add(await stageChecked(batch));
 
     if (ctx.settings.json) {
       ctx.print(JSON.stringify(totals, null, 2));

@@ -156,12 +156,14 @@ describe('dispatching many connections', () => {
 
     const dispatched = queue.jobs.flatMap(jobConnectionIds).sort();
     expect(dispatched).toEqual(connections.map((c) => c.connectionId).sort());
-    // Group jobs of at most 10 connections of one app.
+    // Batch jobs of at most 100 connections, each group of at most 10 connections of one app.
+    const appOf = (id: string) => connections.find((c) => c.connectionId === id)?.appId;
     for (const job of queue.jobs) {
-      const ids = jobConnectionIds(job);
-      expect(ids.length).toBeLessThanOrEqual(10);
-      const apps = new Set(ids.map((id) => connections.find((c) => c.connectionId === id)?.appId));
-      expect(apps.size).toBe(1);
+      expect(jobConnectionIds(job).length).toBeLessThanOrEqual(100);
+      for (const group of job.groups ?? [jobConnectionIds(job)]) {
+        expect(group.length).toBeLessThanOrEqual(10);
+        expect(new Set(group.map(appOf)).size).toBe(1);
+      }
     }
     expect(counts.ids).toBe(350);
   });

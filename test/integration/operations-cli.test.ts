@@ -177,6 +177,11 @@ describe('cli operations on the local engines', () => {
     const settled = { now: () => new Date(clock.now().getTime() + 20 * 60_000) };
     const store = new S3StagingStore(s3, engines().stagingBucket);
     await compactDueSlots(settled.now(), { store, clock: settled });
+    // The slot of 10:00 is compacted now: a machine whose clock says 10:08 must not stage into it.
+    const late = await cli(['stage', ndjson('late.ndjson', eventLines(connection.appId, 'late', 1))]);
+    expect(late.code).not.toBe(0);
+    expect(late.stderr).toContain('is already compacted: the clock is behind');
+    expect(await listKeys(s3, engines().stagingBucket, 'segments/')).toHaveLength(3);
     const quarantined = await listKeys(s3, engines().stagingBucket, 'quarantine/');
     expect(quarantined).toHaveLength(1);
     const [line] = gzipRecords(await readObject(s3, engines().stagingBucket, quarantined[0]!));
@@ -354,17 +359,18 @@ describe('cli operations on the local engines', () => {
       const keys = await listKeys(s3, BUCKET, '');
       return new Map(await Promise.all(keys.map(async (k) => [k, await readObject(s3, BUCKET, k)] as const)));
     };
-    // Three more events staged inside the committed window [10:00, 10:15): staging no longer matches the history.
-    const saved = clock.now();
-    clock.set(new Date('2026-11-02T10:07:00Z'));
-    expect((await cli(['stage', ndjson('late.ndjson', eventLines(connection.appId, 'late', 3))])).code).toBe(
-      0,
-    );
-    clock.set(saved);
-    // The slot was compacted before: drop its index so the rerun compacts it again with the late segment.
+    // The slot was compacted before: drop its index (staging refuses a compacted slot, and the
+    // rerun compacts it again with the late segment).
     const slotIndexes = await listKeys(s3, engines().stagingBucket, 'slots/2026-11-02/1793613600000.index');
     expect(slotIndexes).toHaveLength(1);
     await s3.send(new DeleteObjectCommand({ Bucket: engines().stagingBucket, Key: slotIndexes[0]! }));
+    // Three more events staged inside the committed window [10:00, 10:15): staging no longer matches the history.
+    const saved = clock.now();
+    clock.set(new Date('2026-11-02T10:07:00Z'));
+    expect((await cli(['stage', ndjson('late2.ndjson', eventLines(connection.appId, 'late', 3))])).code).toBe(
+      0,
+    );
+    clock.set(saved);
     const before = await snapshot();
     const argv = ['rerun', '--connection', connection.connectionId, '--window-end', first.windowEnd];
 

@@ -19,7 +19,7 @@ import {
 import { simulateSlice } from '../../bench/scale/simulate.ts';
 import { DynamoStagingLedger } from '../../lambdas/adapters/dynamo-staging-ledger.ts';
 import { S3StagingStore } from '../../lambdas/adapters/s3-staging-store.ts';
-import { decodeSegmentHeader } from '../../lambdas/domain/staged-segment.ts';
+import { decodeSegmentHeader, SLOT_CHUNK_BYTES } from '../../lambdas/domain/staged-segment.ts';
 import { compactionStartOf, SLOT_MS, slotStartOf } from '../../lambdas/domain/staging-layout.ts';
 import { compactSlot } from '../../lambdas/usecases/compact-slot.ts';
 import { stageBatch } from '../../lambdas/usecases/stage-batch.ts';
@@ -139,11 +139,12 @@ describe('bench:scale counting fakes under the real adapters', () => {
 
 describe('bench:scale model', () => {
   it('cuts chunks as the compactor does and counts ranges as the real planWindowRefs', () => {
-    expect(chunkEntries([1.5 * MiB, 1 * MiB], 1).map((e) => e.length)).toEqual([1.5 * MiB, 1 * MiB]);
-    expect(chunkEntries([0.5 * MiB], 4).map((e) => e.length)).toEqual([2 * MiB]);
+    const C = SLOT_CHUNK_BYTES;
+    expect(chunkEntries([0.75 * C, 0.5 * C], 1).map((e) => e.length)).toEqual([0.75 * C, 0.5 * C]);
+    expect(chunkEntries([C / 8], 4).map((e) => e.length)).toEqual([C / 2]);
     // Three small slots: one ref of three ranges; a big slot: its chunks alone.
     expect(windowRanges([[1000], [1000], [1000]], 1)).toBe(3);
-    expect(windowRanges([[MiB], [], []], 10)).toBe(5);
+    expect(windowRanges([[C / 2], [], []], 10)).toBe(5);
   });
 
   it('fits the exporter CPU per event apart from its fixed CPU when sizes spread', () => {
