@@ -26,7 +26,6 @@ import { stageBatch } from '../../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from '../../local/clock.ts';
 
 const T0 = new Date('2026-11-02T10:00:00.000Z');
-const MiB = 1024 * 1024;
 
 function batchOf(apps: string[], first: number) {
   const pool = eventPool(apps.length);
