@@ -1,14 +1,16 @@
 /**
- * SQS export jobs → executeExportJob (one connection, or a group of one app's connections run
- * concurrently with shared staged reads), one message at a time, partial batch failures for
- * retries/DLQ. Thin: each message body is parsed with a schema (parseExportJob), the use case
+ * SQS export jobs → executeExportJob (one connection; a group of one app's connections run
+ * concurrently with shared staged reads; or a batch of many apps' groups, 8 at a time), one
+ * message at a time, partial batch failures for retries/DLQ. Thin: each message body is parsed with a schema (parseExportJob), the use case
  * runs with the container's Runtime (lambda-runtime.ts), and the outcome becomes metrics and logs.
  *
  * The SQS loop is written out here, not with `@aws-lambda-powertools/batch`: that package is not
  * a dependency of the project (only Powertools logger and metrics are), and a message's outcome
  * here is more than "processed or thrown" — a job that ran out of time or lost its lease is
  * reported as a batch item failure for redelivery (`run.redeliver`) after its metrics and logs,
- * and a group job's failed members are re-enqueued alone while the message is acknowledged.
+ * and a group or batch job's failed members are re-enqueued alone while the message is
+ * acknowledged. The event source delivers one message per invocation (a batch job already
+ * carries up to 100 connections), so Powertools' per-record concurrency would add nothing.
  */
 
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
