@@ -128,6 +128,11 @@ export class S3EventExportStack extends Stack {
       );
     }
 
+    this.addOutputs(config);
+  }
+
+  /** What operators, the CLI and the runbooks read from the deployment. */
+  private addOutputs(config: ExportStackConfig): void {
     const outputs: Record<string, [string, string]> = {
       Region: [this.region, 'Region of the deployment (AWS_REGION for the CLI)'],
       SettleDelayMinutes: [
