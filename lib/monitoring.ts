@@ -121,6 +121,15 @@ export class Monitoring extends Construct {
     if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     this.action = new actions.SnsAction(this.topic);
 
+    this.addFunctionAlarms(props);
+    this.addStagingAlarms(props);
+    this.addExportAlarms(props);
+
+    this.dashboard = this.buildDashboard(props);
+  }
+
+  /** Errors and throttles of every function, and every dead-letter queue that holds messages. */
+  private addFunctionAlarms(props: MonitoringProps): void {
     const fnLabels: Record<FunctionRole, string> = {
       stager: 'Stager',
       compactor: 'Compactor',
@@ -153,7 +162,10 @@ export class Monitoring extends Construct {
         description: `${name} has messages: work was given up after its retries.`,
       });
     }
+  }
 
+  /** The stager and staging: iterator age, abandoned ranges, failures, quarantine, refusals, silence. */
+  private addStagingAlarms(props: MonitoringProps): void {
     this.alarm('StagerIteratorAge', {
       metric: props.functions.stager.metric('IteratorAge', {
         period: Duration.minutes(1),
@@ -221,7 +233,10 @@ export class Monitoring extends Construct {
       evaluationPeriods: SILENT_STAGER_MINUTES / silentPeriod.toMinutes(),
       description: `The stream took records for ${SILENT_STAGER_MINUTES} minutes and the stager was not invoked once (event source mapping disabled or deleted, or its permissions removed).`,
     });
+  }
 
+  /** The exports: failures, lag, data at risk, invalid rows. */
+  private addExportAlarms(props: MonitoringProps): void {
     this.alarm('ExportFailures', {
       metric: this.custom(METRICS.exportFailures, SERVICE_NAMES.exporter, undefined, FIFTEEN_MINUTES, 'Sum'),
       threshold: 0,
@@ -289,8 +304,6 @@ export class Monitoring extends Construct {
       description:
         'The hourly sweep found connection rows that are refused (invalid row, unusable PGP or KMS key, prefix collision), including rows no schedule sees.',
     });
-
-    this.dashboard = this.buildDashboard(props);
   }
 
   private custom(
