@@ -85,8 +85,6 @@ export class Export extends Construct {
 
   constructor(scope: Construct, id: string, props: ExportProps) {
     super(scope, id);
-    const { staging } = props;
-    const partition = Stack.of(this).partition;
 
     // ------------------------------------------------------------ job queue
     // Jobs carry a connection id and a window end, never event data: SQS-managed encryption
@@ -156,124 +154,7 @@ export class Export extends Construct {
     });
 
     // ------------------------------------------------------------ exporter role
-    const assumers = [this.exporter.role, this.connectionTest.role];
-    this.exporterRole = new iam.Role(this, 'ExporterRole', {
-      roleName: props.exporterRoleName,
-      description:
-        'Writes export files into customer buckets. Customers allow this role in their bucket policy; every session is tagged with one connection id.',
-      maxSessionDuration: Duration.hours(1),
-      assumedBy: new iam.CompositePrincipal(...assumers.map((r) => new iam.ArnPrincipal(r.roleArn))),
-    });
-    // Replace the generated trust statement by one that also allows sts:TagSession and makes
-    // every session carry the connection tag (and only it): customers' policies pin that tag.
-    const taggedSessionsOnly = {
-      StringLike: { [`aws:RequestTag/${CONNECTION_SESSION_TAG}`]: 'conn_*' },
-      'ForAllValues:StringEquals': { 'aws:TagKeys': [CONNECTION_SESSION_TAG] },
-    };
-    const cfnRole = this.exporterRole.node.defaultChild as iam.CfnRole;
-    cfnRole.assumeRolePolicyDocument = {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'TaggedSessionsOfExportFunctions',
-          Effect: 'Allow',
-          Principal: { AWS: [...assumers.map((r) => r.roleArn), ...(props.operatorRoleArns ?? [])] },
-          Action: ['sts:AssumeRole', 'sts:TagSession'],
-          Condition: taggedSessionsOnly,
-        },
-      ],
-    };
-
-    // Inside one account no bucket policy is needed, so the customers' tag pinning never applies
-    // there: the exporter role may not write into, nor assume a role of, the operator's own account.
-    const account = Stack.of(this).account;
-    const notOwnAccount = { StringNotEquals: { 'aws:ResourceAccount': account } };
-    this.exporterRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'WriteIntoCustomerBuckets',
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-        resources: [`arn:${partition}:s3:::*/*`],
-        conditions: notOwnAccount,
-      }),
-    );
-    this.exporterRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'NeverOurOwnAccountBuckets',
-        effect: iam.Effect.DENY,
-        // Explicit, so that no bucket policy of our account naming this role can grant a write either.
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-        resources: [`arn:${partition}:s3:::*/*`],
-        conditions: { StringEquals: { 'aws:ResourceAccount': account } },
-      }),
-    );
-    this.exporterRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'NeverOurOwnBuckets',
-        effect: iam.Effect.DENY,
-        // Same-account writes need no bucket policy: a connection naming our staging or log
-        // bucket must not be able to write into it.
-        actions: ['s3:*'],
-        resources: [
-          staging.bucket.bucketArn,
-          staging.bucket.arnForObjects('*'),
-          staging.accessLogBucket.bucketArn,
-          staging.accessLogBucket.arnForObjects('*'),
-        ],
-      }),
-    );
-    if (props.kmsKeyAllowlist.length > 0) {
-      this.exporterRole.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'UseAllowlistedKeysViaS3',
-          // Decrypt: S3 decrypts the data key to complete a multipart upload (docs/security.md).
-          actions: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'],
-          resources: props.kmsKeyAllowlist,
-          conditions: { StringLike: { 'kms:ViaService': 's3.*.amazonaws.com' } },
-        }),
-      );
-      this.exporterRole.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'DescribeAllowlistedKeys',
-          // Direct, not via S3: "test connection" reads the key's state and region for a precise
-          // diagnosis. Metadata only; the customer's key policy decides whether it is allowed.
-          actions: ['kms:DescribeKey'],
-          resources: props.kmsKeyAllowlist,
-        }),
-      );
-    }
-    if (props.assumeRoleArnPattern) {
-      this.exporterRole.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'AssumeCustomerRoles',
-          // Assume-role mode: the customer's trust policy checks the external id and the connection tag.
-          actions: ['sts:AssumeRole'],
-          resources: [props.assumeRoleArnPattern],
-          conditions: notOwnAccount,
-        }),
-      );
-      this.exporterRole.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'NeverOurOwnAccountRoles',
-          effect: iam.Effect.DENY,
-          // By ARN as well as by condition: a role of our own account is never a customer's.
-          actions: ['sts:AssumeRole'],
-          resources: [`arn:${partition}:iam::${account}:role/*`],
-        }),
-      );
-    }
-    const exporterPolicy = this.exporterRole.node.findChild('DefaultPolicy');
-    Validations.of(exporterPolicy).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::*/*]`,
-      reason:
-        "Customer buckets are arbitrary and added at run time as connection rows; each customer's bucket policy (scoped to the connection's prefix and pinned to the connection id session tag) is what grants the write. Only PutObject/multipart actions, never read, list or delete; our own buckets are denied.",
-    });
-    if (props.assumeRoleArnPattern.includes('*')) {
-      Validations.of(exporterPolicy).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${props.assumeRoleArnPattern}]`,
-        reason:
-          "Assume-role mode: customer roles live in customers' accounts, added at run time. The operator narrows the pattern with the assumeRoleArnPattern context; each customer's trust policy requires the connection's external id and session tag.",
-      });
-    }
+    this.exporterRole = this.createExporterRole(props);
 
     const assumeExporterRole = new iam.PolicyStatement({
       sid: 'AssumeExporterRoleTagged',
@@ -348,6 +229,134 @@ export class Export extends Construct {
       reason:
         'Generated by the Scheduler Lambda target: invoke the connection-sweep function and its versions/aliases (`<function ARN>:*`); one function, one action.',
     });
+  }
+
+  /**
+   * The role that writes into customer buckets: assumed only by the export functions (and the
+   * operator roles) with one connection tag per session, never into the operator's own account.
+   */
+  private createExporterRole(props: ExportProps): iam.Role {
+    const { staging } = props;
+    const partition = Stack.of(this).partition;
+    const assumers = [this.exporter.role, this.connectionTest.role];
+    const role = new iam.Role(this, 'ExporterRole', {
+      roleName: props.exporterRoleName,
+      description:
+        'Writes export files into customer buckets. Customers allow this role in their bucket policy; every session is tagged with one connection id.',
+      maxSessionDuration: Duration.hours(1),
+      assumedBy: new iam.CompositePrincipal(...assumers.map((r) => new iam.ArnPrincipal(r.roleArn))),
+    });
+    // Replace the generated trust statement by one that also allows sts:TagSession and makes
+    // every session carry the connection tag (and only it): customers' policies pin that tag.
+    const taggedSessionsOnly = {
+      StringLike: { [`aws:RequestTag/${CONNECTION_SESSION_TAG}`]: 'conn_*' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [CONNECTION_SESSION_TAG] },
+    };
+    const cfnRole = role.node.defaultChild as iam.CfnRole;
+    cfnRole.assumeRolePolicyDocument = {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'TaggedSessionsOfExportFunctions',
+          Effect: 'Allow',
+          Principal: { AWS: [...assumers.map((r) => r.roleArn), ...(props.operatorRoleArns ?? [])] },
+          Action: ['sts:AssumeRole', 'sts:TagSession'],
+          Condition: taggedSessionsOnly,
+        },
+      ],
+    };
+
+    // Inside one account no bucket policy is needed, so the customers' tag pinning never applies
+    // there: the exporter role may not write into, nor assume a role of, the operator's own account.
+    const account = Stack.of(this).account;
+    const notOwnAccount = { StringNotEquals: { 'aws:ResourceAccount': account } };
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteIntoCustomerBuckets',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        resources: [`arn:${partition}:s3:::*/*`],
+        conditions: notOwnAccount,
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverOurOwnAccountBuckets',
+        effect: iam.Effect.DENY,
+        // Explicit, so that no bucket policy of our account naming this role can grant a write either.
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        resources: [`arn:${partition}:s3:::*/*`],
+        conditions: { StringEquals: { 'aws:ResourceAccount': account } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverOurOwnBuckets',
+        effect: iam.Effect.DENY,
+        // Same-account writes need no bucket policy: a connection naming our staging or log
+        // bucket must not be able to write into it.
+        actions: ['s3:*'],
+        resources: [
+          staging.bucket.bucketArn,
+          staging.bucket.arnForObjects('*'),
+          staging.accessLogBucket.bucketArn,
+          staging.accessLogBucket.arnForObjects('*'),
+        ],
+      }),
+    );
+    if (props.kmsKeyAllowlist.length > 0) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'UseAllowlistedKeysViaS3',
+          // Decrypt: S3 decrypts the data key to complete a multipart upload (docs/security.md).
+          actions: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'],
+          resources: props.kmsKeyAllowlist,
+          conditions: { StringLike: { 'kms:ViaService': 's3.*.amazonaws.com' } },
+        }),
+      );
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'DescribeAllowlistedKeys',
+          // Direct, not via S3: "test connection" reads the key's state and region for a precise
+          // diagnosis. Metadata only; the customer's key policy decides whether it is allowed.
+          actions: ['kms:DescribeKey'],
+          resources: props.kmsKeyAllowlist,
+        }),
+      );
+    }
+    if (props.assumeRoleArnPattern) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'AssumeCustomerRoles',
+          // Assume-role mode: the customer's trust policy checks the external id and the connection tag.
+          actions: ['sts:AssumeRole'],
+          resources: [props.assumeRoleArnPattern],
+          conditions: notOwnAccount,
+        }),
+      );
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'NeverOurOwnAccountRoles',
+          effect: iam.Effect.DENY,
+          // By ARN as well as by condition: a role of our own account is never a customer's.
+          actions: ['sts:AssumeRole'],
+          resources: [`arn:${partition}:iam::${account}:role/*`],
+        }),
+      );
+    }
+    const exporterPolicy = role.node.findChild('DefaultPolicy');
+    Validations.of(exporterPolicy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::*/*]`,
+      reason:
+        "Customer buckets are arbitrary and added at run time as connection rows; each customer's bucket policy (scoped to the connection's prefix and pinned to the connection id session tag) is what grants the write. Only PutObject/multipart actions, never read, list or delete; our own buckets are denied.",
+    });
+    if (props.assumeRoleArnPattern.includes('*')) {
+      Validations.of(exporterPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${props.assumeRoleArnPattern}]`,
+        reason:
+          "Assume-role mode: customer roles live in customers' accounts, added at run time. The operator narrows the pattern with the assumeRoleArnPattern context; each customer's trust policy requires the connection's external id and session tag.",
+      });
+    }
+    return role;
   }
 
   /** What the exporter, connection-test, connection-sweep and dispatcher functions may do. */
