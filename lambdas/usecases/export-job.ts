@@ -8,7 +8,7 @@
 
 import { mapBounded } from '../domain/bounded.ts';
 import type { ExportJob, StagingStore } from '../ports/index.ts';
-import { type ExportDeps, type ExportOutcome, exportWindow } from './export-window.ts';
+import { type ExportDeps, type ExportOutcome, exportWindow, outOfTime } from './export-window.ts';
 import { type SharedReadStats, SharedStagedReads } from './shared-staged-reads.ts';
 import { countStagedReads, newStagedReadStats, type StagedReadStats } from './staged-read-stats.ts';
 
@@ -131,11 +131,6 @@ export async function executeExportJob(
 
 /** Groups of a batch job run at once in one invocation (each group's members run concurrently). */
 export const BATCH_LANES = 8;
-
-function outOfTime(deps: ExportDeps): boolean {
-  const remaining = deps.remainingTimeMs?.();
-  return remaining !== undefined && remaining < (deps.reserveMs ?? 0);
-}
 
 function addSharedStats(into: SharedReadStats, stats: SharedReadStats): void {
   into.fetched += stats.fetched;

@@ -507,7 +507,8 @@ function isReplaying(state: ExportState, at: Date): boolean {
   return state.replayThrough !== undefined && at.getTime() <= state.replayThrough.getTime();
 }
 
-function outOfTime(deps: ExportDeps): boolean {
+/** Less than the reserve is left of the invocation's time budget (exports and batch jobs). */
+export function outOfTime(deps: Pick<ExportDeps, 'remainingTimeMs' | 'reserveMs'>): boolean {
   const remaining = deps.remainingTimeMs?.();
   return remaining !== undefined && remaining < (deps.reserveMs ?? 0);
 }

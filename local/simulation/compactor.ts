@@ -7,6 +7,7 @@ import { COMPACTION_DELAY_SECONDS } from '../../lambdas/definitions.ts';
 import { SLOT_MS, slotsOfWindow } from '../../lambdas/domain/staging-layout.ts';
 import type { StagingStore } from '../../lambdas/ports/index.ts';
 import { compactSlot } from '../../lambdas/usecases/compact-slot.ts';
+import { withOpenObject } from '../../lambdas/usecases/staged-read-stats.ts';
 import type { Agenda } from './agenda.ts';
 import type { SimContext } from './context.ts';
 import { SimulatedCrash } from './injected-errors.ts';
@@ -59,16 +60,11 @@ export class SimulatedCompactor {
 /** `store`, crashing right after the slot's data object is written (before its index, the commit). */
 function crashAfterData(store: StagingStore, tally: Tally): StagingStore {
   return {
-    createObject: (key, body) => store.createObject(key, body),
-    exists: (key) => store.exists(key),
-    listPrefix: (prefix) => store.listPrefix(prefix),
-    readBytes: (key, range) => store.readBytes(key, range),
+    ...withOpenObject(store, (key) => store.openObject(key)),
     async writeStream(key, body) {
       await store.writeStream(key, body);
       tally.fired('compactor-crash-after-data');
       throw new SimulatedCrash('compactor crashed after the slot data, before its index');
     },
-    listWindow: (appId, start, end, groupBytes) => store.listWindow(appId, start, end, groupBytes),
-    openObject: (key) => store.openObject(key),
   };
 }
