@@ -26,8 +26,9 @@
 import { MIN_PART_SIZE_BYTES } from '../../lambdas/adapters/s3-export-sink.ts';
 import { DEFAULT_SETTLE_DELAY_MINUTES, DEFAULT_STAGING_RETENTION_DAYS } from '../../lambdas/definitions.ts';
 import {
-  decodeRefKey,
+  continuedReadGets,
   planWindowRefs,
+  rangeRuns,
   type SectionEntry,
   SLOT_CHUNK_BYTES,
 } from '../../lambdas/domain/staged-segment.ts';
@@ -157,17 +158,25 @@ export function chunkEntries(sectionLengths: number[], k: number): SectionEntry[
   return entries;
 }
 
-/** Ranged GETs of one window of an app whose slots hold `sectionsBySlot` x k. */
+/**
+ * Ranged GETs of one window of an app whose slots hold `sectionsBySlot` x k, read in one
+ * invocation: one per run of contiguous chunks (S3StagingStore continues a run's GET from chunk
+ * to chunk), as domain continuedReadGets counts them.
+ */
 export function windowRanges(sectionsBySlot: number[][], k: number): number {
-  const refs = planWindowRefs(
-    sectionsBySlot.map((sections, i) => ({
-      slotStart: new Date(i * 300_000),
-      dataKey: `slots/x/${i}.data`,
-      entries: chunkEntries(sections, k),
-    })),
+  const slots = sectionsBySlot.map((sections, i) => ({
+    slotStart: new Date(i * SLOT_MS),
+    dataKey: `slots/x/${i}.data`,
+    entries: chunkEntries(sections, k),
+  }));
+  return continuedReadGets(
+    planWindowRefs(slots).map((ref) => ref.key),
+    rangeRuns(slots),
   );
-  return sum(refs.map((ref) => decodeRefKey(ref.key).length));
 }
+
+/** The exporter's budget per invocation (its 15-minute timeout, less the reserve for a part). */
+const EXPORTER_INVOCATION_SECONDS = 12 * 60;
 
 function seconds(cpuMicros: number, rounds: number): number {
   return cpuMicros / 1e6 + (rounds * REQUEST_LATENCY_MS) / 1000;
@@ -264,7 +273,7 @@ function exportWindowFull(
   const usage = addUsage(emptyUsage(), m.usage);
   const indexGets = m.categories.get('staging:slots/*.index')?.get ?? 0;
   const rangesCounted = m.categories.get('staging:slots/*.data')?.get ?? 0;
-  const ranges = windowRanges(slice.sections.get(rank)!, k);
+  let ranges = windowRanges(slice.sections.get(rank)!, k);
   const customerPutsCounted = sum(
     [...m.categories].filter(([c]) => c.startsWith('customer:')).map(([, v]) => v.put),
   );
@@ -285,6 +294,11 @@ function exportWindowFull(
     customerPutsCounted +
     Math.max(0, parts - m.dataParts);
   const cpu = m.cpuMicros + slope * Math.max(0, eventsFull - m.events);
+  // A window longer than an invocation goes on in the next one, which opens its run's GET again.
+  const continuations = Math.max(0, Math.ceil(seconds(cpu, usage.rounds) / EXPORTER_INVOCATION_SECONDS) - 1);
+  ranges += continuations;
+  usage.s3Get += continuations;
+  usage.rounds += continuations;
   return {
     usage,
     customerPuts,

@@ -12,7 +12,15 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { mapBounded } from '../domain/bounded.ts';
-import { decodeRefKey, findInSlotIndex, planWindowRefs, type SlotEntries } from '../domain/staged-segment.ts';
+import {
+  decodeRefKey,
+  findInSlotIndex,
+  planWindowRefs,
+  rangeRunKey,
+  rangeRuns,
+  type SlotEntries,
+  type StoredRange,
+} from '../domain/staged-segment.ts';
 import { slotDataKey, slotIndexKey, slotsOfWindow } from '../domain/staging-layout.ts';
 import { readAll } from '../domain/stream-bytes.ts';
 import {
@@ -21,6 +29,7 @@ import {
   type StagingStore,
   type StoredKey,
 } from '../ports/index.ts';
+import { ContinuedRangeReads } from './continued-range-reads.ts';
 
 interface ErrorWithMetadata {
   name?: string;
@@ -54,8 +63,16 @@ const READ_CONCURRENCY = 16;
 /** Slot indexes kept per container (each is a few KB to ~1 MB; immutable once written). */
 const INDEX_CACHE_ENTRIES = 512;
 
+/** Run ends remembered from listings (one per chunk listed; ~100 B each). */
+const RUN_ENTRIES = 200_000;
+
 export class S3StagingStore implements StagingStore {
   private readonly indexCache = new Map<string, string>();
+  /** Where the run of each listed chunk ends (domain rangeRuns), so its reads continue one GET. */
+  private readonly runEnds = new Map<string, number>();
+  private readonly reads = new ContinuedRangeReads((key, offset, length) =>
+    this.open(key, { offset, length }),
+  );
 
   constructor(
     private readonly s3: S3Client,
@@ -144,19 +161,36 @@ export class S3StagingStore implements StagingStore {
       dataKey: slotDataKey(slotStart),
       entries: findInSlotIndex(slotIndexKey(slotStart), indexes[i]!, appId),
     }));
+    this.rememberRuns(entries);
     return planWindowRefs(entries, groupBytes);
   }
 
   async openObject(refKey: string): Promise<Readable> {
     const ranges = decodeRefKey(refKey);
-    if (ranges.length === 1) return this.open(ranges[0]!.objectKey, ranges[0]);
+    if (ranges.length === 1) return this.readRange(ranges[0]!);
     const self = this;
     // Several small chunks of one window: their gzip members concatenated, read one after another.
     async function* concatenated(): AsyncGenerator<Uint8Array> {
-      for (const range of ranges)
-        yield* (await self.open(range.objectKey, range)) as AsyncIterable<Uint8Array>;
+      for (const range of ranges) yield* (await self.readRange(range)) as AsyncIterable<Uint8Array>;
     }
     return Readable.from(concatenated(), { objectMode: false });
+  }
+
+  /** A listed chunk continues the GET of its run when the chunk before it was read last. */
+  private readRange(range: StoredRange): Promise<Readable> {
+    const runEnd = this.runEnds.get(rangeRunKey(range.objectKey, range.offset));
+    return this.reads.read(range.objectKey, range.offset, range.length, runEnd);
+  }
+
+  private rememberRuns(slots: readonly SlotEntries[]): void {
+    for (const [key, end] of rangeRuns(slots)) {
+      this.runEnds.delete(key);
+      this.runEnds.set(key, end);
+    }
+    for (const key of this.runEnds.keys()) {
+      if (this.runEnds.size <= RUN_ENTRIES) break;
+      this.runEnds.delete(key);
+    }
   }
 
   private async slotIndex(slotStart: Date): Promise<string | undefined> {

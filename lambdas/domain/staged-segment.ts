@@ -150,6 +150,56 @@ export function decodeRefKey(refKey: string): StoredRange[] {
   });
 }
 
+/** How a range is found among the runs of a listing (rangeRuns): its object and first byte. */
+export function rangeRunKey(objectKey: string, offset: number): string {
+  return `${objectKey}#${offset}`;
+}
+
+/**
+ * For every chunk of every slot, where the run of contiguous chunks it belongs to ends (one
+ * app's data in one compacted slot is one such run). A reader that knows the run can fetch it
+ * with one ranged GET and cut it into the chunks, instead of one GET per chunk.
+ */
+export function rangeRuns(slots: readonly SlotEntries[]): Map<string, number> {
+  const runs = new Map<string, number>();
+  for (const slot of slots) {
+    let first = 0;
+    for (let i = 0; i < slot.entries.length; i++) {
+      const entry = slot.entries[i]!;
+      const next = slot.entries[i + 1];
+      if (next && next.offset === entry.offset + entry.length) continue;
+      const end = entry.offset + entry.length;
+      for (let j = first; j <= i; j++) runs.set(rangeRunKey(slot.dataKey, slot.entries[j]!.offset), end);
+      first = i + 1;
+    }
+  }
+  return runs;
+}
+
+/**
+ * The GETs a reader that continues runs (adapters/continued-range-reads.ts) issues for `refKeys`
+ * read in order: a range that starts where an open read of its run stopped costs none, any other
+ * range one. The bench models reads with it; a test holds the adapter to it.
+ */
+export function continuedReadGets(refKeys: readonly string[], runs: ReadonlyMap<string, number>): number {
+  const open = new Map<string, number>();
+  let gets = 0;
+  for (const refKey of refKeys) {
+    for (const range of decodeRefKey(refKey)) {
+      const at = rangeRunKey(range.objectKey, range.offset);
+      const end = range.offset + range.length;
+      let runEnd = open.get(at);
+      open.delete(at);
+      if (runEnd === undefined) {
+        gets += 1;
+        runEnd = runs.get(at) ?? end;
+      }
+      if (runEnd > end) open.set(rangeRunKey(range.objectKey, end), runEnd);
+    }
+  }
+  return gets;
+}
+
 /** A compacted app's data is cut into chunks of about this many stored bytes (at section boundaries). */
 export const SLOT_CHUNK_BYTES = 8 * 1024 * 1024;
 /** Consecutive small chunks of a window are read and compressed together up to this many stored bytes. */

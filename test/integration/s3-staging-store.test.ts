@@ -10,8 +10,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../lambdas/adapters/aws-clients.ts';
 import { RequestRecorder } from '../../lambdas/adapters/request-recorder.ts';
 import { S3StagingStore } from '../../lambdas/adapters/s3-staging-store.ts';
-import { encodeRefKey } from '../../lambdas/domain/staged-segment.ts';
-import { segmentKey } from '../../lambdas/domain/staging-layout.ts';
+import {
+  continuedReadGets,
+  encodeRefKey,
+  encodeSlotIndex,
+  rangeRuns,
+  type SectionEntry,
+} from '../../lambdas/domain/staged-segment.ts';
+import { SLOT_MS, segmentKey, slotDataKey, slotIndexKey } from '../../lambdas/domain/staging-layout.ts';
 import { SlotsNotCompactedError } from '../../lambdas/ports/index.ts';
 import { useLocalEngines } from '../support/engines.ts';
 
@@ -103,6 +109,70 @@ describe('S3StagingStore on s3rver', () => {
       { objectKey: 't-ref/y', offset: 7, length: 3 },
     ]);
     expect((await readAll(await store.openObject(ref))).toString()).toBe('234hij');
+  });
+});
+
+describe('S3StagingStore reads of a large app (one GET per run of chunks)', () => {
+  /** A compacted slot: app-a's data in `chunkCount` chunks, then app-b's in one. */
+  async function writeSlot(slotStart: Date, chunkCount: number) {
+    const members: Buffer[] = [];
+    const entries: SectionEntry[] = [];
+    let offset = 0;
+    const add = (section: string, n: number) => {
+      const member = gz(Array.from({ length: 200 }, (_, i) => `{"app":"${section}","chunk":${n},"i":${i}}`));
+      entries.push({ section, offset, length: member.length, count: 200 });
+      members.push(member);
+      offset += member.length;
+    };
+    for (let n = 0; n < chunkCount; n++) add('app-a', n);
+    add('app-b', 0);
+    const data = Buffer.concat(members);
+    await store.createObject(slotDataKey(slotStart), data);
+    await store.createObject(
+      slotIndexKey(slotStart),
+      Buffer.from(encodeSlotIndex(slotStart.getTime(), entries)),
+    );
+    return { data, entries };
+  }
+
+  it('reads the chunks of a window in order with one GET of their run, byte for byte', async () => {
+    const slotStart = at('2025-04-02T10:00:00.000Z');
+    const { data, entries } = await writeSlot(slotStart, 5);
+    // groupBytes 1: one ref per chunk, as for an app with 8 MiB chunks.
+    const refs = await store.listWindow('app-a', slotStart, new Date(slotStart.getTime() + SLOT_MS), 1);
+    expect(refs).toHaveLength(5);
+    recorder.clear();
+    const bodies = await Promise.all(refs.map(async (ref) => readAll(await store.openObject(ref.key))));
+    const appA = entries.filter((e) => e.section === 'app-a');
+    for (const [i, body] of bodies.entries())
+      expect(body).toEqual(data.subarray(appA[i]!.offset, appA[i]!.offset + appA[i]!.length));
+    const gets = recorder.find('GET', slotDataKey(slotStart));
+    expect(gets).toHaveLength(1);
+    const last = appA.at(-1)!;
+    expect(gets[0]!.headers.range).toBe(`bytes=0-${last.offset + last.length - 1}`);
+    // The bench's model of the reads agrees with the adapter.
+    const runs = rangeRuns([{ slotStart, dataKey: slotDataKey(slotStart), entries: appA }]);
+    expect(
+      continuedReadGets(
+        refs.map((r) => r.key),
+        runs,
+      ),
+    ).toBe(gets.length);
+  });
+
+  it('a window read again (a retry) or out of order costs GETs, never other bytes', async () => {
+    const slotStart = at('2025-04-02T10:15:00.000Z');
+    const { data, entries } = await writeSlot(slotStart, 3);
+    const refs = await store.listWindow('app-a', slotStart, new Date(slotStart.getTime() + SLOT_MS), 1);
+    const appA = entries.filter((e) => e.section === 'app-a');
+    recorder.clear();
+    const order = [2, 0, 1];
+    for (const i of order) {
+      const body = await readAll(await store.openObject(refs[i]!.key));
+      expect(body).toEqual(data.subarray(appA[i]!.offset, appA[i]!.offset + appA[i]!.length));
+    }
+    // 2 alone; 0 opens the run, which 1 continues.
+    expect(recorder.find('GET', slotDataKey(slotStart))).toHaveLength(2);
   });
 });
 

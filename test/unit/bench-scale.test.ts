@@ -137,13 +137,16 @@ describe('bench:scale counting fakes under the real adapters', () => {
 });
 
 describe('bench:scale model', () => {
-  it('cuts chunks as the compactor does and counts ranges as the real planWindowRefs', () => {
+  it('cuts chunks as the compactor does and counts GETs as the real planWindowRefs and run reader', () => {
     const C = SLOT_CHUNK_BYTES;
     expect(chunkEntries([0.75 * C, 0.5 * C], 1).map((e) => e.length)).toEqual([0.75 * C, 0.5 * C]);
     expect(chunkEntries([C / 8], 4).map((e) => e.length)).toEqual([C / 2]);
-    // Three small slots: one ref of three ranges; a big slot: its chunks alone.
+    // Three small slots: one ref of three ranges, one GET each.
     expect(windowRanges([[1000], [1000], [1000]], 1)).toBe(3);
-    expect(windowRanges([[C / 2], [], []], 10)).toBe(5);
+    // A big slot: 5 chunks of one contiguous run, one GET; two big slots: one GET each.
+    expect(chunkEntries([C / 2], 10)).toHaveLength(5);
+    expect(windowRanges([[C / 2], [], []], 10)).toBe(1);
+    expect(windowRanges([[C / 2], [C / 2]], 10)).toBe(2);
   });
 
   it('fits the exporter CPU per event apart from its fixed CPU when sizes spread', () => {
