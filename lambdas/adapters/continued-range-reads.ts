@@ -51,7 +51,7 @@ export class ContinuedRangeReads {
   async read(objectKey: string, offset: number, length: number, runEnd?: number): Promise<Readable> {
     const at = rangeRunKey(objectKey, offset);
     const open = this.runs.get(at);
-    if (open) {
+    if (open && offset + length <= open.end) {
       this.runs.delete(at);
       return this.take(open, length);
     }
