@@ -21,6 +21,7 @@ SUBSET=(
   test/integration/failure-points.test.ts
   test/integration/parts-continuation.test.ts
   test/integration/s3-staging-store.test.ts
+  test/unit/continued-range-reads.test.ts
   test/integration/s3-export-sink.test.ts
   test/integration/dynamo-ledger-and-connections.test.ts
   test/integration/dynamo-export-state-store.test.ts
