@@ -8,8 +8,9 @@
  * - options.ts — what a run takes and returns, with the defaults;
  * - world.ts — connections, arrivals, ticks and edits, the same on every run of a seed;
  * - faults.ts, injected-errors.ts — the faults, drawn per attempt, and the ports that inject them;
- * - stager.ts, exporter.ts, operator.ts — the platform's actors (Kinesis and the stager; the
- *   dispatcher, SQS and the exporter; the operator's edits and drills, local/operator-drills.ts);
+ * - stager.ts, exporter.ts, operator.ts, runbook.ts — the platform's actors (Kinesis, its event
+ *   source and the stager; the dispatcher, SQS and the exporter; the operator's edits and drills,
+ *   local/operator-drills.ts; the operator following the stager's runbooks after a drop);
  * - run.ts — wiring, the agenda of actions in time order, the catch-up;
  * - checks.ts — staging, then each connection with the demo's verification (local/verify.ts),
  *   its state, usage and history.

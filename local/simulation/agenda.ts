@@ -9,6 +9,7 @@ export type Action =
   | { kind: 'arrival'; shard: number; events: GeneratedEvent[] }
   | { kind: 'stage'; shard: string }
   | { kind: 'redeliver'; shard: string; records: IncomingRecord[] }
+  | { kind: 'stager-runbook'; shard: string }
   | { kind: 'tick'; frequency: Frequency; scheduledTime: Date; duplicate: boolean }
   | { kind: 'job'; job: ExportJob; failures: number }
   | { kind: 'create'; connectionId: string }

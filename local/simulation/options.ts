@@ -25,6 +25,11 @@ export interface SimulationOptions {
   maxBatchEvents?: number;
   /** Probability that a step (stager attempt, tick, export attempt) has a failure injected (default 0.3). */
   faultRate?: number;
+  /**
+   * The event source's maxRecordAge, in hours (default 6): batches older than it are dropped. The
+   * deployment sets it to the stream's retention, so the simulated stream holds records this long.
+   */
+  maxRecordAgeHours?: number;
   /** Mean hours between two frequency changes of one connection (default 20). */
   frequencyChangeEveryHours?: number;
   /** Mean hours between two pauses of one connection (default 36). */
@@ -39,7 +44,7 @@ export interface SimulationOptions {
 
 export interface SimulationSummary {
   connections: number;
-  /** Distinct events generated and staged. */
+  /** Distinct events generated (a replayed event is the same event). */
   events: number;
   /** Data files in the customer bucket. */
   files: number;
@@ -72,6 +77,8 @@ export interface SimulationResult extends SimulationSummary {
   perConnection: ConnectionOutcome[];
   stagerAttempts: number;
   exportAttempts: number;
+  /** Events the stream no longer held when the operator came to replay them (not expected anywhere). */
+  lost: number;
   /** Simulated time at the end. */
   end: Date;
 }
@@ -87,6 +94,7 @@ export interface SimulationSettings {
   batchMeanMs: number;
   maxBatchEvents: number;
   faultRate: number;
+  maxRecordAgeMs: number;
   frequencyChangeMeanMs: number;
   pauseMeanMs: number;
   partSizeBytes: number;
@@ -108,6 +116,7 @@ export function simulationSettings(options: SimulationOptions, runId: string): S
     batchMeanMs: (options.batchIntervalMinutes ?? 20) * MINUTE,
     maxBatchEvents: options.maxBatchEvents ?? 25,
     faultRate: options.faultRate ?? 0.3,
+    maxRecordAgeMs: (options.maxRecordAgeHours ?? 6) * HOUR,
     frequencyChangeMeanMs: (options.frequencyChangeEveryHours ?? 20) * HOUR,
     pauseMeanMs: (options.pauseEveryHours ?? 36) * HOUR,
     partSizeBytes: options.partSizeBytes ?? 48 * 1024,

@@ -29,6 +29,7 @@ import {
   type SimulationSettings,
   simulationSettings,
 } from './options.ts';
+import { StagerRunbook } from './runbook.ts';
 import { SimulatedStager } from './stager.ts';
 import { Tally } from './tally.ts';
 import { planArrivals, planEdits, planTicks, simConnections } from './world.ts';
@@ -41,6 +42,7 @@ export interface SimulationTables {
 
 interface Actors {
   stager: SimulatedStager;
+  runbook: StagerRunbook;
   compactor: SimulatedCompactor;
   exporter: SimulatedExporter;
   operator: SimulatedOperator;
@@ -88,7 +90,8 @@ export async function simulate(
   const operator = new SimulatedOperator(ctx, connections);
   exporter = new SimulatedExporter(ctx, (id) => operator.drilledField(id));
   const compactor = new SimulatedCompactor(ctx);
-  const actors = { stager, compactor, exporter, operator };
+  const runbook = new StagerRunbook(ctx, stager);
+  const actors = { stager, runbook, compactor, exporter, operator };
 
   const apps = [...new Set(connections.map((c) => c.input.appId))];
   planArrivals(agenda, settings, world, apps, stager.shards.length);
@@ -101,13 +104,16 @@ export async function simulate(
   await runAgenda(ctx, agenda, actors, scheduledTicks);
   const finalTime = await catchUp(ctx, actors);
 
-  const stageTimes = await checkStaging(driver.runtime.staging, stager.generated, tally);
+  runbook.checkRanges();
+  const lost = runbook.lostEvents();
+  const stageTimes = await checkStaging(driver.runtime.staging, stager.generated, lost, tally);
   const input = { ctx, s3: harness.s3, generated: stager.generated, stageTimes, finalTime };
   const perConnection: ConnectionOutcome[] = [];
   for (const c of connections)
     perConnection.push(await checkConnection(input, c.input.connectionId, c.input.createdAt));
 
   settings.log(`sim ${runId}: injected ${tally.summary()}`);
+  if (lost.size > 0) settings.log(`sim ${runId}: ${lost.size} events lost to the stream's retention`);
   return {
     connections: connections.length,
     events: stager.generated.size,
@@ -120,6 +126,7 @@ export async function simulate(
     perConnection,
     stagerAttempts: stager.attempts,
     exportAttempts: exporter.attempts,
+    lost: lost.size,
     end: finalTime,
   };
 }
@@ -193,7 +200,7 @@ async function runAgenda(
   faults.enabled = false;
 }
 
-function perform(action: Action, { stager, compactor, exporter, operator }: Actors): Promise<void> {
+function perform(action: Action, { stager, runbook, compactor, exporter, operator }: Actors): Promise<void> {
   switch (action.kind) {
     case 'compact':
       return compactor.compact(action.slotStart, action.duplicate);
@@ -203,6 +210,8 @@ function perform(action: Action, { stager, compactor, exporter, operator }: Acto
       return stager.stageNext(action.shard);
     case 'redeliver':
       return stager.redeliver(action.shard, action.records);
+    case 'stager-runbook':
+      return runbook.follow(action.shard);
     case 'tick':
       return exporter.tick(action.frequency, action.scheduledTime);
     case 'job':

@@ -1,43 +1,88 @@
 /**
  * The stager as Kinesis and Lambda run it in the simulation: each shard's batches staged in
  * order, a failed batch blocking its shard and retried with the same records (usually soon,
- * sometimes past the horizon guard), a staged batch sometimes delivered again.
+ * sometimes past the horizon guard), a staged batch sometimes delivered again. The event source
+ * also gives up, as Lambda's does (docs/simulation.md, "Stager"): a batch whose retries ran out,
+ * and batches older than maxRecordAge after an outage, are dropped and described in the failure
+ * queue; a failing batch is sometimes split in halves (BisectBatchOnFunctionError).
  */
+import { compareSequenceNumbers } from '../../lambdas/domain/staging-layout.ts';
 import type { StageBatchDeps } from '../../lambdas/usecases/stage-batch.ts';
 import { type IncomingRecord, stageBatch } from '../../lambdas/usecases/stage-batch.ts';
 import type { GeneratedEvent } from '../events.ts';
 import type { SimContext } from './context.ts';
 import { isInjected, SimulatedCrash } from './injected-errors.ts';
-import { MINUTE } from './options.ts';
+import { HOUR, MINUTE } from './options.ts';
 import { between } from './random.ts';
 
 export interface StagedBatch {
   records: IncomingRecord[];
+  /** The records' events, one per record (in the same order). */
   events: GeneratedEvent[];
+  /** When its records were put into the stream (for a replay: when the operator put them again). */
+  arrivedAt: number;
   /** When the stager first tried it, and when it succeeded: the event's stage time lies between. */
   firstAttemptAt?: number;
   stagedAt?: number;
   failures: number;
 }
 
-/** An event generated in the run, with its app and the batch it arrived in. */
+/** An event generated in the run, with its app and the batch it was (last) put into the stream in. */
 export interface GeneratedRecord {
   app: string;
   event: Record<string, unknown>;
   batch: StagedBatch;
 }
 
+/** A record in a shard, as the operator reads it back (get-records) to put it again. */
+export interface StreamedRecord {
+  record: IncomingRecord;
+  event: GeneratedEvent;
+}
+
+/**
+ * What the ledger and the staging bucket held of a batch when the event source dropped it: its
+ * segment written (or its records past `stagedThrough`), its unit in flight but not written, or
+ * nothing of it (no attempt got as far as recording its unit).
+ */
+export type DroppedState = 'staged' | 'in-flight' | 'unseen';
+
+/** A message of the on-failure destination (Lambda's `requestContext.condition` and the range). */
+export interface FailureMessage {
+  shardId: string;
+  condition: 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
+  firstSequence: string;
+  lastSequence: string;
+  at: number;
+  batch: StagedBatch;
+  state: DroppedState;
+}
+
 interface ShardState {
   shardId: string;
   batches: StagedBatch[];
   busy: boolean;
+  /** Every record put into the shard, by sequence number (the stream, as long as the run lasts). */
+  stream: Map<string, StreamedRecord>;
 }
 
+/** Failures after which the event source gives up on a batch (retryAttempts, compressed). */
+const RETRY_ATTEMPTS = 3;
+/**
+ * Batches are dropped only this long before the run ends (or with a later batch already queued):
+ * the runbook waits for the shard's next batch to settle a drop, and arrivals stop at the end.
+ */
+const SETTLE_MARGIN_MS = 6 * HOUR;
+
 export class SimulatedStager {
-  /** Every event generated, by `event_uuid`. */
+  /** Every event generated, by `event_uuid` (a replayed record carries the same event). */
   readonly generated = new Map<string, GeneratedRecord>();
   readonly shards: ShardState[];
+  /** The on-failure destination: every batch the event source dropped. */
+  readonly failureQueue: FailureMessage[] = [];
   attempts = 0;
+  /** Called when a batch was dropped (the StagerFailureQueueNotEmpty alarm). */
+  onDropped: (shardId: string) => void = () => undefined;
 
   constructor(
     private readonly ctx: SimContext,
@@ -47,6 +92,7 @@ export class SimulatedStager {
       shardId: `shardId-${ctx.settings.runId}-${String(n).padStart(3, '0')}`,
       batches: [],
       busy: false,
+      stream: new Map(),
     }));
   }
 
@@ -58,23 +104,43 @@ export class SimulatedStager {
   /** A Kinesis batch arrives on shard number `shard`; staged now unless the shard is busy. */
   async arrive(shard: number, events: GeneratedEvent[]): Promise<void> {
     const state = this.shards[shard]!;
-    const batch: StagedBatch = {
-      records: this.ctx.driver.kinesisRecords(events, state.shardId),
-      events,
-      failures: 0,
-    };
+    const batch = this.put(state, this.ctx.driver.kinesisRecords(events, state.shardId), events);
     for (const e of events) {
       const uuid = String(e.event.event_uuid);
       if (this.generated.has(uuid)) this.ctx.tally.problem(`generator repeated event_uuid ${uuid}`);
       this.generated.set(uuid, { app: e.app_id, event: e.event, batch });
     }
-    state.batches.push(batch);
+    if (!state.busy) await this.stageHead(state);
+  }
+
+  /** The records of `shardId` from `first` to `last` (inclusive), as get-records returns them. */
+  read(shardId: string, first: string, last: string): StreamedRecord[] {
+    return [...this.shard(shardId).stream.values()].filter(
+      ({ record }) =>
+        compareSequenceNumbers(record.sequenceNumber, first) >= 0 &&
+        compareSequenceNumbers(record.sequenceNumber, last) <= 0,
+    );
+  }
+
+  /**
+   * The operator puts records read from the stream again (put-records): new Kinesis records with
+   * new sequence numbers, carrying the same events, which are now the replay's to stage.
+   */
+  async putAgain(shardId: string, records: readonly StreamedRecord[]): Promise<void> {
+    const state = this.shard(shardId);
+    const events = records.map((r) => r.event);
+    const again = this.ctx.driver.kinesisRecords(
+      records.map((r) => r.record.data),
+      shardId,
+    );
+    const batch = this.put(state, again, events);
+    for (const e of events) this.generated.get(String(e.event.event_uuid))!.batch = batch;
     if (!state.busy) await this.stageHead(state);
   }
 
   /** Stage the shard's next batch (its head), if any. */
   stageNext(shardId: string): Promise<void> {
-    return this.stageHead(this.shards.find((s) => s.shardId === shardId)!);
+    return this.stageHead(this.shard(shardId));
   }
 
   /** The same Kinesis batch handed to the stager again (Lambda retry after a timeout): nothing more is staged. */
@@ -86,8 +152,21 @@ export class SimulatedStager {
     }
   }
 
+  private shard(shardId: string): ShardState {
+    return this.shards.find((s) => s.shardId === shardId)!;
+  }
+
+  private put(state: ShardState, records: IncomingRecord[], events: GeneratedEvent[]): StagedBatch {
+    const batch: StagedBatch = { records, events, arrivedAt: this.ctx.clock.now().getTime(), failures: 0 };
+    for (const [i, record] of records.entries())
+      state.stream.set(record.sequenceNumber, { record, event: events[i]! });
+    state.batches.push(batch);
+    return batch;
+  }
+
   private async stageHead(shard: ShardState): Promise<void> {
     const { clock, faults, random, tally } = this.ctx;
+    await this.dropAged(shard);
     const batch = shard.batches[0];
     if (!batch) {
       shard.busy = false;
@@ -106,9 +185,7 @@ export class SimulatedStager {
         tally.problem(`stager ${shard.shardId}: unexpected error ${String(error)}`);
       }
       batch.failures += 1;
-      // Lambda retries the same batch: usually soon, sometimes after the horizon guard (a fresh T).
-      const delay = random() < 0.7 ? between(random, 1000, 90_000) : between(random, 3 * MINUTE, 45 * MINUTE);
-      this.ctx.schedule(clock.now().getTime() + delay, { kind: 'stage', shard: shard.shardId });
+      await this.afterFailure(shard, batch);
       return;
     }
     batch.stagedAt = clock.now().getTime();
@@ -121,5 +198,108 @@ export class SimulatedStager {
       });
     }
     this.ctx.schedule(clock.now().getTime() + 1000, { kind: 'stage', shard: shard.shardId });
+  }
+
+  /**
+   * What the event source does with a batch that failed: give up on it (its retries ran out, or a
+   * 5xx/throttling burst lasts through them), split it in halves, stall the shard in an outage
+   * that outlasts maxRecordAge, or — most often — retry it.
+   */
+  private async afterFailure(shard: ShardState, batch: StagedBatch): Promise<void> {
+    const { clock, faults, random, settings } = this.ctx;
+    const now = clock.now().getTime();
+    if (faults.enabled && (shard.batches.length > 1 || now < settings.end - SETTLE_MARGIN_MS)) {
+      if (batch.failures > RETRY_ATTEMPTS || random() < settings.faultRate / 4) {
+        const state = await this.observe(shard.shardId, batch);
+        // A batch no attempt recorded is not given up on (docs/simulation.md, "Stager").
+        if (state !== 'unseen') {
+          this.drop(shard, 'RetryAttemptsExhausted', state);
+          this.ctx.tally.fired('event-source-gave-up');
+          if (state === 'staged') this.ctx.tally.fired('gave-up-after-segment-written');
+          this.ctx.schedule(now + 1000, { kind: 'stage', shard: shard.shardId });
+          return;
+        }
+      }
+    }
+    if (faults.enabled && batch.records.length > 1 && random() < settings.faultRate / 6) {
+      this.bisect(shard, batch);
+      this.ctx.schedule(now + between(random, 1000, 60_000), { kind: 'stage', shard: shard.shardId });
+      return;
+    }
+    const outageEnds = batch.arrivedAt + settings.maxRecordAgeMs + between(random, MINUTE, 10 * MINUTE);
+    if (
+      faults.enabled &&
+      outageEnds < settings.end - SETTLE_MARGIN_MS &&
+      random() < settings.faultRate / 10
+    ) {
+      // The stager fails on every attempt until the batch is older than maxRecordAge.
+      this.ctx.tally.fired('stager-outage');
+      this.ctx.schedule(outageEnds, { kind: 'stage', shard: shard.shardId });
+      return;
+    }
+    // Lambda retries the same batch: usually soon, sometimes after the horizon guard (a fresh T).
+    const delay = random() < 0.7 ? between(random, 1000, 90_000) : between(random, 3 * MINUTE, 45 * MINUTE);
+    this.ctx.schedule(now + delay, { kind: 'stage', shard: shard.shardId });
+  }
+
+  /** BisectBatchOnFunctionError: the failing batch becomes its two halves, the first delivered next. */
+  private bisect(shard: ShardState, batch: StagedBatch): void {
+    const half = Math.ceil(batch.records.length / 2);
+    const halves = [0, 1].map(
+      (i): StagedBatch => ({
+        ...batch,
+        records: i === 0 ? batch.records.slice(0, half) : batch.records.slice(half),
+        events: i === 0 ? batch.events.slice(0, half) : batch.events.slice(half),
+      }),
+    );
+    shard.batches.splice(0, 1, ...halves);
+    for (const h of halves)
+      for (const e of h.events) this.generated.get(String(e.event.event_uuid))!.batch = h;
+    this.ctx.tally.fired('batch-bisected');
+  }
+
+  /** maxRecordAge: batches at the head older than it are dropped without (another) attempt. */
+  private async dropAged(shard: ShardState): Promise<void> {
+    const cutoff = this.ctx.clock.now().getTime() - this.ctx.settings.maxRecordAgeMs;
+    for (let head = shard.batches[0]; head && head.arrivedAt < cutoff; head = shard.batches[0]) {
+      this.drop(shard, 'RecordAgeExceeded', await this.observe(shard.shardId, head));
+      this.ctx.tally.fired('records-aged-out');
+    }
+  }
+
+  /** The head batch is dropped and described in the failure queue. */
+  private drop(shard: ShardState, condition: FailureMessage['condition'], state: DroppedState): void {
+    const batch = shard.batches.shift()!;
+    const now = this.ctx.clock.now().getTime();
+    // A staged batch's stage time was fixed by one of its attempts, all before now.
+    if (state === 'staged') batch.stagedAt = now;
+    this.failureQueue.push({
+      shardId: shard.shardId,
+      condition,
+      firstSequence: batch.records[0]!.sequenceNumber,
+      lastSequence: batch.records[batch.records.length - 1]!.sequenceNumber,
+      at: now,
+      batch,
+      state,
+    });
+    this.onDropped(shard.shardId);
+  }
+
+  /** What the ledger (the real adapter) and the staging bucket hold of `batch` now. */
+  private async observe(shardId: string, batch: StagedBatch): Promise<DroppedState> {
+    const { ledger, staging } = this.ctx.driver.runtime;
+    const checkpoint = await ledger.getCheckpoint(shardId);
+    const first = batch.records[0]!.sequenceNumber;
+    const last = batch.records[batch.records.length - 1]!.sequenceNumber;
+    if (checkpoint.stagedThrough !== undefined && compareSequenceNumbers(checkpoint.stagedThrough, last) >= 0)
+      return 'staged';
+    const unit = checkpoint.pending;
+    if (
+      !unit ||
+      compareSequenceNumbers(unit.firstSequence, first) < 0 ||
+      compareSequenceNumbers(unit.firstSequence, last) > 0
+    )
+      return 'unseen';
+    return (await staging.exists(unit.key)) ? 'staged' : 'in-flight';
   }
 }
