@@ -12,7 +12,7 @@ import type { Connection } from '../lambdas/domain/connection.ts';
 import { compileShaper, type ReceivedEvent } from '../lambdas/domain/export-record.ts';
 import type { WindowManifest } from '../lambdas/domain/manifest.ts';
 import { connectionPrefix, exportDayFolder } from '../lambdas/domain/object-keys.ts';
-import { gzipRecords, isDataKey, isManifestKey, readBucket, type StoredFile } from './harness.ts';
+import { gzipRecords, isDataKey, isManifestKey, listKeys, readBucket, type StoredFile } from './harness.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -39,7 +39,10 @@ export interface ConnectionVerification {
   unexpected: number;
   /** Data files counted: listed by a manifest, or by none and not reported as superseded. */
   files: ExportedFile[];
-  /** Data files no manifest lists and one reports as superseded (not counted). */
+  /**
+   * Data files no manifest lists and one reports as superseded (not counted), and every object
+   * under a former prefix (`formerPrefixes`), all reported as superseded.
+   */
   superseded: string[];
   manifests: WindowManifest[];
   /**
@@ -117,12 +120,18 @@ export interface VerifyOptions {
   windows?: { from: Date; to: Date };
   /** The event an expected record must hold (selected and projected as the connection says). */
   expectedEvent?: (uuid: string) => Record<string, unknown> | undefined;
+  /**
+   * Prefixes the connection wrote under before (its folder or name changed since): every object
+   * there must be reported as superseded by a manifest under its prefix now, and is not counted.
+   */
+  formerPrefixes?: readonly string[];
 }
 
 /**
  * Read back one connection's files and manifests and compare them with the expected events (each
  * uuid once). Data files a manifest reports as superseded (and none lists) are not counted; every
- * other data file must be listed by exactly one manifest.
+ * other data file must be listed by exactly one manifest. Objects under a former prefix must all be
+ * reported as superseded.
  */
 export async function verifyConnection(
   s3: S3Client,
@@ -165,6 +174,13 @@ export async function verifyConnection(
     }
     for (const r of read.records) uuids.push((r.event as ReceivedEvent).event_uuid);
     problems.push(...records.check(file.key, read.records));
+  }
+  for (const prefix of options.formerPrefixes ?? []) {
+    for (const key of await listKeys(s3, connection.bucketName, prefix)) {
+      if (reported.has(key)) superseded.push(key);
+      else
+        problems.push(`${key} is under the former prefix ${prefix} and no manifest reports it as superseded`);
+    }
   }
   const bodies = new Map(stored.map((f) => [f.key, f.body]));
   const counts = new Map(files.map((f) => [f.key, f.records]));

@@ -1,21 +1,26 @@
 import { ENV } from '../../lambdas/definitions.ts';
 import { BackfillRefusedError, backfill as runBackfill } from '../../lambdas/usecases/backfill.ts';
 import { type CliCommand, CliError, noPositionals, stringOption, UsageError } from '../command.ts';
-import { deployedNumber } from '../operations.ts';
+import { deployedNumber, parseInstant } from '../operations.ts';
 
 export const backfill: CliCommand = {
   name: 'backfill',
   summary: 'Re-export a paused connection from an earlier instant (moves its watermark back)',
-  usage: '--connection ID --from ISO',
+  usage: '--connection ID (--from ISO | --committed-since ISO)',
   description:
     'Moves the watermark of a PAUSED connection back to --from (or to the start of the committed window\n' +
     '--from falls in), so that after `connections resume` the exporter writes every committed window\n' +
     'after it again to its own keys, with its own sequence (their manifests say what they supersede),\n' +
-    'then exports as usual: the bucket holds each event once. A pending window with no part written\n' +
-    '(e.g. one failing on a wrong row) is dropped. Refused while the connection is not paused, while an\n' +
-    'exporter holds its lease or a pending window has parts written, when --from is later than the\n' +
-    'watermark, and when --from (or the start of its committed window) is earlier than the\n' +
-    `staging retention (${ENV.stagingRetentionDays}, the stack output StagingRetentionDays; required) allows.`,
+    'then exports as usual: the bucket holds each event once. A pending window with no part recorded\n' +
+    '(e.g. one failing on a wrong row) is dropped; the next export supersedes what it may have left.\n' +
+    'Refused while the connection is not paused, while an exporter holds its lease or a pending\n' +
+    'window has parts written, when --from is later than the watermark, and when --from (or the\n' +
+    'start of its committed window) is earlier than the\n' +
+    `staging retention (${ENV.stagingRetentionDays}, the stack output StagingRetentionDays; required) allows.\n` +
+    'After fixing a field the exporter accepts whatever its value (folderPath, connectionName, appId,\n' +
+    'appName, dbName, events, userAttributes, deviceAttributes), --committed-since (the instant of the\n' +
+    'wrong edit) starts at the earliest window committed since then, so every window written under\n' +
+    'the wrong row is written again under the fixed one (docs/operations.md, "Fixing a row").',
   options: {
     connection: { type: 'string', valueName: 'ID', description: 'the connectionId (conn_...)' },
     from: {
@@ -23,17 +28,22 @@ export const backfill: CliCommand = {
       valueName: 'ISO',
       description: 'instant to export from, e.g. 2026-11-20T00:00:00Z',
     },
+    'committed-since': {
+      type: 'string',
+      valueName: 'ISO',
+      description: 'instead of --from: export again every window committed at or after this instant',
+    },
   },
   async run(args, ctx) {
     noPositionals(args);
     const connectionId = stringOption(args, 'connection');
     const fromText = stringOption(args, 'from');
+    const sinceText = stringOption(args, 'committed-since');
     if (!connectionId) throw new UsageError('--connection ID is required');
-    if (!fromText) throw new UsageError('--from ISO is required');
-    const from = new Date(fromText);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(fromText) || Number.isNaN(from.getTime())) {
-      throw new UsageError('--from must be an ISO-8601 instant, e.g. 2026-11-20T00:00:00Z');
-    }
+    if ((fromText === undefined) === (sinceText === undefined))
+      throw new UsageError('one of --from ISO or --committed-since ISO is required');
+    const from = fromText === undefined ? undefined : parseInstant(fromText, '--from');
+    const since = sinceText === undefined ? undefined : parseInstant(sinceText, '--committed-since');
     const stagingRetentionDays = deployedNumber(ctx.env, ENV.stagingRetentionDays, 'StagingRetentionDays');
     const stateTable = ctx.requireSetting('stateTable');
     const connections = await ctx.connectionRepository();
@@ -41,7 +51,7 @@ export const backfill: CliCommand = {
     const { DynamoExportStateStore } = await import('../../lambdas/adapters/dynamo-export-state-store.ts');
     try {
       const result = await runBackfill(
-        { connectionId, from },
+        since ? { connectionId, committedSince: since } : { connectionId, from: from! },
         {
           connections,
           state: new DynamoExportStateStore(dynamo, stateTable),
@@ -49,10 +59,17 @@ export const backfill: CliCommand = {
           stagingRetentionDays,
         },
       );
-      const moved =
-        result.watermark.getTime() < from.getTime()
-          ? ` (the start of the committed window ${from.toISOString()} falls in)`
-          : '';
+      if (since && !result.firstCommittedSince) {
+        ctx.print(
+          `connection ${connectionId}: no window committed since ${since.toISOString()}, nothing to write again; ` +
+            `watermark ${result.watermark.toISOString()}; resume it`,
+        );
+        return 0;
+      }
+      let moved = '';
+      if (since) moved = ` (the start of the earliest window committed since ${since.toISOString()})`;
+      else if (from && result.watermark.getTime() < from.getTime())
+        moved = ` (the start of the committed window ${from.toISOString()} falls in)`;
       ctx.print(
         `connection ${connectionId}: watermark ${result.previousWatermark.toISOString()} -> ${result.watermark.toISOString()}${moved}; ` +
           'resume it to export from there (committed windows after it are written again to their own keys)',

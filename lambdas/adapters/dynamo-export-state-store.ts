@@ -34,8 +34,10 @@ import {
 import type { WindowGap } from '../domain/data-expiry.ts';
 import type {
   CommittedWindowRecord,
+  CommittedWindowSpan,
   CommitWindow,
   ConnectionDiagnosis,
+  DroppedWindow,
   ExportCursor,
   ExportState,
   ExportStateQueries,
@@ -84,6 +86,7 @@ interface StateRow {
   pendingWindowEnd?: string;
   pendingConnection?: Record<string, unknown>;
   pendingSupersedes?: SupersededObject[];
+  droppedWindow?: { windowEnd: string; connection: Record<string, unknown>; nextPartNumber: number };
   replayThrough?: string;
   superseded?: { windowEnd: string; supersedes: ManifestSupersedes };
   leaseOwner?: string;
@@ -117,6 +120,8 @@ function stateOfRow(row: StateRow): StoredExportState {
   if (row.pendingConnection) state.pendingConnection = row.pendingConnection;
   if (row.pendingSupersedes?.length) state.pendingSupersedes = row.pendingSupersedes;
   if (row.replayThrough) state.replayThrough = new Date(row.replayThrough);
+  if (row.droppedWindow)
+    state.droppedWindow = { ...row.droppedWindow, windowEnd: new Date(row.droppedWindow.windowEnd) };
   if (row.superseded)
     state.superseded = {
       windowEnd: new Date(row.superseded.windowEnd),
@@ -195,6 +200,7 @@ const NAMES = {
   '#pending': 'pendingWindowEnd',
   '#pendingConnection': 'pendingConnection',
   '#pendingSupersedes': 'pendingSupersedes',
+  '#droppedWindow': 'droppedWindow',
   '#superseded': 'superseded',
   '#replayThrough': 'replayThrough',
   '#parts': 'parts',
@@ -509,7 +515,7 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
   ): Promise<ExportState | undefined> {
     const repinned = await this.update(
       connectionId,
-      'SET #pendingConnection = :snapshot, #pendingSupersedes = :supersedes REMOVE #cursor',
+      'SET #pendingConnection = :snapshot, #pendingSupersedes = :supersedes REMOVE #cursor, #droppedWindow',
       '#leaseOwner = :owner AND attribute_exists(#pending)',
       { ':owner': owner, ':snapshot': connectionSnapshot, ':supersedes': supersedes },
     );
@@ -618,7 +624,7 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
       'SET #watermark = :windowEnd, #sequence = :sequence, #lastCommittedAt = :committedAt, #lastFileKey = :lastFileKey' +
       (lastGap ? ', #lastGap = :lastGap' : '') +
       (superseded ? ', #superseded = :superseded ' : ' ') +
-      'REMOVE #pending, #pendingConnection, #pendingSupersedes, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
+      'REMOVE #pending, #pendingConnection, #pendingSupersedes, #droppedWindow, #cursor, #leaseOwner, #leaseExpiresAt, #lastError';
     const stateCondition = '#watermark = :expected AND #leaseOwner = :owner';
     return {
       Update: {
@@ -685,15 +691,19 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
     watermark: Date,
     now: Date,
     replayThrough?: Date,
+    dropped?: DroppedWindow,
   ): Promise<boolean> {
     const reset = await this.update(
       connectionId,
       'SET #watermark = :watermark, #sequence = if_not_exists(#sequence, :zero), #connectionId = :id' +
-        (replayThrough ? ', #replayThrough = :replayThrough ' : ' ') +
+        (replayThrough ? ', #replayThrough = :replayThrough' : '') +
+        (dropped ? ', #droppedWindow = :dropped ' : ' ') +
         'REMOVE #cursor, #leaseOwner, #leaseExpiresAt, #pending, #pendingConnection',
-      // A pending window with no part written holds nothing to lose: a backfill may drop its pin.
+      // A pending window with no part recorded: a backfill may drop its pin (what it may have
+      // written unrecorded is kept as droppedWindow, when it is still the window the caller read).
       '(attribute_not_exists(#pending) OR attribute_not_exists(#cursor) OR ' +
         '(attribute_not_exists(#cursor.#partCount) AND size(#cursor.#parts) = :zero) OR #cursor.#partCount = :zero) ' +
+        (dropped ? 'AND #pending = :droppedEnd ' : '') +
         'AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
       {
         ':watermark': watermark.toISOString(),
@@ -701,6 +711,12 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
         ':id': connectionId,
         ':now': now.toISOString(),
         ...(replayThrough ? { ':replayThrough': replayThrough.toISOString() } : {}),
+        ...(dropped
+          ? {
+              ':dropped': { ...dropped, windowEnd: dropped.windowEnd.toISOString() },
+              ':droppedEnd': dropped.windowEnd.toISOString(),
+            }
+          : {}),
       },
     );
     return reset !== undefined;
@@ -758,8 +774,41 @@ export class DynamoExportStateStore implements ExportStateStore, ExportStateQuer
         ...(row['gaps'] ? { gaps: row['gaps'] as WindowGap[] } : {}),
         ...(typeof row['bucketName'] === 'string' ? { bucketName: row['bucketName'] } : {}),
         ...(row['supersedes'] ? { supersedes: row['supersedes'] as ManifestSupersedes } : {}),
+        usage: usageOfHistoryRow(row),
       };
     });
+  }
+
+  async earliestWindowCommittedSince(
+    connectionId: string,
+    since: Date,
+  ): Promise<CommittedWindowSpan | undefined> {
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      // Part-list items have no commit time: only window rows pass.
+      FilterExpression: '#committedAt >= :since',
+      ProjectionExpression: 'windowStart, windowEnd, #committedAt',
+      ExpressionAttributeNames: { '#committedAt': 'committedAt' },
+      ExpressionAttributeValues: {
+        ':pk': connectionKey(connectionId),
+        ':prefix': WINDOW_SK_PREFIX,
+        ':since': since.toISOString(),
+      },
+      ConsistentRead: true,
+    };
+    // Oldest end first: the first window that passes the filter is the earliest.
+    for await (const page of paginateQuery({ client: this.dynamo }, input)) {
+      const row = page.Items?.[0];
+      if (row) {
+        return {
+          windowStart: new Date(String(row['windowStart'])),
+          windowEnd: new Date(String(row['windowEnd'])),
+          committedAt: new Date(String(row['committedAt'])),
+        };
+      }
+    }
+    return undefined;
   }
 
   /**

@@ -105,3 +105,13 @@ export function assertWindowEndSettled(
   const latest = latestSettledWindowEnd(now, settleDelayMs);
   if (windowEnd.getTime() > latest.getTime()) throw new WindowEndNotSettledError(windowEnd, latest, what);
 }
+
+/**
+ * Whether a backfill's re-export of committed windows is not done: the watermark is below the
+ * watermark before the backfill (`replayThrough`). Those windows are exported again whatever the
+ * job's end: a window committed every 15 minutes ends after the latest boundary of a frequency
+ * changed to daily since.
+ */
+export function replayPending(state: { watermark: Date; replayThrough?: Date | undefined }): boolean {
+  return state.replayThrough !== undefined && state.watermark.getTime() < state.replayThrough.getTime();
+}

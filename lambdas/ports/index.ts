@@ -196,6 +196,8 @@ export interface ExportState {
   replayThrough?: Date;
   /** Objects earlier attempts of the pending window wrote under settings since replaced. */
   pendingSupersedes?: SupersededObject[];
+  /** A pending window a backfill dropped; the next attempt supersedes what it may have written. */
+  droppedWindow?: DroppedWindow;
   /** What the last committed window that superseded anything superseded (also in its history row). */
   superseded?: { windowEnd: Date; supersedes: ManifestSupersedes };
   lease?: ExportLease;
@@ -205,6 +207,19 @@ export interface ExportState {
   lastFileKey?: string;
   /** The latest window committed with a gap (events that may be missing), kept until a later one. */
   lastGap?: WindowGap & { windowEnd: string };
+}
+
+/**
+ * A pending window a backfill dropped (nothing recorded by its cursor): its last part and its
+ * manifest are written before the commit records them, so an attempt that stopped in between may
+ * have left them. The next attempt checks them and supersedes those that exist.
+ */
+export interface DroppedWindow {
+  windowEnd: Date;
+  /** The row the window was pinned with. */
+  connection: Record<string, unknown>;
+  /** The part an attempt would have written next. */
+  nextPartNumber: number;
 }
 
 export interface CommitWindow {
@@ -278,8 +293,8 @@ export interface ExportStateStore {
   ): Promise<boolean>;
   /**
    * Replace the pending window's settings (while we hold the lease): pendingConnection :=
-   * `connectionSnapshot`, pendingSupersedes := `supersedes`, cursor cleared (the window is written
-   * again from its start). Returns the state after the write; undefined when the lease is not ours.
+   * `connectionSnapshot`, pendingSupersedes := `supersedes`, cursor and droppedWindow cleared (the
+   * window is written again from its start). Returns the state after the write; undefined when the lease is not ours.
    */
   repinWindow(
     connectionId: string,
@@ -311,10 +326,17 @@ export interface ExportStateStore {
   recordPassedTest(connectionId: string, testedAt: Date): Promise<void>;
   /**
    * Move a connection's watermark for a backfill: only when no unexpired lease is held (now) and
-   * no pending window has a part written; clears the cursor and an unwritten pending window. False
-   * when refused.
+   * no pending window has a part recorded; clears the cursor and an unwritten pending window,
+   * keeping it as `droppedWindow` when given (then only if the pending window is still that one).
+   * False when refused.
    */
-  resetWatermark(connectionId: string, watermark: Date, now: Date, replayThrough?: Date): Promise<boolean>;
+  resetWatermark(
+    connectionId: string,
+    watermark: Date,
+    now: Date,
+    replayThrough?: Date,
+    dropped?: DroppedWindow,
+  ): Promise<boolean>;
 }
 
 /** A committed window as its history row keeps it. */
@@ -358,7 +380,7 @@ export interface WindowHistoryEntry {
   bucketName?: string;
   /** What the window superseded (docs/exactly-once.md §3, §8). */
   supersedes?: ManifestSupersedes;
-  /** What the commits of this window end counted, summed (set by getCommittedWindow). */
+  /** What the commits of this window end counted, summed (set by getCommittedWindow and listHistory). */
   usage?: UsageCounts;
 }
 
@@ -378,6 +400,13 @@ export interface MonthlyUsage {
  */
 export type StoredExportState = Omit<ExportState, 'watermark'> & { watermark?: Date };
 
+/** Where a committed window lies and when it was (last) committed. */
+export interface CommittedWindowSpan {
+  windowStart: Date;
+  windowEnd: Date;
+  committedAt: Date;
+}
+
 /** The operator's reads of the export state beyond what the exporter needs (CLI, lag checks). */
 export interface ExportStateQueries {
   /** The state row of every connection (a scan: not the hot path). */
@@ -387,6 +416,12 @@ export interface ExportStateQueries {
     connectionId: string,
     options?: { limit?: number; newestFirst?: boolean },
   ): Promise<WindowHistoryEntry[]>;
+  /**
+   * The committed window with the earliest end among those committed at or after `since` (a
+   * re-export counts as a commit), or undefined when none was: what a backfill after a fix must
+   * write again (`backfill --committed-since`).
+   */
+  earliestWindowCommittedSince(connectionId: string, since: Date): Promise<CommittedWindowSpan | undefined>;
   /** Usage of one connection in one month (`YYYY-MM`); zeros when nothing was exported. */
   getUsage(connectionId: string, month: string): Promise<MonthlyUsage>;
   /** Every month with usage of one connection, oldest first. */

@@ -2,27 +2,45 @@
  * Backfill: re-export a PAUSED connection from an earlier instant (docs/exactly-once.md §8).
  * The watermark moves back to `from` with one conditional write that refuses while an
  * exporter holds the lease or a pending window has a part written, so a backfill never
- * splits or races a window (a pending window with nothing written is dropped: a window that
- * kept failing never blocks a backfill). On resume, the exporter writes every committed
+ * splits or races a window (a pending window with nothing recorded is dropped: a window that
+ * kept failing never blocks a backfill; what an attempt of it may have written unrecorded is
+ * checked and superseded by the next export). On resume, the exporter writes every committed
  * window after `from` again to its own keys, with its own sequence (the bucket holds each
  * event once), then goes on as usual. A `from` inside a committed window moves to that
  * window's start. A backfill only ever moves the watermark back: a later `from` would skip
  * events.
+ *
+ * After an operator fixes a field the exporter accepts whatever its value (folder path, name, app,
+ * db names, selection), `committedSince` (the instant of the wrong edit) starts the backfill at the
+ * earliest window committed since then: every window written under the wrong row is written again
+ * under the fixed one, also a window that ended before the edit but was committed after it.
  */
 import { validateConnection } from '../domain/connection.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
-import type { Clock, ConnectionRepository, ExportStateStore } from '../ports/index.ts';
+import type {
+  Clock,
+  CommittedWindowSpan,
+  ConnectionRepository,
+  DroppedWindow,
+  ExportState,
+  ExportStateQueries,
+  ExportStateStore,
+} from '../ports/index.ts';
 import { UseCaseError } from './errors.ts';
 import { initialWatermark } from './export-window.ts';
 
-export interface BackfillInput {
-  connectionId: string;
-  from: Date;
-}
+/**
+ * Where a backfill starts: `from`, or the start of the earliest window committed at or after
+ * `committedSince` (with nothing committed since, at the watermark: nothing is written again).
+ */
+export type BackfillInput = { connectionId: string } & (
+  | { from: Date; committedSince?: undefined }
+  | { committedSince: Date; from?: undefined }
+);
 
 export interface BackfillDeps {
   connections: ConnectionRepository;
-  state: ExportStateStore;
+  state: ExportStateStore & Pick<ExportStateQueries, 'earliestWindowCommittedSince'>;
   clock: Clock;
   stagingRetentionDays: number;
 }
@@ -33,6 +51,8 @@ export interface BackfillResult {
   previousWatermark: Date;
   /** `from`, or the start of the committed window `from` falls in. */
   watermark: Date;
+  /** With `committedSince`: the earliest window committed since (undefined: none was). */
+  firstCommittedSince?: CommittedWindowSpan | undefined;
 }
 
 export type BackfillRefusal =
@@ -63,7 +83,7 @@ export function earliestBackfillStart(now: Date, stagingRetentionDays: number): 
 }
 
 export async function backfill(input: BackfillInput, deps: BackfillDeps): Promise<BackfillResult> {
-  const { connectionId, from } = input;
+  const { connectionId } = input;
   const now = deps.clock.now();
   const raw = await deps.connections.getRaw(connectionId);
   if (!raw) throw new BackfillRefusedError('NOT_FOUND', `connection ${connectionId} not found`);
@@ -82,12 +102,19 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
         'then run the backfill and resume it',
     );
   }
-  if (from.getTime() > now.getTime()) {
-    throw new BackfillRefusedError('IN_THE_FUTURE', `--from ${from.toISOString()} is in the future`);
+  const asked = input.from ?? input.committedSince;
+  if (asked.getTime() > now.getTime()) {
+    const option = input.from ? '--from' : '--committed-since';
+    throw new BackfillRefusedError('IN_THE_FUTURE', `${option} ${asked.toISOString()} is in the future`);
   }
-  const start = await startOfBackfill(connectionId, from, now, deps);
   const state = await deps.state.get(connectionId);
-  const previousWatermark = state?.watermark ?? initialWatermark(connection, now, deps.stagingRetentionDays);
+  const watermarkNow = () => state?.watermark ?? initialWatermark(connection, now, deps.stagingRetentionDays);
+  const firstCommittedSince = input.committedSince
+    ? await deps.state.earliestWindowCommittedSince(connectionId, input.committedSince)
+    : undefined;
+  const from = input.from ?? firstCommittedSince?.windowStart ?? watermarkNow();
+  const start = await startOfBackfill(connectionId, from, now, deps);
+  const previousWatermark = watermarkNow();
   if (start.getTime() > previousWatermark.getTime()) {
     throw new BackfillRefusedError(
       'NOT_EARLIER',
@@ -100,7 +127,7 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
     state?.replayThrough && state.replayThrough.getTime() > previousWatermark.getTime()
       ? state.replayThrough
       : state?.watermark;
-  if (!(await deps.state.resetWatermark(connectionId, start, now, replayThrough))) {
+  if (!(await deps.state.resetWatermark(connectionId, start, now, replayThrough, droppedWindowOf(state)))) {
     throw new BackfillRefusedError(
       'WINDOW_IN_PROGRESS',
       `connection ${connectionId} has a window in progress (an exporter holds the lease, or a pending window has ` +
@@ -108,7 +135,26 @@ export async function backfill(input: BackfillInput, deps: BackfillDeps): Promis
         '("status" shows it), pause it again and retry',
     );
   }
-  return { connectionId, previousWatermark, watermark: start };
+  return {
+    connectionId,
+    previousWatermark,
+    watermark: start,
+    ...(input.committedSince ? { firstCommittedSince } : {}),
+  };
+}
+
+/**
+ * The pending window the backfill drops, when it has no part recorded (one with parts recorded
+ * refuses the backfill): its next attempt would have written its first part and its manifest.
+ */
+function droppedWindowOf(state: ExportState | undefined): DroppedWindow | undefined {
+  if (!state?.pendingWindowEnd || !state.pendingConnection || (state.cursor?.parts.length ?? 0) > 0)
+    return undefined;
+  return {
+    windowEnd: state.pendingWindowEnd,
+    connection: state.pendingConnection,
+    nextPartNumber: state.cursor?.nextPartNumber ?? 1,
+  };
 }
 
 /**

@@ -11,7 +11,13 @@ import { DEFAULT_STAGING_RETENTION_DAYS, type Frequency } from '../definitions.t
 import { mapBounded } from '../domain/bounded.ts';
 import { type Connection, validateConnection } from '../domain/connection.ts';
 import { dataAtRiskAgeMs, unexportedDataAgeMs } from '../domain/data-expiry.ts';
-import { assertWindowEndSettled, exportLagMs, periodMs, windowEndForTick } from '../domain/windows.ts';
+import {
+  assertWindowEndSettled,
+  exportLagMs,
+  periodMs,
+  replayPending,
+  windowEndForTick,
+} from '../domain/windows.ts';
 import type {
   Clock,
   ConnectionPage,
@@ -310,7 +316,9 @@ function activeOutcome(connection: Connection, state: ExportState | undefined, c
       lagSeconds: Math.round(lagMs / 1000),
       late: lagMs > periodMs(input.frequency) + ctx.settleDelayMs,
     };
-    if (state.watermark.getTime() >= windowEnd.getTime() && !state.pendingWindowEnd) return outcome;
+    // Caught up, unless a backfill's re-export of committed windows is not done.
+    if (state.watermark.getTime() >= windowEnd.getTime() && !state.pendingWindowEnd && !replayPending(state))
+      return outcome;
   }
   // Where its export starts: a new connection (no state yet) at its backfill start or creation.
   const windowStart = state?.watermark ?? new Date(connection.startFrom ?? connection.createdAt);

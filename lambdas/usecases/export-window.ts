@@ -26,7 +26,7 @@ import type { RecordWriterSpec } from '../domain/record-codec/record-writer.ts';
 import { REF_GROUP_BYTES } from '../domain/staged-segment.ts';
 import { slotStartOf } from '../domain/staging-layout.ts';
 import { readAll } from '../domain/stream-bytes.ts';
-import { assertWindowEndSettled } from '../domain/windows.ts';
+import { assertWindowEndSettled, replayPending } from '../domain/windows.ts';
 import type {
   Clock,
   CommittedWindowRecord,
@@ -251,6 +251,7 @@ async function pendingWindowSettings(
   owner: string,
   deps: ExportDeps,
 ): Promise<{ connection: Connection; state: ExportState } | undefined> {
+  if (state.droppedWindow) return supersedeDroppedWindow(current, state, owner, deps);
   if (!state.pendingConnection) return { connection: current, state };
   const validation = validateConnection(state.pendingConnection);
   if (!validation.ok) return { connection: current, state };
@@ -260,13 +261,24 @@ async function pendingWindowSettings(
   const written = await writtenKeys(pinned, state, windowEnd, deps);
   const moved = DESTINATION_FIELDS.some((f) => stableJson(pinned[f]) !== stableJson(current[f]));
   if (written.length > 0 && !moved) return { connection: pinned, state };
-  const abandoned: SupersededObject[] =
-    written.length > 0
-      ? [...written, manifestObjectKey(pinned, windowEnd)].map((key) => ({
-          bucketName: pinned.bucketName,
-          key,
-        }))
-      : [];
+  const manifestKey = manifestObjectKey(pinned, windowEnd);
+  // Moved: the window's objects stay behind — its parts and manifest, or the manifest alone (an
+  // empty window) when an attempt stopped between writing it and the commit.
+  let abandoned: SupersededObject[] = [];
+  if (written.length > 0)
+    abandoned = [...written, manifestKey].map((key) => ({ bucketName: pinned.bucketName, key }));
+  else if (moved) abandoned = await existingObjects(pinned, [manifestKey], deps);
+  return repinCurrent(current, state, abandoned, owner, deps);
+}
+
+/** The pending window is written again whole under the current row; `abandoned` joins what it supersedes. */
+async function repinCurrent(
+  current: Connection,
+  state: ExportState,
+  abandoned: SupersededObject[],
+  owner: string,
+  deps: ExportDeps,
+): Promise<{ connection: Connection; state: ExportState } | undefined> {
   const repinned = await deps.state.repinWindow(
     current.connectionId,
     owner,
@@ -274,6 +286,45 @@ async function pendingWindowSettings(
     mergeObjects(state.pendingSupersedes ?? [], abandoned),
   );
   return repinned ? { connection: current, state: repinned } : undefined;
+}
+
+/** Those of `keys` that exist in the bucket of `connection`, as superseded objects. */
+async function existingObjects(
+  connection: Connection,
+  keys: string[],
+  deps: ExportDeps,
+): Promise<SupersededObject[]> {
+  const objects: SupersededObject[] = [];
+  for (const key of keys)
+    if (await deps.sink.exists?.(sinkTargetOf(connection), key))
+      objects.push({ bucketName: connection.bucketName, key });
+  return objects;
+}
+
+/**
+ * The first attempt after a backfill that dropped a pending window: the part that window's next
+ * attempt would have written and its manifest (written before the commit records them) are
+ * superseded by the window pinned now when they exist, so nothing is left unreported.
+ */
+async function supersedeDroppedWindow(
+  current: Connection,
+  state: ExportState,
+  owner: string,
+  deps: ExportDeps,
+): Promise<{ connection: Connection; state: ExportState } | undefined> {
+  const dropped = state.droppedWindow!;
+  const validation = validateConnection(dropped.connection);
+  const left = validation.ok
+    ? await existingObjects(
+        validation.connection,
+        [
+          dataObjectKey(validation.connection, dropped.windowEnd, dropped.nextPartNumber),
+          manifestObjectKey(validation.connection, dropped.windowEnd),
+        ],
+        deps,
+      )
+    : [];
+  return repinCurrent(current, state, left, owner, deps);
 }
 
 /**
@@ -333,8 +384,13 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
   const hadError = state.lastError !== undefined;
   const lostOrHeld = (): ExportOutcome =>
     committed.length ? { status: 'lost-race', windows: committed } : { status: 'lease-held' };
-  // One job may commit several windows: an older pending window first, then up to the job's end.
-  while (state.watermark.getTime() < job.windowEnd.getTime() || state.pendingWindowEnd) {
+  // One job may commit several windows: an older pending window first, then up to the job's end
+  // (and the windows a backfill re-exports, even past that end: the frequency may have changed).
+  while (
+    state.watermark.getTime() < job.windowEnd.getTime() ||
+    state.pendingWindowEnd ||
+    replayPending(state)
+  ) {
     if (committed.length > 0 && outOfTime(deps)) {
       // Many windows (a backfill's re-exports) in one job: the next invocation goes on.
       await enqueueContinuation(connection.connectionId, job.windowEnd, deps);
@@ -345,6 +401,7 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
       state.pendingWindowEnd || !isReplaying(state, state.watermark)
         ? undefined
         : await deps.state.nextCommittedWindowEnd(connection.connectionId, state.watermark);
+    if (!replayEnd && !state.pendingWindowEnd && state.watermark.getTime() >= job.windowEnd.getTime()) break;
     const leasedAt = deps.clock.now();
     const leased = await deps.state.acquireLease(
       connection.connectionId,
@@ -357,7 +414,8 @@ export async function exportWindow(job: ExportJobInput, deps: ExportDeps): Promi
     if (!leased) return lostOrHeld();
     state = leased;
     if (!state.pendingWindowEnd) {
-      if (state.watermark.getTime() < job.windowEnd.getTime()) continue; // a rival committed meanwhile: choose again
+      // A rival committed meanwhile: choose again.
+      if (state.watermark.getTime() < job.windowEnd.getTime() || replayPending(state)) continue;
       // A rival committed this window (or a later one) between our read and our lease: exporting
       // [watermark, job end) now would re-commit it empty, or move the watermark back.
       await deps.state.releaseLease(connection.connectionId, owner);

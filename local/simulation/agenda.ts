@@ -3,7 +3,7 @@ import type { Frequency } from '../../lambdas/definitions.ts';
 import type { ExportJob } from '../../lambdas/ports/index.ts';
 import type { IncomingRecord } from '../../lambdas/usecases/stage-batch.ts';
 import type { GeneratedEvent } from '../events.ts';
-import type { OperatorDrill } from '../operator-drills.ts';
+import type { DrillStep, OperatorDrill } from '../operator-drills.ts';
 
 export type Action =
   | { kind: 'arrival'; shard: number; events: GeneratedEvent[] }
@@ -16,7 +16,7 @@ export type Action =
   | { kind: 'change-frequency'; connectionId: string; step: 1 | 2 }
   | { kind: 'pause'; connectionId: string }
   | { kind: 'resume'; connectionId: string }
-  | { kind: 'operator'; drill: OperatorDrill; wrong: boolean }
+  | { kind: 'operator'; drill: OperatorDrill; step: DrillStep }
   | { kind: 'compact'; slotStart: Date; duplicate: boolean };
 
 export interface Scheduled {

@@ -70,6 +70,8 @@ export interface ConnectionCheckInput {
   stageTimes: ReadonlyMap<string, number>;
   /** Simulated time at the end of the catch-up. */
   finalTime: Date;
+  /** Prefixes operator drills moved a connection's files to, other than its prefix at the end. */
+  prefixesLeft?: (connection: Connection) => string[];
 }
 
 /**
@@ -98,6 +100,7 @@ export async function checkConnection(
     exportDays: { from: new Date(ctx.settings.start - DAY), to: new Date(finalTime.getTime() + DAY) },
     windows: { from: new Date(initial), to: new Date(watermark) },
     expectedEvent: (uuid) => expected.get(uuid),
+    formerPrefixes: input.prefixesLeft?.(connection),
   });
   for (const problem of verification.problems) ctx.tally.problem(`${connectionId}: ${problem}`);
   await checkBookkeeping(ctx, connectionId, state, verification);
@@ -154,7 +157,11 @@ function expectedEvents(
   return expected;
 }
 
-/** The state's sequence, the usage counters and the window history agree with the bucket (exact under retries). */
+/**
+ * The state's sequence, the window history and the usage counters agree with the bucket (exact
+ * under retries): the history's commits hold what the bucket holds, and usage counts every
+ * commit — a backfill's re-export of a window counts again, any other window once.
+ */
 async function checkBookkeeping(
   ctx: SimContext,
   id: string,
@@ -165,17 +172,37 @@ async function checkBookkeeping(
   if ((state?.sequence ?? 0) !== manifests.length) {
     ctx.tally.problem(`${id}: state sequence ${state?.sequence} but ${manifests.length} manifests`);
   }
-  const usage = await ctx.driver.runtime.state.listUsage(id);
-  const usageEvents = usage.reduce((n, u) => n + u.events, 0);
-  const usageFiles = usage.reduce((n, u) => n + u.files, 0);
-  if (usageEvents !== exported || usageFiles !== files.length) {
-    ctx.tally.problem(
-      `${id}: usage says ${usageEvents} events in ${usageFiles} files, the bucket holds ${exported} in ${files.length}`,
-    );
-  }
   const history = await ctx.driver.runtime.state.listHistory(id);
   if (history.length !== manifests.length) {
     ctx.tally.problem(`${id}: ${history.length} window history rows for ${manifests.length} manifests`);
+  }
+  const committed = { events: 0, files: 0 };
+  const metered = { events: 0, files: 0 };
+  for (const w of history) {
+    const own = { events: w.records, files: w.partCount ?? w.parts.length };
+    const counted = w.usage ?? own;
+    committed.events += own.events;
+    committed.files += own.files;
+    metered.events += counted.events;
+    metered.files += counted.files;
+    const reexport = w.supersedes?.sequence !== undefined;
+    if (reexport ? counted.events < own.events : counted.events !== own.events || counted.files !== own.files)
+      ctx.tally.problem(
+        `${id}: the window ending ${w.windowEnd.toISOString()} counts ${counted.events} events for ${own.events} committed`,
+      );
+  }
+  if (committed.events !== exported || committed.files !== files.length) {
+    ctx.tally.problem(
+      `${id}: the history's commits hold ${committed.events} events in ${committed.files} files, the bucket ${exported} in ${files.length}`,
+    );
+  }
+  const usage = await ctx.driver.runtime.state.listUsage(id);
+  const usageEvents = usage.reduce((n, u) => n + u.events, 0);
+  const usageFiles = usage.reduce((n, u) => n + u.files, 0);
+  if (usageEvents !== metered.events || usageFiles !== metered.files) {
+    ctx.tally.problem(
+      `${id}: usage says ${usageEvents} events in ${usageFiles} files, its commits (re-exports included) ${metered.events} in ${metered.files}`,
+    );
   }
 }
 

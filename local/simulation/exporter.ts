@@ -9,7 +9,7 @@ import { jobConnectionIds } from '../../lambdas/ports/index.ts';
 import { dispatchTick } from '../../lambdas/usecases/dispatch-tick.ts';
 import type { ExportJobRun, MemberRun } from '../../lambdas/usecases/export-job.ts';
 import { isBucketRefusal } from '../customer-buckets.ts';
-import type { DrillField } from '../operator-drills.ts';
+import { type DrillField, isAcceptedField } from '../operator-drills.ts';
 import type { SimContext } from './context.ts';
 import type { ExportFault } from './faults.ts';
 import { isInjected, SimulatedCrash } from './injected-errors.ts';
@@ -96,8 +96,11 @@ export class SimulatedExporter {
   private checkMember(member: MemberRun, job: ExportJob, label: string): void {
     // A drill tests something only if an export meets the wrong row and is refused.
     const field = this.drilledField(member.connectionId);
-    if (field && (member.outcome?.status === 'refused' || isBucketRefusal(member.error)))
-      this.ctx.tally.fired(`drill-${field}-refused`);
+    const refused = member.outcome?.status === 'refused' || isBucketRefusal(member.error);
+    // A wrong value of an accepted field is valid: it is exported as written, never refused.
+    if (field && refused && isAcceptedField(field))
+      this.ctx.tally.problem(`${label} ${member.connectionId}: refused while only ${field} was wrong`);
+    else if (field && refused) this.ctx.tally.fired(`drill-${field}-refused`);
     if (
       member.error !== undefined &&
       !(member.error instanceof SimulatedCrash) &&

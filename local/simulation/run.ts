@@ -4,6 +4,7 @@
  * catch-up, then the checks.
  */
 import { FREQUENCIES } from '../../lambdas/definitions.ts';
+import type { Connection } from '../../lambdas/domain/connection.ts';
 import { boundaryAtOrBefore } from '../../lambdas/domain/windows.ts';
 import type { ExportJob } from '../../lambdas/ports/index.ts';
 import { dispatchTick } from '../../lambdas/usecases/dispatch-tick.ts';
@@ -107,7 +108,9 @@ export async function simulate(
   runbook.checkRanges();
   const lost = runbook.lostEvents();
   const stageTimes = await checkStaging(driver.runtime.staging, stager.generated, lost, tally);
-  const input = { ctx, s3: harness.s3, generated: stager.generated, stageTimes, finalTime };
+  const { s3 } = harness;
+  const prefixesLeft = (c: Connection) => operator.prefixesLeft(c);
+  const input = { ctx, s3, generated: stager.generated, stageTimes, finalTime, prefixesLeft };
   const perConnection: ConnectionOutcome[] = [];
   for (const c of connections)
     perConnection.push(await checkConnection(input, c.input.connectionId, c.input.createdAt));
@@ -225,7 +228,7 @@ function perform(action: Action, { stager, runbook, compactor, exporter, operato
     case 'resume':
       return operator.resume(action.connectionId);
     case 'operator':
-      return operator.drill(action.drill, action.wrong);
+      return operator.drill(action.drill, action.step);
   }
 }
 

@@ -175,6 +175,7 @@ describe('DynamoExportStateStore', () => {
         bytes: 1500,
         committedAt: NOW,
         bucketName: 'customer-bucket',
+        usage: { events: 15, files: 2, bytes: 1500 },
       },
     ]);
     expect(await store.getUsage(id, '2025-04')).toEqual({

@@ -60,6 +60,10 @@ class InMemoryExportState {
     if (options.newestFirst) rows.reverse();
     return rows.slice(0, options.limit ?? rows.length);
   }
+  async earliestWindowCommittedSince(connectionId: string, since: Date) {
+    const rows = this.history.get(connectionId) ?? [];
+    return rows.find((w) => w.committedAt.getTime() >= since.getTime());
+  }
   async getUsage(connectionId: string, month: string): Promise<MonthlyUsage> {
     return (
       this.usage.get(`${connectionId}|${month}`) ?? { connectionId, month, events: 0, files: 0, bytes: 0 }
