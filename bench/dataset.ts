@@ -12,12 +12,14 @@ import { createInterface } from 'node:readline';
 import { createGunzip, createGzip } from 'node:zlib';
 import { decodeSegmentHeader, encodeSegment, segmentDataStart } from '../lambdas/domain/staged-segment.ts';
 import {
+  compactionStartOf,
   segmentKey,
   segmentPrefix,
   slotsOfWindow,
   stageTimeOfSegmentKey,
 } from '../lambdas/domain/staging-layout.ts';
 import type { Runtime } from '../lambdas/runtime.ts';
+import { compactSlot } from '../lambdas/usecases/compact-slot.ts';
 import type { IncomingRecord } from '../lambdas/usecases/stage-batch.ts';
 import { stageBatch } from '../lambdas/usecases/stage-batch.ts';
 import type { ManualClock } from '../local/clock.ts';
@@ -155,4 +157,21 @@ export async function replicateWindow(
     }
   }
   return created;
+}
+
+/**
+ * Compact every slot of [start, end) as the compaction schedule would, once each may start (the
+ * clock is moved there), so the export reads compacted slots and its timing holds no compaction.
+ */
+export async function compactWindow(
+  runtime: Runtime,
+  clock: ManualClock,
+  start: Date,
+  end: Date,
+): Promise<void> {
+  const slots = slotsOfWindow(start, end);
+  const restore = clock.now();
+  clock.set(compactionStartOf(slots.at(-1)!));
+  for (const slot of slots) await compactSlot(slot, { store: runtime.staging, clock });
+  clock.set(restore);
 }

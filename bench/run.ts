@@ -23,7 +23,14 @@ import type { Runtime } from '../lambdas/runtime.ts';
 import { ManualClock } from '../local/clock.ts';
 import { startLocalEngines } from '../local/engines.ts';
 import { createGpgHome } from '../test/support/gpg.ts';
-import { BENCH_APP, DATA_DIR, ensurePayloads, replicateWindow, stagePayloads } from './dataset.ts';
+import {
+  BENCH_APP,
+  compactWindow,
+  DATA_DIR,
+  ensurePayloads,
+  replicateWindow,
+  stagePayloads,
+} from './dataset.ts';
 import { localRuntime } from './local-runtime.ts';
 
 const { values: args } = parseArgs({
@@ -209,6 +216,13 @@ async function main(): Promise<void> {
     const windowEnd = new Date(
       T0.getTime() + Math.max(3_600_000, Math.ceil((staged.objects + 2) / 3600) * 3_600_000),
     );
+    // The 10x window's copies are staged now too: a slot is compacted once, with all its segments.
+    const scaledApp = `${BENCH_APP}-x${RSS_SCALE}`;
+    const scaledEnd = new Date(T0.getTime() + RSS_SCALE * (windowEnd.getTime() - T0.getTime()));
+    const copies = args['no-rss']
+      ? 0
+      : await replicateWindow(runtime, BENCH_APP, T0, windowEnd, scaledApp, RSS_SCALE);
+    await compactWindow(runtime, clock, T0, args['no-rss'] ? windowEnd : scaledEnd);
     const mbPerEvent = staged.payloadBytes / staged.events / 1e6;
     const stagerRate = staged.events / staged.seconds;
     const shardMax = Math.min(1000, 1 / mbPerEvent);
@@ -325,9 +339,6 @@ async function main(): Promise<void> {
     const rss1x = Math.max(...rss[`ours projected+PGP L${level}`]!);
     let rssScaled = Number.NaN;
     if (!args['no-rss']) {
-      const scaledApp = `${BENCH_APP}-x${RSS_SCALE}`;
-      const copies = await replicateWindow(runtime, BENCH_APP, T0, windowEnd, scaledApp, RSS_SCALE);
-      const scaledEnd = new Date(T0.getTime() + RSS_SCALE * (windowEnd.getTime() - T0.getTime()));
       const connectionId = await newConnection(runtime, scaledApp, {
         projected: true,
         pgpPublicKey: key.armoredPublicKey,
