@@ -69,6 +69,7 @@ describe('the exactly-once simulation', () => {
         'event-source-gave-up',
         'frequency-change',
         'gave-up-after-segment-written',
+        'gave-up-before-ledger-write',
         'group-member-retried-alone',
         'job-delivered-twice',
         'pause',
