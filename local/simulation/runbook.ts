@@ -51,7 +51,8 @@ export class StagerRunbook {
     const { clock, settings, tally, driver } = this.ctx;
     const messages = this.stager.failureQueue.filter((m) => m.shardId === shardId && !this.deleted.has(m));
     if (messages.length === 0) return;
-    // Read for the final checks only (every abandoned range must have been dropped).
+    // Read for the final checks only (every abandoned range must have been dropped), as are the
+    // abandoned ranges the answers name.
     const row = await driver.runtime.ledger.getCheckpoint(shardId);
     for (const range of row.abandoned ?? []) this.abandoned.set(rangeKey(shardId, range), { shardId, range });
     let open = 0;
@@ -77,8 +78,11 @@ export class StagerRunbook {
       this.checkAnswer(m, answer);
       tally.fired(`failure-range-${answer.verdict.replaceAll(' ', '-')}`);
       // StagingRangesAbandoned: each abandoned range's parts once; then the range's own parts.
-      for (const a of answer.abandoned)
+      for (const a of answer.abandoned) {
+        // Replays stage as they are put, so the row read above may predate this range.
+        this.abandoned.set(rangeKey(shardId, a.range), { shardId, range: a.range });
         await this.replay(shardId, rangeKey(shardId, a.range), a.replay, true);
+      }
       if (answer.replay.length > 0)
         await this.replay(shardId, `${rangeKey(shardId, m)} message`, answer.replay, false);
       this.deleted.add(m);

@@ -103,6 +103,8 @@ const RETRY_ATTEMPTS = 3;
  * the runbook waits for the shard's next batch to settle a drop, and arrivals stop at the end.
  */
 const SETTLE_MARGIN_MS = 6 * HOUR;
+/** No drawn outage on a shard this long after a drop on it: the runbook settles the drop first. */
+const QUIET_AFTER_DROP_MS = 3 * HOUR;
 
 export class SimulatedStager {
   /** Every event generated, by `event_uuid` (a replayed record carries the same event). */
@@ -113,8 +115,10 @@ export class SimulatedStager {
   attempts = 0;
   /** Called when a batch was dropped (the StagerFailureQueueNotEmpty alarm). */
   onDropped: (shardId: string) => void = () => undefined;
-  /** The forced conditions still to come, earliest first. */
-  private readonly forced: { condition: ForcedCondition; at: number }[];
+  /** The forced conditions still to come, earliest first, each for a shard (by index). */
+  private readonly forced: Forced[];
+  /** When each shard last had a batch dropped (no drawn outage soon after: the runbook settles it first). */
+  private readonly lastDrop = new Map<string, number>();
 
   constructor(
     private readonly ctx: SimContext,
@@ -208,7 +212,7 @@ export class SimulatedStager {
     shard.busy = true;
     this.attempts += 1;
     batch.firstAttemptAt ??= clock.now().getTime();
-    const attempt = this.attemptOf(batch);
+    const attempt = this.attemptOf(shard, batch);
     try {
       await faults.run(attempt, () =>
         stageBatch({ shardId: shard.shardId, records: batch.records }, this.deps),
@@ -224,7 +228,8 @@ export class SimulatedStager {
     batch.stagedAt = clock.now().getTime();
     shard.batches.shift();
     // A forced condition whose batch went through after all is forced on a later batch.
-    if (batch.forced && batch.failures === 0) this.forced.unshift({ condition: batch.forced, at: 0 });
+    if (batch.forced && batch.failures === 0)
+      this.forced.unshift({ condition: batch.forced, at: 0, shard: this.shards.indexOf(shard) });
     if (faults.enabled && random() < this.ctx.settings.faultRate / 3) {
       this.ctx.schedule(clock.now().getTime() + between(random, 0, 30 * MINUTE), {
         kind: 'redeliver',
@@ -239,12 +244,17 @@ export class SimulatedStager {
    * The attempt of `batch`: its forced condition's (drawn on its first attempt, when one is due),
    * or one whose fault is drawn now.
    */
-  private attemptOf(batch: StagedBatch): StagerAttempt {
+  private attemptOf(shard: ShardState, batch: StagedBatch): StagerAttempt {
     const { clock, faults } = this.ctx;
-    const due = this.forced[0];
-    if (!batch.forced && batch.failures === 0 && faults.enabled && due && due.at <= clock.now().getTime()) {
-      if (due.condition !== 'bisect' || batch.records.length > 1)
-        batch.forced = this.forced.shift()!.condition;
+    const now = clock.now().getTime();
+    const due = this.forced.findIndex((f) => f.shard === this.shards.indexOf(shard) && f.at <= now);
+    if (!batch.forced && batch.failures === 0 && faults.enabled && due >= 0) {
+      const { condition } = this.forced[due]!;
+      // A bisected batch needs two records; an abandoned range is replayed only while the stream holds it.
+      const fits =
+        (condition !== 'bisect' || batch.records.length > 1) &&
+        (condition !== 'give-up-in-flight' || batch.arrivedAt > now - HOUR);
+      if (fits) batch.forced = this.forced.splice(due, 1)[0]!.condition;
     }
     if (batch.forced === 'ledger-down') return faults.ledgerDownAttempt();
     if (batch.forced && batch.failures === 0) return faults.forcedAttempt(FORCED_FAULT[batch.forced]);
@@ -277,6 +287,7 @@ export class SimulatedStager {
       !forced &&
       faults.enabled &&
       outageEnds < settings.end - SETTLE_MARGIN_MS &&
+      now > (this.lastDrop.get(shard.shardId) ?? 0) + QUIET_AFTER_DROP_MS &&
       random() < settings.faultRate / 10
     )
       return this.outage(shard, outageEnds);
@@ -338,6 +349,7 @@ export class SimulatedStager {
   private drop(shard: ShardState, condition: FailureMessage['condition'], state: DroppedState): void {
     const batch = shard.batches.shift()!;
     const now = this.ctx.clock.now().getTime();
+    this.lastDrop.set(shard.shardId, now);
     // A staged batch's stage time was fixed by one of its attempts, all before now.
     if (state === 'staged') batch.stagedAt = now;
     this.failureQueue.push({
@@ -373,14 +385,25 @@ export class SimulatedStager {
   }
 }
 
-/** When each forced condition is due: a seeded time in the first 40% of the run (its own generator). */
-function planForced(ctx: SimContext): { condition: ForcedCondition; at: number }[] {
+interface Forced {
+  condition: ForcedCondition;
+  at: number;
+  shard: number;
+}
+
+/**
+ * When each forced condition is due: a seeded time in the first 40% of the run (its own
+ * generator). The outage is forced on the second shard, the give-ups on the first, so that the
+ * outage never holds a dropped range back until the stream no longer has its records.
+ */
+function planForced(ctx: SimContext): Forced[] {
   const { settings } = ctx;
   if (settings.faultRate <= 0) return [];
   const random = seededRandom(settings.seed * 6007 + 29);
   const span = settings.end - settings.start;
   return FORCED.map((condition) => ({
     condition,
+    shard: condition === 'outage' ? 1 : 0,
     at: settings.start + between(random, Math.min(HOUR, span / 10), span * 0.4),
   })).sort((a, b) => a.at - b.at);
 }
