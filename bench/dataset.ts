@@ -150,7 +150,12 @@ export async function replicateWindow(
         }));
       if (sections.length === 0) continue;
       for (let c = 0; c < copies; c++) {
-        const copyKey = segmentKey(new Date(stageTime.getTime() + c * span), 'shardId-copy', String(created));
+        const copyKey = segmentKey(
+          new Date(stageTime.getTime() + c * span),
+          'shardId-copy',
+          String(created),
+          String(created),
+        );
         await runtime.staging.createObject(copyKey, encodeSegment(sections));
         created += 1;
       }

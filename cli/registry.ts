@@ -22,6 +22,7 @@ import { local } from './commands/local.ts';
 import { rerun } from './commands/rerun.ts';
 import { sim } from './commands/sim.ts';
 import { stage } from './commands/stage.ts';
+import { stagingClassify } from './commands/staging-classify.ts';
 import { status } from './commands/status.ts';
 import { tick } from './commands/tick.ts';
 import { usage } from './commands/usage.ts';
@@ -39,6 +40,7 @@ export const COMMANDS: readonly CliCommand[] = [
   connectionsPolicy,
   connectionsAthena,
   stage,
+  stagingClassify,
   tick,
   exportCommand,
   status,

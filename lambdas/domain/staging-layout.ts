@@ -3,7 +3,7 @@
  * slot arithmetic that makes windows whole numbers of slots. The argument for it is in
  * docs/platform-scale.md; the keys are listed in docs/staging-layout.md.
  *
- *   segments/<slotStart>/<T>-<shardId>-<firstSequence>.seg   one per stager unit, every app
+ *   segments/<slotStart>/<T>-<shardId>-<first>-<last>.seg    one per stager unit, every app
  *   slots/<YYYY-MM-DD>/<slotStart>.data                      one per slot, grouped by app
  *   slots/<YYYY-MM-DD>/<slotStart>.index                     written last: the slot is compacted
  *   quarantine/dt=<YYYY-MM-DD>/<slotStart>.ndjson.gz         refused records of the slot
@@ -62,14 +62,48 @@ export function segmentPrefix(at: Date): string {
   return `segments/${pad13(slotStartOf(at).getTime())}/`;
 }
 
-export function segmentKey(stageTime: Date, shardId: string, firstSequence: string): string {
-  return `${segmentPrefix(stageTime)}${pad13(stageTime.getTime())}-${safeSegment(shardId)}-${firstSequence}.seg`;
+/**
+ * The key of a unit's segment: it names the unit's whole sequence range, so the staging bucket
+ * alone says which records of a shard are staged (usecases/classify-dropped-range.ts).
+ */
+export function segmentKey(
+  stageTime: Date,
+  shardId: string,
+  firstSequence: string,
+  lastSequence: string,
+): string {
+  const name = `${pad13(stageTime.getTime())}-${safeSegment(shardId)}-${firstSequence}-${lastSequence}`;
+  return `${segmentPrefix(stageTime)}${name}.seg`;
 }
 
 /** The stage time encoded in a segment's key, or undefined when the key is not a segment. */
 export function stageTimeOfSegmentKey(key: string): Date | undefined {
   const match = /^segments\/\d{13}\/(\d{13})-[^/]+\.seg$/.exec(key);
   return match ? new Date(Number(match[1])) : undefined;
+}
+
+/** The shard and sequence range a segment's key names (`last` absent in keys written before it was named). */
+export interface SegmentRange {
+  shardId?: string;
+  first: string;
+  last?: string;
+}
+
+/** The unit range of a segment's key, or undefined when the key is not a segment of a stager unit. */
+export function segmentRangeOfKey(key: string): SegmentRange | undefined {
+  const match = /^segments\/\d{13}\/\d{13}-([^/-]+)-(\d+)(?:-(\d+))?\.seg$/.exec(key);
+  if (!match) return undefined;
+  let shardId: string | undefined;
+  try {
+    shardId = decodeURIComponent(match[1]!);
+  } catch {
+    shardId = undefined;
+  }
+  return {
+    ...(shardId === undefined ? {} : { shardId }),
+    first: match[2]!,
+    ...(match[3] ? { last: match[3] } : {}),
+  };
 }
 
 function slotBase(slotStart: Date): string {

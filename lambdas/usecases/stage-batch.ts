@@ -150,11 +150,12 @@ export async function stageBatch(input: StageBatchInput, deps: StageBatchDeps): 
   // A new unit: fix its identity (stage time and key) before writing anything.
   const stageTime = deps.clock.now();
   const firstSequence = records[0]!.sequenceNumber;
+  const lastSequence = records[records.length - 1]!.sequenceNumber;
   const unit: StagingUnitInFlight = {
     firstSequence,
-    lastSequence: records[records.length - 1]!.sequenceNumber,
+    lastSequence,
     stageTimeMs: stageTime.getTime(),
-    key: segmentKey(stageTime, shardId, firstSequence),
+    key: segmentKey(stageTime, shardId, firstSequence, lastSequence),
   };
   checkpoint = await putCheckpoint(deps, { ...checkpoint, pending: unit });
   await completeUnit(checkpoint, unit, records, deps, result);
@@ -249,7 +250,7 @@ async function completeUnit(
     target = {
       ...target,
       stageTimeMs: now.getTime(),
-      key: segmentKey(now, checkpoint.shardId, unit.firstSequence),
+      key: segmentKey(now, checkpoint.shardId, unit.firstSequence, unit.lastSequence),
     };
     current = await putCheckpoint(deps, { ...current, pending: target });
   }

@@ -21,7 +21,7 @@ import { MINUTE } from './options.ts';
 import { between, pickOne } from './random.ts';
 import type { Tally } from './tally.ts';
 
-type StagerFault = 'ledger-before' | 'ledger-after' | 'object-before' | 'object-after' | 'exists-503';
+export type StagerFault = 'ledger-before' | 'ledger-after' | 'object-before' | 'object-after' | 'exists-503';
 
 const STAGER_FAULTS: readonly StagerFault[] = [
   'ledger-before',
@@ -63,6 +63,8 @@ export interface StagerAttempt {
   at: number;
   calls: { ledger: number; object: number; exists: number };
   fired: boolean;
+  /** DynamoDB unavailable: every checkpoint write of the attempt fails, so it fails before its first. */
+  ledgerDown?: boolean;
 }
 
 export interface ExportAttempt {
@@ -183,6 +185,22 @@ export class FaultInjector {
       at: 1 + Math.floor(this.random() * 2),
       calls: { ledger: 0, object: 0, exists: 0 },
       fired: false,
+    };
+  }
+
+  /** A stager attempt that crashes with `fault` at the first call of its kind (a forced condition). */
+  forcedAttempt(fault: StagerFault): StagerAttempt {
+    return { kind: 'stager', fault, at: 1, calls: { ledger: 0, object: 0, exists: 0 }, fired: false };
+  }
+
+  /** A stager attempt while DynamoDB is unavailable: it fails at its first checkpoint write. */
+  ledgerDownAttempt(): StagerAttempt {
+    return {
+      kind: 'stager',
+      at: 1,
+      calls: { ledger: 0, object: 0, exists: 0 },
+      fired: false,
+      ledgerDown: true,
     };
   }
 
@@ -321,6 +339,7 @@ export class FaultInjector {
       putCheckpoint: async (next, expectedVersion) => {
         const a = this.currentStager();
         if (a) a.calls.ledger += 1;
+        if (a?.ledgerDown) throw throttlingError();
         if (a?.fault === 'ledger-before' && a.calls.ledger === a.at) {
           this.fireStager(a);
           throw new SimulatedCrash('stager crashed before a checkpoint write');

@@ -1,13 +1,16 @@
 /**
  * The operator following the stager's runbooks (docs/operations.md, `StagerFailureQueueNotEmpty`
- * and `StagingRangesAbandoned`) when the event source drops a batch: wait until the shard has
- * staged past the failure queue's range, read the shard's ledger row (the real adapter on
- * DynamoDB Local), put again exactly the records of each range its `abandoned` lists — once, and
- * only while the stream still holds them — and never a failure-queue range as such. At the end,
- * the dropped batches are checked against what the ledger recorded.
+ * and `StagingRangesAbandoned`) when the event source drops a batch: classify each failure-queue
+ * range with the `staging classify` use case (on the real adapters: DynamoDB Local and s3rver),
+ * wait while it is not settled, and put again exactly the parts it names — those of its abandoned
+ * ranges once per abandoned range, the others once — only while the stream still holds them. The
+ * operator decides from the command's answer alone; the simulation's own knowledge of each dropped
+ * batch only checks that answer, and at the end the ledger's record.
  */
+import type { DroppedRangeClassification, SequenceRange } from '../../lambdas/domain/dropped-ranges.ts';
 import { compareSequenceNumbers } from '../../lambdas/domain/staging-layout.ts';
 import type { AbandonedRange } from '../../lambdas/ports/index.ts';
+import { classifyDroppedRange } from '../../lambdas/usecases/classify-dropped-range.ts';
 import type { SimContext } from './context.ts';
 import { MINUTE } from './options.ts';
 import { between } from './random.ts';
@@ -43,47 +46,84 @@ export class StagerRunbook {
     stager.onDropped = (shardId) => this.lookAgain(shardId, between(ctx.random, 5 * MINUTE, 30 * MINUTE));
   }
 
-  /** One look at the shard's failure messages and ledger row, as the two runbooks say. */
+  /** One look at the shard's failure messages: each classified, settled ones dealt with. */
   async follow(shardId: string): Promise<void> {
-    const { clock, settings, tally } = this.ctx;
+    const { clock, settings, tally, driver } = this.ctx;
     const messages = this.stager.failureQueue.filter((m) => m.shardId === shardId && !this.deleted.has(m));
     if (messages.length === 0) return;
-    const row = await this.ctx.driver.runtime.ledger.getCheckpoint(shardId);
+    // Read for the final checks only (every abandoned range must have been dropped), as are the
+    // abandoned ranges the answers name.
+    const row = await driver.runtime.ledger.getCheckpoint(shardId);
     for (const range of row.abandoned ?? []) this.abandoned.set(rangeKey(shardId, range), { shardId, range });
-    // Step 1: only a message the shard has staged past is settled.
-    const settled = messages.filter(
-      (m) =>
-        row.stagedThrough !== undefined && compareSequenceNumbers(row.stagedThrough, m.lastSequence) >= 0,
-    );
-    // Step 2: the abandoned ranges, each once (StagingRangesAbandoned).
-    for (const range of row.abandoned ?? []) await this.replay(shardId, range);
-    // Step 3: the settled messages are deleted; the others are looked at again later.
-    for (const m of settled) this.deleted.add(m);
-    if (settled.length === messages.length) return;
+    let open = 0;
+    for (const m of messages) {
+      const answer = await classifyDroppedRange(
+        {
+          shardId,
+          firstSequence: m.firstSequence,
+          lastSequence: m.lastSequence,
+          firstArrival: new Date(m.firstArrival),
+        },
+        {
+          ledger: driver.runtime.ledger,
+          store: driver.runtime.staging,
+          clock,
+          stagingRetentionDays: driver.runtime.config.stagingRetentionDays,
+        },
+      );
+      if (answer.verdict === 'not settled yet') {
+        open += 1;
+        continue;
+      }
+      this.checkAnswer(m, answer);
+      tally.fired(`failure-range-${answer.verdict.replaceAll(' ', '-')}`);
+      // StagingRangesAbandoned: each abandoned range's parts once; then the range's own parts.
+      for (const a of answer.abandoned) {
+        // Replays stage as they are put, so the row read above may predate this range.
+        this.abandoned.set(rangeKey(shardId, a.range), { shardId, range: a.range });
+        await this.replay(shardId, rangeKey(shardId, a.range), a.replay, true);
+      }
+      if (answer.replay.length > 0)
+        await this.replay(shardId, `${rangeKey(shardId, m)} message`, answer.replay, false);
+      this.deleted.add(m);
+    }
+    if (open === 0) return;
     if (clock.now().getTime() > settings.end + settings.maxRecordAgeMs) {
-      tally.problem(`${shardId}: ${messages.length - settled.length} dropped batches never settled`);
+      tally.problem(`${shardId}: ${open} dropped batches never settled`);
       return;
     }
     this.lookAgain(shardId, 30 * MINUTE);
   }
 
-  /** Put the range's records again unless done before or the stream no longer holds them. */
-  private async replay(shardId: string, range: AbandonedRange): Promise<void> {
-    const key = rangeKey(shardId, range);
+  /** The command's answer against what the simulation knows of the dropped batch. */
+  private checkAnswer(m: FailureMessage, answer: DroppedRangeClassification): void {
+    const where = `${m.condition} ${rangeKey(m.shardId, m)} (${m.state})`;
+    if ((m.state === 'staged') !== (answer.verdict === 'staged'))
+      this.ctx.tally.problem(`${where} was classified ${answer.verdict}`);
+  }
+
+  /** Put the parts' records again unless done before (`key`) or the stream no longer holds them. */
+  private async replay(
+    shardId: string,
+    key: string,
+    parts: readonly SequenceRange[],
+    abandoned: boolean,
+  ): Promise<void> {
     if (this.replayed.has(key) || this.expired.has(key)) return;
-    const records = this.stager.read(shardId, range.firstSequence, range.lastSequence);
+    const records = parts.flatMap((p) => this.stager.read(shardId, p.firstSequence, p.lastSequence));
+    if (records.length === 0) return;
     const arrived = Math.min(...records.map((r) => (r.record.approximateArrivalTimestamp ?? 0) * 1000));
-    if (records.length === 0 || arrived < this.ctx.clock.now().getTime() - this.ctx.settings.maxRecordAgeMs) {
+    if (arrived < this.ctx.clock.now().getTime() - this.ctx.settings.maxRecordAgeMs) {
       // Older than the stream's retention (maxRecordAge is set to it): lost, as the runbook says.
       this.expired.set(
         key,
         records.map((r) => String(r.event.event.event_uuid)),
       );
-      this.ctx.tally.fired('abandoned-range-expired');
+      this.ctx.tally.fired(abandoned ? 'abandoned-range-expired' : 'dropped-range-expired');
       return;
     }
     this.replayed.add(key);
-    this.ctx.tally.fired('abandoned-range-replayed');
+    this.ctx.tally.fired(abandoned ? 'abandoned-range-replayed' : 'dropped-range-replayed');
     await this.stager.putAgain(shardId, records);
   }
 
@@ -92,20 +132,18 @@ export class StagerRunbook {
   }
 
   /**
-   * The events no one can stage any more: those of batches that aged out before any attempt
-   * recorded them, and those of abandoned ranges past the stream's retention.
+   * The events no one can stage any more: those the runbook was told to put again when the stream
+   * no longer held them (batches that aged out before any attempt recorded them, ranges replayed late).
    */
   lostEvents(): Set<string> {
     const lost = new Set<string>();
-    for (const m of this.stager.failureQueue)
-      if (m.state === 'unseen') for (const e of m.batch.events) lost.add(String(e.event.event_uuid));
     for (const uuids of this.expired.values()) for (const uuid of uuids) lost.add(uuid);
     return lost;
   }
 
   /**
-   * Each dropped batch is staged or abandoned, never both — so the runbook replays no staged
-   * record — and an abandoned one was recorded as such; nothing the event source did not drop is
+   * Each dropped batch is staged, abandoned, or unseen (no attempt recorded its unit), never two of
+   * them, and an abandoned one was recorded as such; nothing the event source did not drop is
    * abandoned; every failure message was settled.
    */
   checkRanges(): void {
@@ -116,8 +154,8 @@ export class StagerRunbook {
       const listed = abandoned.some((a) => overlaps(a, m));
       if (m.state === 'staged' && listed) tally.problem(`${where} is staged and listed as abandoned`);
       if (m.state === 'in-flight' && !listed) tally.problem(`${where} is neither staged nor abandoned`);
-      if (m.state === 'unseen' && (listed || m.condition !== 'RecordAgeExceeded'))
-        tally.problem(`${where}: no attempt recorded its unit, yet it is ${listed ? 'listed' : 'given up'}`);
+      if (m.state === 'unseen' && listed)
+        tally.problem(`${where}: no attempt recorded its unit, yet it is listed`);
       if (!this.deleted.has(m)) tally.problem(`${where} was never settled`);
     }
     for (const a of abandoned)

@@ -9,8 +9,9 @@
 import { compareSequenceNumbers } from '../../lambdas/domain/staging-layout.ts';
 import type { StageBatchDeps } from '../../lambdas/usecases/stage-batch.ts';
 import { type IncomingRecord, stageBatch } from '../../lambdas/usecases/stage-batch.ts';
-import type { GeneratedEvent } from '../events.ts';
+import { type GeneratedEvent, seededRandom } from '../events.ts';
 import type { SimContext } from './context.ts';
+import type { StagerAttempt } from './faults.ts';
 import { isInjected, SimulatedCrash } from './injected-errors.ts';
 import { HOUR, MINUTE } from './options.ts';
 import { between } from './random.ts';
@@ -25,7 +26,34 @@ export interface StagedBatch {
   firstAttemptAt?: number;
   stagedAt?: number;
   failures: number;
+  /** The event-source condition forced on this batch (its first attempt drew it), if any. */
+  forced?: ForcedCondition;
 }
+
+/**
+ * Conditions each run forces once (at a seeded time in the first part of the run) so that every
+ * kind of give-up happens in every run, not only when the draws happen to produce it: a batch
+ * given up on after its segment was written, one given up on with its unit in flight (abandoned,
+ * then replayed), one whose every attempt failed before its first ledger write (DynamoDB down),
+ * a bisected batch, and an outage that outlasts maxRecordAge.
+ */
+export type ForcedCondition = 'give-up-staged' | 'give-up-in-flight' | 'ledger-down' | 'bisect' | 'outage';
+
+const FORCED: readonly ForcedCondition[] = [
+  'give-up-staged',
+  'give-up-in-flight',
+  'ledger-down',
+  'bisect',
+  'outage',
+];
+
+/** The first failing attempt of a forced batch: which stager fault it crashes with. */
+const FORCED_FAULT = {
+  'give-up-staged': 'object-after',
+  'give-up-in-flight': 'object-before',
+  bisect: 'ledger-before',
+  outage: 'ledger-before',
+} as const;
 
 /** An event generated in the run, with its app and the batch it was (last) put into the stream in. */
 export interface GeneratedRecord {
@@ -53,6 +81,8 @@ export interface FailureMessage {
   condition: 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
   firstSequence: string;
   lastSequence: string;
+  /** approximateArrivalOfFirstRecord (epoch ms). */
+  firstArrival: number;
   at: number;
   batch: StagedBatch;
   state: DroppedState;
@@ -73,6 +103,8 @@ const RETRY_ATTEMPTS = 3;
  * the runbook waits for the shard's next batch to settle a drop, and arrivals stop at the end.
  */
 const SETTLE_MARGIN_MS = 6 * HOUR;
+/** No drawn outage on a shard this long after a drop on it: the runbook settles the drop first. */
+const QUIET_AFTER_DROP_MS = 3 * HOUR;
 
 export class SimulatedStager {
   /** Every event generated, by `event_uuid` (a replayed record carries the same event). */
@@ -83,6 +115,10 @@ export class SimulatedStager {
   attempts = 0;
   /** Called when a batch was dropped (the StagerFailureQueueNotEmpty alarm). */
   onDropped: (shardId: string) => void = () => undefined;
+  /** The forced conditions still to come, earliest first, each for a shard (by index). */
+  private readonly forced: Forced[];
+  /** When each shard last had a batch dropped (no drawn outage soon after: the runbook settles it first). */
+  private readonly lastDrop = new Map<string, number>();
 
   constructor(
     private readonly ctx: SimContext,
@@ -94,6 +130,7 @@ export class SimulatedStager {
       busy: false,
       stream: new Map(),
     }));
+    this.forced = planForced(ctx);
   }
 
   /** Sequence numbers go on from where earlier runs on the same engines left them. */
@@ -175,7 +212,7 @@ export class SimulatedStager {
     shard.busy = true;
     this.attempts += 1;
     batch.firstAttemptAt ??= clock.now().getTime();
-    const attempt = faults.stagerAttempt(batch.failures);
+    const attempt = this.attemptOf(shard, batch);
     try {
       await faults.run(attempt, () =>
         stageBatch({ shardId: shard.shardId, records: batch.records }, this.deps),
@@ -190,6 +227,9 @@ export class SimulatedStager {
     }
     batch.stagedAt = clock.now().getTime();
     shard.batches.shift();
+    // A forced condition whose batch went through after all is forced on a later batch.
+    if (batch.forced && batch.failures === 0)
+      this.forced.unshift({ condition: batch.forced, at: 0, shard: this.shards.indexOf(shard) });
     if (faults.enabled && random() < this.ctx.settings.faultRate / 3) {
       this.ctx.schedule(clock.now().getTime() + between(random, 0, 30 * MINUTE), {
         kind: 'redeliver',
@@ -201,45 +241,77 @@ export class SimulatedStager {
   }
 
   /**
+   * The attempt of `batch`: its forced condition's (drawn on its first attempt, when one is due),
+   * or one whose fault is drawn now.
+   */
+  private attemptOf(shard: ShardState, batch: StagedBatch): StagerAttempt {
+    const { clock, faults } = this.ctx;
+    const now = clock.now().getTime();
+    const due = this.forced.findIndex((f) => f.shard === this.shards.indexOf(shard) && f.at <= now);
+    if (!batch.forced && batch.failures === 0 && faults.enabled && due >= 0) {
+      const { condition } = this.forced[due]!;
+      // A bisected batch needs two records; an abandoned range is replayed only while the stream holds it.
+      const fits =
+        (condition !== 'bisect' || batch.records.length > 1) &&
+        (condition !== 'give-up-in-flight' || batch.arrivedAt > now - HOUR);
+      if (fits) batch.forced = this.forced.splice(due, 1)[0]!.condition;
+    }
+    if (batch.forced === 'ledger-down') return faults.ledgerDownAttempt();
+    if (batch.forced && batch.failures === 0) return faults.forcedAttempt(FORCED_FAULT[batch.forced]);
+    return faults.stagerAttempt(batch.failures);
+  }
+
+  /**
    * What the event source does with a batch that failed: give up on it (its retries ran out, or a
    * 5xx/throttling burst lasts through them), split it in halves, stall the shard in an outage
-   * that outlasts maxRecordAge, or — most often — retry it.
+   * that outlasts maxRecordAge, or — most often — retry it. A forced batch meets its condition.
    */
   private async afterFailure(shard: ShardState, batch: StagedBatch): Promise<void> {
     const { clock, faults, random, settings } = this.ctx;
     const now = clock.now().getTime();
-    if (faults.enabled && (shard.batches.length > 1 || now < settings.end - SETTLE_MARGIN_MS)) {
-      if (batch.failures > RETRY_ATTEMPTS || random() < settings.faultRate / 4) {
-        const state = await this.observe(shard.shardId, batch);
-        // A batch no attempt recorded is not given up on (docs/simulation.md, "Stager").
-        if (state !== 'unseen') {
-          this.drop(shard, 'RetryAttemptsExhausted', state);
-          this.ctx.tally.fired('event-source-gave-up');
-          if (state === 'staged') this.ctx.tally.fired('gave-up-after-segment-written');
-          this.ctx.schedule(now + 1000, { kind: 'stage', shard: shard.shardId });
-          return;
-        }
-      }
-    }
-    if (faults.enabled && batch.records.length > 1 && random() < settings.faultRate / 6) {
-      this.bisect(shard, batch);
-      this.ctx.schedule(now + between(random, 1000, 60_000), { kind: 'stage', shard: shard.shardId });
-      return;
-    }
+    const forced = batch.failures === 1 || batch.forced === 'ledger-down' ? batch.forced : undefined;
+    if (forced === 'give-up-staged' || forced === 'give-up-in-flight')
+      return this.giveUp(shard, batch, await this.observe(shard.shardId, batch));
+    if (forced === 'ledger-down' && batch.failures > RETRY_ATTEMPTS)
+      return this.giveUp(shard, batch, await this.observe(shard.shardId, batch));
+    if (forced === 'bisect') return this.bisect(shard, batch);
     const outageEnds = batch.arrivedAt + settings.maxRecordAgeMs + between(random, MINUTE, 10 * MINUTE);
+    if (forced === 'outage') return this.outage(shard, outageEnds);
+    if (!forced && faults.enabled && (shard.batches.length > 1 || now < settings.end - SETTLE_MARGIN_MS)) {
+      if (batch.failures > RETRY_ATTEMPTS || random() < settings.faultRate / 4)
+        return this.giveUp(shard, batch, await this.observe(shard.shardId, batch));
+    }
+    if (!forced && faults.enabled && batch.records.length > 1 && random() < settings.faultRate / 6)
+      return this.bisect(shard, batch);
     if (
+      !forced &&
       faults.enabled &&
       outageEnds < settings.end - SETTLE_MARGIN_MS &&
+      now > (this.lastDrop.get(shard.shardId) ?? 0) + QUIET_AFTER_DROP_MS &&
       random() < settings.faultRate / 10
-    ) {
-      // The stager fails on every attempt until the batch is older than maxRecordAge.
-      this.ctx.tally.fired('stager-outage');
-      this.ctx.schedule(outageEnds, { kind: 'stage', shard: shard.shardId });
-      return;
-    }
+    )
+      return this.outage(shard, outageEnds);
     // Lambda retries the same batch: usually soon, sometimes after the horizon guard (a fresh T).
     const delay = random() < 0.7 ? between(random, 1000, 90_000) : between(random, 3 * MINUTE, 45 * MINUTE);
     this.ctx.schedule(now + delay, { kind: 'stage', shard: shard.shardId });
+  }
+
+  /** The event source gives up on the head batch (RetryAttemptsExhausted) and goes on with the next. */
+  private giveUp(shard: ShardState, batch: StagedBatch, state: DroppedState): void {
+    this.drop(shard, 'RetryAttemptsExhausted', state);
+    this.ctx.tally.fired('event-source-gave-up');
+    if (state === 'staged') this.ctx.tally.fired('gave-up-after-segment-written');
+    // Every attempt failed before its first ledger write (DynamoDB unavailable through the retries).
+    if (state === 'unseen') this.ctx.tally.fired('gave-up-before-ledger-write');
+    if (batch.forced === 'ledger-down' && state !== 'unseen')
+      this.ctx.tally.problem(`${shard.shardId}: a batch no attempt could record is ${state} in the ledger`);
+    this.ctx.schedule(this.ctx.clock.now().getTime() + 1000, { kind: 'stage', shard: shard.shardId });
+  }
+
+  /** The stager fails on every attempt until the batch is older than maxRecordAge. */
+  private outage(shard: ShardState, outageEnds: number): void {
+    this.ctx.tally.fired('stager-outage');
+    this.ctx.schedule(outageEnds, { kind: 'stage', shard: shard.shardId });
   }
 
   /** BisectBatchOnFunctionError: the failing batch becomes its two halves, the first delivered next. */
@@ -250,12 +322,18 @@ export class SimulatedStager {
         ...batch,
         records: i === 0 ? batch.records.slice(0, half) : batch.records.slice(half),
         events: i === 0 ? batch.events.slice(0, half) : batch.events.slice(half),
+        forced: undefined,
       }),
     );
     shard.batches.splice(0, 1, ...halves);
     for (const h of halves)
       for (const e of h.events) this.generated.get(String(e.event.event_uuid))!.batch = h;
     this.ctx.tally.fired('batch-bisected');
+    const { random } = this.ctx;
+    this.ctx.schedule(this.ctx.clock.now().getTime() + between(random, 1000, 60_000), {
+      kind: 'stage',
+      shard: shard.shardId,
+    });
   }
 
   /** maxRecordAge: batches at the head older than it are dropped without (another) attempt. */
@@ -271,6 +349,7 @@ export class SimulatedStager {
   private drop(shard: ShardState, condition: FailureMessage['condition'], state: DroppedState): void {
     const batch = shard.batches.shift()!;
     const now = this.ctx.clock.now().getTime();
+    this.lastDrop.set(shard.shardId, now);
     // A staged batch's stage time was fixed by one of its attempts, all before now.
     if (state === 'staged') batch.stagedAt = now;
     this.failureQueue.push({
@@ -278,6 +357,7 @@ export class SimulatedStager {
       condition,
       firstSequence: batch.records[0]!.sequenceNumber,
       lastSequence: batch.records[batch.records.length - 1]!.sequenceNumber,
+      firstArrival: (batch.records[0]!.approximateArrivalTimestamp ?? batch.arrivedAt / 1000) * 1000,
       at: now,
       batch,
       state,
@@ -294,12 +374,36 @@ export class SimulatedStager {
     if (checkpoint.stagedThrough !== undefined && compareSequenceNumbers(checkpoint.stagedThrough, last) >= 0)
       return 'staged';
     const unit = checkpoint.pending;
+    // The unit in flight holds records of the batch (it may start before it: a bisected half).
     if (
       !unit ||
-      compareSequenceNumbers(unit.firstSequence, first) < 0 ||
+      compareSequenceNumbers(unit.lastSequence, first) < 0 ||
       compareSequenceNumbers(unit.firstSequence, last) > 0
     )
       return 'unseen';
     return (await staging.exists(unit.key)) ? 'staged' : 'in-flight';
   }
+}
+
+interface Forced {
+  condition: ForcedCondition;
+  at: number;
+  shard: number;
+}
+
+/**
+ * When each forced condition is due: a seeded time in the first 40% of the run (its own
+ * generator). The outage is forced on the second shard, the give-ups on the first, so that the
+ * outage never holds a dropped range back until the stream no longer has its records.
+ */
+function planForced(ctx: SimContext): Forced[] {
+  const { settings } = ctx;
+  if (settings.faultRate <= 0) return [];
+  const random = seededRandom(settings.seed * 6007 + 29);
+  const span = settings.end - settings.start;
+  return FORCED.map((condition) => ({
+    condition,
+    shard: condition === 'outage' ? 1 : 0,
+    at: settings.start + between(random, Math.min(HOUR, span / 10), span * 0.4),
+  })).sort((a, b) => a.at - b.at);
 }

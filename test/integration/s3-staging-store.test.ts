@@ -42,7 +42,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const SEGMENT = (ms: number, seq: string) => segmentKey(new Date(ms), 'shardId-000000000001', seq);
+const SEGMENT = (ms: number, seq: string) => segmentKey(new Date(ms), 'shardId-000000000001', seq, seq);
 
 describe('S3StagingStore on s3rver', () => {
   it('creates an object once; a second create of the same key is "exists" and keeps the first body', async () => {

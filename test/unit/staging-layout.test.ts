@@ -20,6 +20,7 @@ import {
   compareSequenceNumbers,
   SLOT_MS,
   segmentKey,
+  segmentRangeOfKey,
   segmentWritableAt,
   slotDataKey,
   slotIndexKey,
@@ -58,14 +59,30 @@ describe('Staging slots', () => {
   });
 
   it('keys: segments under their slot, slots and quarantine by day', () => {
-    const key = segmentKey(at('2026-11-02T10:07:03.004Z'), 'shardId-000000000007', '4959');
-    expect(key).toBe('segments/1793613600000/1793614023004-shardId%2D000000000007-4959.seg');
+    const key = segmentKey(at('2026-11-02T10:07:03.004Z'), 'shardId-000000000007', '4959', '4971');
+    expect(key).toBe('segments/1793613600000/1793614023004-shardId%2D000000000007-4959-4971.seg');
     expect(stageTimeOfSegmentKey(key)?.toISOString()).toBe('2026-11-02T10:07:03.004Z');
     expect(stageTimeOfSegmentKey('segments/1793613900000/notes.txt')).toBeUndefined();
     const slot = at('2026-11-02T10:00:00Z');
     expect(slotDataKey(slot)).toBe('slots/2026-11-02/1793613600000.data');
     expect(slotIndexKey(slot)).toBe('slots/2026-11-02/1793613600000.index');
     expect(slotQuarantineKey(slot)).toBe('quarantine/dt=2026-11-02/1793613600000.ndjson.gz');
+  });
+
+  it("a segment's key names its shard and its unit's whole sequence range; older keys only the first", () => {
+    const first = '49590338271490256608559692538361571095921575989136588901';
+    const last = '49590338271490256608559692538361571095921575989136589000';
+    const key = segmentKey(at('2026-11-02T10:07:03.004Z'), 'shardId-000000000007', first, last);
+    expect(segmentRangeOfKey(key)).toEqual({ shardId: 'shardId-000000000007', first, last });
+    // Written before keys carried the last sequence number: still a segment, its end unknown.
+    const old = 'segments/1793613600000/1793614023004-shardId%2D000000000007-4959.seg';
+    expect(segmentRangeOfKey(old)).toEqual({ shardId: 'shardId-000000000007', first: '4959' });
+    expect(stageTimeOfSegmentKey(old)?.toISOString()).toBe('2026-11-02T10:07:03.004Z');
+    // A shard id with characters encoded in the key comes back as it was.
+    const odd = segmentKey(at('2026-11-02T10:07:03.004Z'), 'cli-stage.a_b', '1', '2');
+    expect(segmentRangeOfKey(odd)?.shardId).toBe('cli-stage.a_b');
+    expect(segmentRangeOfKey('segments/1793613600000/notes.txt')).toBeUndefined();
+    expect(segmentRangeOfKey('slots/2026-11-02/1793613600000.data')).toBeUndefined();
   });
 
   it('compares Kinesis sequence numbers as integers', () => {
