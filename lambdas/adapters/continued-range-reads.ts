@@ -4,7 +4,7 @@
  * reads those chunks in order, one ref each. Instead of one GET per chunk, the first chunk opens
  * one GET for the whole run, and each next chunk is cut from the same response where the last
  * one stopped. S3 bills a GET per request, not per byte, so a 1 TB-a-day app's window costs one
- * request per slot instead of one per 8 MiB (docs/platform-scale.md, "Reads of a large app").
+ * request per slot instead of one per 2 MiB chunk (docs/platform-scale.md, "Reads of a large app").
  *
  * The response is only read as fast as the chunks are taken (stream backpressure), so memory
  * stays one chunk, as before. A run that is not continued (another order, a reader that stopped,

@@ -200,8 +200,12 @@ export function continuedReadGets(refKeys: readonly string[], runs: ReadonlyMap<
   return gets;
 }
 
-/** A compacted app's data is cut into chunks of about this many stored bytes (at section boundaries). */
-export const SLOT_CHUNK_BYTES = 8 * 1024 * 1024;
+/**
+ * A compacted app's data is cut into chunks of about this many stored bytes (at section boundaries):
+ * the exporter's unit of work, held whole by a worker thread (a few at once), so it bounds the
+ * exporter's memory. A run of chunks is still read with one GET (adapters/continued-range-reads.ts).
+ */
+export const SLOT_CHUNK_BYTES = 2 * 1024 * 1024;
 /** Consecutive small chunks of a window are read and compressed together up to this many stored bytes. */
 export const REF_GROUP_BYTES = 1024 * 1024;
 

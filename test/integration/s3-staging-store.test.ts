@@ -138,7 +138,7 @@ describe('S3StagingStore reads of a large app (one GET per run of chunks)', () =
   it('reads the chunks of a window in order with one GET of their run, byte for byte', async () => {
     const slotStart = at('2025-04-02T10:00:00.000Z');
     const { data, entries } = await writeSlot(slotStart, 5);
-    // groupBytes 1: one ref per chunk, as for an app with 8 MiB chunks.
+    // groupBytes 1: one ref per chunk, as for an app with chunks of SLOT_CHUNK_BYTES.
     const refs = await store.listWindow('app-a', slotStart, new Date(slotStart.getTime() + SLOT_MS), 1);
     expect(refs).toHaveLength(5);
     recorder.clear();
