@@ -10,8 +10,7 @@
  * stays one chunk, as before. A run that is not continued (another order, a reader that stopped,
  * an idle connection reset) costs a new GET from where it stands; the bytes are the same.
  */
-import type { Readable } from 'node:stream';
-import { Readable as NodeReadable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { rangeRunKey } from '../domain/staged-segment.ts';
 
 /** Opens a GET of `length` bytes of `objectKey` from `offset`. */
@@ -109,7 +108,7 @@ export class ContinuedRangeReads {
         finish();
       }
     }
-    const stream = NodeReadable.from(bytes(), { objectMode: false });
+    const stream = Readable.from(bytes(), { objectMode: false });
     // A stream closed before it was read never runs the generator: later takes must not wait on it.
     stream.once('close', () => {
       if (!started) finish();

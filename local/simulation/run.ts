@@ -175,6 +175,9 @@ async function wire(
 }
 
 /** Every action in time order; time only moves forward (an action due while an exporter stalled runs late). */
+/** Far more than a run's retries after its end take (a few hundred): past this, something loops. */
+const MAX_ACTIONS_AFTER_END = 20_000;
+
 async function runAgenda(
   ctx: SimContext,
   agenda: Agenda,
@@ -184,7 +187,18 @@ async function runAgenda(
   const { clock, faults, settings } = ctx;
   let nextDayLog = settings.start + DAY;
   let ticksRun = 0;
+  // Retries after the end settle within hours (faults are off): a world still busy days later is a
+  // loop (an action that reschedules itself forever). Stop it and say what was still scheduled.
+  const settleBy = settings.end + settings.maxRecordAgeMs + 2 * DAY;
+  let afterEnd = 0;
   for (let item = agenda.next(); item; item = agenda.next()) {
+    if (item.at >= settings.end) afterEnd += 1;
+    if (item.at > settleBy || afterEnd > MAX_ACTIONS_AFTER_END) {
+      ctx.tally.problem(
+        `the simulated world did not settle after the run's end (${afterEnd} actions performed since, ${agenda.size + 1} still scheduled); the next: ${JSON.stringify(item.action).slice(0, 300)}`,
+      );
+      break;
+    }
     // Arrivals and ticks stop at the end; retries still in flight complete without new faults.
     if (faults.enabled && item.at >= settings.end) faults.enabled = false;
     if (item.at > clock.now().getTime()) clock.set(new Date(item.at));
