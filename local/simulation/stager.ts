@@ -35,9 +35,16 @@ export interface StagedBatch {
  * kind of give-up happens in every run, not only when the draws happen to produce it: a batch
  * given up on after its segment was written, one given up on with its unit in flight (abandoned,
  * then replayed), one whose every attempt failed before its first ledger write (DynamoDB down),
- * a bisected batch, and an outage that outlasts maxRecordAge.
+ * a bisected batch, an outage that outlasts maxRecordAge, and an attempt that runs past its
+ * timeout with its segment PUT in flight (the PUT lands later, before or during the retry).
  */
-export type ForcedCondition = 'give-up-staged' | 'give-up-in-flight' | 'ledger-down' | 'bisect' | 'outage';
+export type ForcedCondition =
+  | 'give-up-staged'
+  | 'give-up-in-flight'
+  | 'ledger-down'
+  | 'bisect'
+  | 'outage'
+  | 'timeout';
 
 const FORCED: readonly ForcedCondition[] = [
   'give-up-staged',
@@ -45,6 +52,7 @@ const FORCED: readonly ForcedCondition[] = [
   'ledger-down',
   'bisect',
   'outage',
+  'timeout',
 ];
 
 /** The first failing attempt of a forced batch: which stager fault it crashes with. */
@@ -53,6 +61,7 @@ const FORCED_FAULT = {
   'give-up-in-flight': 'object-before',
   bisect: 'ledger-before',
   outage: 'ledger-before',
+  timeout: 'timeout',
 } as const;
 
 /** An event generated in the run, with its app and the batch it was (last) put into the stream in. */
@@ -131,6 +140,13 @@ export class SimulatedStager {
       stream: new Map(),
     }));
     this.forced = planForced(ctx);
+    // A timed-out attempt's PUT lands within a minute, and before its slot closes: a retry after
+    // that (re-timing the unit) would find no segment and write a second one.
+    ctx.faults.onLateWrite = (key, latest) =>
+      ctx.schedule(Math.min(ctx.clock.now().getTime() + between(ctx.random, 0, MINUTE), latest), {
+        kind: 'late-write',
+        key,
+      });
   }
 
   /** Sequence numbers go on from where earlier runs on the same engines left them. */
@@ -142,12 +158,22 @@ export class SimulatedStager {
   async arrive(shard: number, events: GeneratedEvent[]): Promise<void> {
     const state = this.shards[shard]!;
     const batch = this.put(state, this.ctx.driver.kinesisRecords(events, state.shardId), events);
+    this.register(events, batch);
+    if (!state.busy) await this.stageHead(state);
+  }
+
+  /** Events generated in the run, staged with `batch` (a Kinesis batch, or a CLI run's file). */
+  register(events: readonly GeneratedEvent[], batch: StagedBatch): void {
     for (const e of events) {
       const uuid = String(e.event.event_uuid);
       if (this.generated.has(uuid)) this.ctx.tally.problem(`generator repeated event_uuid ${uuid}`);
       this.generated.set(uuid, { app: e.app_id, event: e.event, batch });
     }
-    if (!state.busy) await this.stageHead(state);
+  }
+
+  /** The PUT of `key` a timed-out attempt left in flight lands now (if a retry has not raced it). */
+  landLateWrite(key: string): Promise<void> {
+    return this.ctx.faults.landLateWrite(key);
   }
 
   /** The records of `shardId` from `first` to `last` (inclusive), as get-records returns them. */
@@ -222,7 +248,7 @@ export class SimulatedStager {
         tally.problem(`stager ${shard.shardId}: unexpected error ${String(error)}`);
       }
       batch.failures += 1;
-      await this.afterFailure(shard, batch);
+      await this.afterFailure(shard, batch, attempt.fault === 'timeout' && attempt.fired);
       return;
     }
     batch.stagedAt = clock.now().getTime();
@@ -264,10 +290,11 @@ export class SimulatedStager {
   /**
    * What the event source does with a batch that failed: give up on it (its retries ran out, or a
    * 5xx/throttling burst lasts through them), split it in halves, stall the shard in an outage
-   * that outlasts maxRecordAge, or — most often — retry it. A forced batch meets its condition.
+   * that outlasts maxRecordAge, or — most often — retry it. A forced batch meets its condition;
+   * a timed-out attempt is retried (its PUT lands meanwhile or races the retry).
    */
-  private async afterFailure(shard: ShardState, batch: StagedBatch): Promise<void> {
-    const { clock, faults, random, settings } = this.ctx;
+  private async afterFailure(shard: ShardState, batch: StagedBatch, timedOut: boolean): Promise<void> {
+    const { clock, random, settings } = this.ctx;
     const now = clock.now().getTime();
     const forced = batch.failures === 1 || batch.forced === 'ledger-down' ? batch.forced : undefined;
     if (forced === 'give-up-staged' || forced === 'give-up-in-flight')
@@ -277,15 +304,15 @@ export class SimulatedStager {
     if (forced === 'bisect') return this.bisect(shard, batch);
     const outageEnds = batch.arrivedAt + settings.maxRecordAgeMs + between(random, MINUTE, 10 * MINUTE);
     if (forced === 'outage') return this.outage(shard, outageEnds);
-    if (!forced && faults.enabled && (shard.batches.length > 1 || now < settings.end - SETTLE_MARGIN_MS)) {
+    const drawn = !forced && !timedOut && this.ctx.faults.enabled;
+    if (drawn && (shard.batches.length > 1 || now < settings.end - SETTLE_MARGIN_MS)) {
       if (batch.failures > RETRY_ATTEMPTS || random() < settings.faultRate / 4)
         return this.giveUp(shard, batch, await this.observe(shard.shardId, batch));
     }
-    if (!forced && faults.enabled && batch.records.length > 1 && random() < settings.faultRate / 6)
+    if (drawn && batch.records.length > 1 && random() < settings.faultRate / 6)
       return this.bisect(shard, batch);
     if (
-      !forced &&
-      faults.enabled &&
+      drawn &&
       outageEnds < settings.end - SETTLE_MARGIN_MS &&
       now > (this.lastDrop.get(shard.shardId) ?? 0) + QUIET_AFTER_DROP_MS &&
       random() < settings.faultRate / 10
@@ -368,6 +395,8 @@ export class SimulatedStager {
   /** What the ledger (the real adapter) and the staging bucket hold of `batch` now. */
   private async observe(shardId: string, batch: StagedBatch): Promise<DroppedState> {
     const { ledger, staging } = this.ctx.driver.runtime;
+    // Lambda's event source decides after the timed-out invocations' PUTs have landed.
+    await this.ctx.faults.landLateWrites();
     const checkpoint = await ledger.getCheckpoint(shardId);
     const first = batch.records[0]!.sequenceNumber;
     const last = batch.records[batch.records.length - 1]!.sequenceNumber;
