@@ -6,7 +6,7 @@
  * it sees; calls outside an attempt (the checks, the catch-up) pass through.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { slotEndOf, slotStartOf } from '../../lambdas/domain/staging-layout.ts';
+import { STAGER_TIMEOUT_SECONDS } from '../../lambdas/definitions.ts';
 import type {
   ExportJob,
   ExportSink,
@@ -383,7 +383,7 @@ export class FaultInjector {
           // Lambda kills the invocation while its PUT is in flight: the PUT lands later.
           this.fireStager(a);
           this.lateWrites.set(key, () => real.createObject(key, body));
-          this.onLateWrite(key, slotEndOf(slotStartOf(this.clock.now())).getTime() - 1);
+          this.onLateWrite(key, this.clock.now().getTime() + STAGER_TIMEOUT_SECONDS * 1000);
           throw new SimulatedCrash('stager timed out with its segment PUT in flight');
         }
         // A retry while the timed-out PUT is still in flight: half the time both land together,

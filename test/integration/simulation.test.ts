@@ -85,12 +85,14 @@ describe('the exactly-once simulation', () => {
         'stager-object-after',
         'stager-object-before',
         'stager-outage',
+        'stager-slot-settling',
         'stager-timeout',
         'tick-delayed',
         'two-exporters-racing',
       ]),
     );
-    // The event source's give-ups and a timed-out attempt are forced once in every run
+    // The event source's give-ups and a timed-out attempt (one of them just before its slot closes,
+    // its retry waiting for the slot to be final) are forced once in every run
     // (local/simulation/stager.ts), as is an interrupted `stage` run of a file and its re-run
     // (local/simulation/cli-stage.ts), so none of them depends on the draws: each run fired each of them.
     const forced = [
@@ -102,6 +104,7 @@ describe('the exactly-once simulation', () => {
       'stager-outage',
       'abandoned-range-replayed',
       'stager-timeout',
+      'stager-slot-settling',
       'cli-stage-interrupted',
       'cli-stage-rerun',
     ];
