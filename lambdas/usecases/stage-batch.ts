@@ -75,6 +75,14 @@ export class StagingRetryError extends UseCaseError {
  */
 export class StagingSlotSettlingError extends UseCaseError {
   override readonly name = 'StagingSlotSettlingError';
+
+  constructor(
+    message: string,
+    /** From when the slot's segments are final: the batch goes through then. */
+    readonly retryAt: Date,
+  ) {
+    super(message);
+  }
 }
 
 /** Abandoned ranges kept on the checkpoint row (latest last): the row must not grow. */
@@ -268,6 +276,7 @@ async function completeUnit(
     if (now < final)
       throw new StagingSlotSettlingError(
         `unit ${unit.firstSequence}-${unit.lastSequence} of ${checkpoint.shardId}: its slot closed at ${slotEndOf(slot).toISOString()} without its segment, which an attempt that timed out may still write until ${final.toISOString()}; retrying the batch then`,
+        final,
       );
     // The slot of the old stage time may already be compacted: take a fresh one.
     target = {
