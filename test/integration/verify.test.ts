@@ -80,7 +80,7 @@ function setup() {
       ...(windows ? { windows } : {}),
     });
 
-  return { e, bucket, connection, part, manifest, verify };
+  return { e, bucket, connection, s3, part, manifest, verify };
 }
 
 function sha256(body: Buffer): string {
@@ -169,6 +169,33 @@ describe('verifyConnection', () => {
     expect(result.problems).toEqual([]);
     expect(result.superseded).toEqual([]);
     expect(result.manifests.map((m) => m.sequence)).toEqual([1, 2]);
+    expect({ duplicates: result.duplicates, missing: result.missing, unexpected: result.unexpected }).toEqual(
+      { duplicates: 0, missing: 0, unexpected: 0 },
+    );
+  });
+
+  it('does not count what the state has yet to report as superseded (a dropped window, no export since)', async () => {
+    const { e, bucket, connection, s3, part, manifest, verify } = setup();
+    await e.createBucket(bucket);
+    const w1 = await part(at('10:15'), 1, ['a']);
+    await manifest(1, at('10:00'), at('10:15'), [w1]);
+    // Window 2 was written, then a backfill dropped it; the next export (after the check) reports it.
+    const dropped = await part(at('10:30'), 1, ['b']);
+    await manifest(2, at('10:15'), at('10:30'), [dropped]);
+    const droppedManifest = manifestObjectKey(connection, at('10:30'));
+
+    const without = await verify(['a'], { from: at('10:00'), to: at('10:15') });
+    expect(without.problems).toContain(
+      'manifests end at 2026-11-02T10:30:00.000Z, not at 2026-11-02T10:15:00.000Z',
+    );
+    const result = await verifyConnection(s3, connection, ['a'], {
+      decrypt: async () => undefined,
+      windows: { from: at('10:00'), to: at('10:15') },
+      pendingSuperseded: [dropped.key, droppedManifest],
+    });
+    expect(result.problems).toEqual([]);
+    expect(result.superseded.sort()).toEqual([dropped.key, droppedManifest].sort());
+    expect(result.manifests.map((m) => m.sequence)).toEqual([1]);
     expect({ duplicates: result.duplicates, missing: result.missing, unexpected: result.unexpected }).toEqual(
       { duplicates: 0, missing: 0, unexpected: 0 },
     );
