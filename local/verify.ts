@@ -125,6 +125,13 @@ export interface VerifyOptions {
    * there must be reported as superseded by a manifest under its prefix now, and is not counted.
    */
   formerPrefixes?: readonly string[];
+  /**
+   * Keys the connection's state will report as superseded with its next manifest (its
+   * `pendingSupersedes`, and the objects of a window a backfill dropped), when that export has not
+   * happened yet: they belong to no committed window, so a manifest among them does not stand and
+   * a data file among them is not counted.
+   */
+  pendingSuperseded?: readonly string[];
 }
 
 /**
@@ -140,23 +147,26 @@ export async function verifyConnection(
   options: VerifyOptions = {},
 ): Promise<ConnectionVerification> {
   const stored = await readConnectionObjects(s3, connection, options.exportDays);
-  const manifests = stored
+  const all = stored
     .filter((f) => isManifestKey(f.key))
-    .map((f) => JSON.parse(f.body.toString('utf8')) as WindowManifest)
-    .sort((a, b) => a.sequence - b.sequence);
+    .map((f) => ({ key: f.key, manifest: JSON.parse(f.body.toString('utf8')) as WindowManifest }));
+  const pending = new Set(options.pendingSuperseded ?? []);
+  const reported = new Set([
+    ...all
+      .flatMap(({ manifest }) => manifest.supersedes?.objects ?? [])
+      .filter((o) => o.bucketName === connection.bucketName)
+      .map((o) => o.key),
+    ...pending,
+  ]);
+  const { live, supersededManifests } = liveManifests(all, reported, pending);
+  const manifests = live.sort((a, b) => a.sequence - b.sequence);
   const listed = new Map<string, number>();
   for (const entry of manifests.flatMap((m) => m.files))
     listed.set(entry.key, (listed.get(entry.key) ?? 0) + 1);
-  const reported = new Set(
-    manifests
-      .flatMap((m) => m.supersedes?.objects ?? [])
-      .filter((o) => o.bucketName === connection.bucketName)
-      .map((o) => o.key),
-  );
 
   const problems: string[] = [];
   const files: ExportedFile[] = [];
-  const superseded: string[] = [];
+  const superseded: string[] = [...supersededManifests];
   const uuids: string[] = [];
   const records = new RecordCheck(connection, options.expectedEvent);
   for (const file of stored.filter((f) => isDataKey(f.key))) {
@@ -197,6 +207,36 @@ export async function verifyConnection(
     manifests,
     problems,
   };
+}
+
+/**
+ * The manifests that stand, and the keys of those that do not. A manifest another one reports as
+ * superseded stands down when another manifest has its sequence (a pending window a backfill
+ * dropped, whose sequence a later window reused), or when it lies past the last standing manifest
+ * and starts before that one ends (the windows exported since ended fewer sequences later). It
+ * stands otherwise: its key was written again by the window that reused it. One the state has yet
+ * to report (`pending`) never stands.
+ */
+function liveManifests(
+  all: { key: string; manifest: WindowManifest }[],
+  reported: Set<string>,
+  pending: Set<string>,
+): { live: WindowManifest[]; supersededManifests: string[] } {
+  const bySequence = new Map<number, number>();
+  for (const { manifest: m } of all) bySequence.set(m.sequence, (bySequence.get(m.sequence) ?? 0) + 1);
+  const standing = all.filter(({ key }) => !reported.has(key)).map(({ manifest }) => manifest);
+  const lastSequence = Math.max(0, ...standing.map((m) => m.sequence));
+  const lastEnd = Math.max(0, ...standing.map((m) => Date.parse(m.windowEnd)));
+  const live: WindowManifest[] = [];
+  const supersededManifests: string[] = [];
+  for (const { key, manifest: m } of all) {
+    const pastTheEnd = m.sequence > lastSequence && Date.parse(m.windowStart) < lastEnd;
+    const standsDown =
+      pending.has(key) || (reported.has(key) && (bySequence.get(m.sequence)! > 1 || pastTheEnd));
+    if (standsDown) supersededManifests.push(key);
+    else live.push(m);
+  }
+  return { live, supersededManifests };
 }
 
 const DAY_MS = 86_400_000;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { COMPACTION_DELAY_SECONDS } from '../../lambdas/definitions.ts';
 import type { StagingLedger } from '../../lambdas/ports/index.ts';
 import type { IncomingRecord, StageBatchResult } from '../../lambdas/usecases/stage-batch.ts';
 import { type CliCommand, CliError, onePositional, stringOption, UsageError } from '../command.ts';
@@ -115,7 +116,7 @@ export const stage: CliCommand = {
 
     // Staging from the CLI needs the deployment's settings like every export-affecting command.
     operationSettings(ctx);
-    const [ledger, store, { stageBatch }] = await Promise.all([
+    const [ledger, store, { stageBatch, StagingSlotSettlingError }] = await Promise.all([
       ctx.stagingLedger(),
       ctx.stagingStore(),
       import('../../lambdas/usecases/stage-batch.ts'),
@@ -154,7 +155,12 @@ export const stage: CliCommand = {
         throw new CliError(
           `the staging slot of this machine's time (${now.toISOString()}) is already compacted: the clock is behind the deployment's. Fix the clock (NTP) and run the command again; nothing of this batch was staged`,
         );
-      const result = await stageBatch({ shardId, records }, deps);
+      const result = await stageBatch({ shardId, records }, deps).catch((error: unknown) => {
+        if (!(error instanceof StagingSlotSettlingError)) throw error;
+        throw new CliError(
+          `a batch of an earlier, interrupted run of this shard is not staged and its 15-minute staging slot closed less than ${COMPACTION_DELAY_SECONDS} s ago: its segment may still be written. Run the same command again after ${error.retryAt.toISOString()}; lines already staged are skipped`,
+        );
+      });
       for (const key of result.objectsCreated) {
         const stageTime = stageTimeOfSegmentKey(key);
         if (stageTime && (await compacted(stageTime)))

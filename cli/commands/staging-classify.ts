@@ -1,3 +1,4 @@
+import { COMPACTION_DELAY_SECONDS } from '../../lambdas/definitions.ts';
 import type { DroppedRangeClassification, SequenceRange } from '../../lambdas/domain/dropped-ranges.ts';
 import { type CliCommand, CliError, noPositionals } from '../command.ts';
 import { operationSettings, parseInstant, requiredOption } from '../operations.ts';
@@ -10,7 +11,9 @@ function verdictLines(c: DroppedRangeClassification): string[] {
   const lines = [`${c.range.firstSequence}-${c.range.lastSequence}: ${c.verdict}`];
   if (c.verdict === 'not settled yet') {
     lines.push(
-      `the shard has staged through ${c.stagedThrough ?? 'nothing yet'}: wait for its next batch, then run this again`,
+      c.settlesAt
+        ? `an abandoned range holding its records was recorded less than ${COMPACTION_DELAY_SECONDS} s ago (an attempt that timed out may still write its segment): run this again after ${c.settlesAt}`
+        : `the shard has staged through ${c.stagedThrough ?? 'nothing yet'}: wait for its next batch, then run this again`,
     );
     return lines;
   }

@@ -35,6 +35,11 @@ export interface DroppedRangeClassification {
   abandoned: { range: AbandonedSequenceRange; replay: SequenceRange[] }[];
   /** Parts of the range in no staged segment and no abandoned range: put them again, once. */
   replay: SequenceRange[];
+  /**
+   * Not settled yet only because an abandoned range holding its records was recorded too recently
+   * (its unit's segment may still appear): when to ask again.
+   */
+  settlesAt?: string;
 }
 
 /** What the classification reads: the shard's staged units (from segment keys) and its ledger row. */
@@ -42,6 +47,14 @@ export interface DroppedRangeEvidence {
   units: readonly SequenceRange[];
   stagedThrough?: string | undefined;
   abandoned: readonly AbandonedSequenceRange[];
+  /**
+   * When the evidence was read, and how long after an abandoned range was recorded its unit's
+   * segment may still appear (a PUT of an attempt that timed out, landing by that attempt's
+   * deadline: the stager's timeout plus a clock margin). Until then a range holding its records is
+   * not settled. The use case passes both; without them the ranges are taken as settled.
+   */
+  now?: Date;
+  abandonedSettleMs?: number;
 }
 
 /** A sequence range whose bounds are not decimal integers, or whose first is after its last. */
@@ -102,7 +115,8 @@ function intersect(span: Span, spans: readonly Span[]): Span[] {
 
 /**
  * Classify `range` of a shard. It is settled only once the shard has staged past it and past every
- * abandoned range holding its records; before that, the unit in flight may still be written.
+ * abandoned range holding its records, and those ranges were recorded `abandonedSettleMs` ago;
+ * before that, the unit in flight may still be written.
  */
 export function classifyDroppedRange(
   range: SequenceRange,
@@ -136,6 +150,18 @@ export function classifyDroppedRange(
   };
   if (through === undefined || through < needed)
     return { ...base, verdict: 'not settled yet', abandoned: [], replay: [] };
+  const settles = Math.max(
+    0,
+    ...abandoned.map((a) => Date.parse(a.range.at) + (evidence.abandonedSettleMs ?? 0)),
+  );
+  if (evidence.now !== undefined && settles > evidence.now.getTime())
+    return {
+      ...base,
+      verdict: 'not settled yet',
+      abandoned: [],
+      replay: [],
+      settlesAt: new Date(settles).toISOString(),
+    };
   const verdict: DroppedRangeVerdict =
     uncovered.length === 0
       ? 'staged'

@@ -13,6 +13,7 @@ import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda'
 import { METRICS, SERVICE_NAMES } from '../domain/metrics.ts';
 import { lambdaRuntime } from '../lambda-runtime.ts';
 import { createLogger, createMetrics } from '../observability.ts';
+import { StagingSlotSettlingError } from '../usecases/stage-batch.ts';
 import { stageKinesisEvent } from './kinesis-batch.ts';
 
 const logger = createLogger(SERVICE_NAMES.stager);
@@ -22,11 +23,12 @@ async function stage(event: KinesisStreamEvent): Promise<KinesisStreamBatchRespo
   const runtime = lambdaRuntime();
   const outcome = await stageKinesisEvent(event, runtime.stagerDeps());
   // A failed batch is returned as a batch item failure, not thrown: Lambda's Errors metric stays 0,
-  // so this metric is what the StagingFailures alarm watches.
+  // so this metric is what the StagingFailures alarm watches. A batch waiting (at most
+  // COMPACTION_DELAY_SECONDS) for its unit's slot to be final is retried too, and is not a failure.
   metrics.addMetric(
     METRICS.stagingFailures,
     MetricUnit.Count,
-    outcome.results.filter((r) => !r.result).length,
+    outcome.results.filter((r) => !r.result && !(r.error instanceof StagingSlotSettlingError)).length,
   );
   for (const { shardId, result, error } of outcome.results) {
     if (result) {
@@ -47,6 +49,11 @@ async function stage(event: KinesisStreamEvent): Promise<KinesisStreamBatchRespo
         quarantinedRecords: result.quarantinedRecords,
         alreadyStagedRecords: result.alreadyStagedRecords,
         objectsCreated: result.objectsCreated.length,
+      });
+    } else if (error instanceof StagingSlotSettlingError) {
+      logger.warn("batch waits for its unit's slot to be final; it will be retried", {
+        shardId,
+        reason: error.message,
       });
     } else {
       logger.error('batch not staged; it will be retried from its first record', {

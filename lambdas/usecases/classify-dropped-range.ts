@@ -8,7 +8,7 @@
  * a slot from the range's first arrival on; the slots are listed from there to now. Segments are
  * kept for the staging retention, so an older range cannot be answered.
  */
-import { STAGER_TIMEOUT_SECONDS } from '../definitions.ts';
+import { COMPACTION_DELAY_SECONDS, STAGER_TIMEOUT_SECONDS } from '../definitions.ts';
 import {
   classifyDroppedRange as classify,
   type DroppedRangeClassification,
@@ -81,5 +81,11 @@ export async function classifyDroppedRange(
     );
   const row = await deps.ledger.getCheckpoint(input.shardId);
   const units = await stagedUnits(input.shardId, from, deps, range);
-  return classify(range, { units, stagedThrough: row.stagedThrough, abandoned: row.abandoned ?? [] });
+  return classify(range, {
+    units,
+    stagedThrough: row.stagedThrough,
+    abandoned: row.abandoned ?? [],
+    now: deps.clock.now(),
+    abandonedSettleMs: COMPACTION_DELAY_SECONDS * 1000,
+  });
 }

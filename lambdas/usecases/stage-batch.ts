@@ -12,7 +12,14 @@
 import { gzipSync } from 'node:zlib';
 import { decodeRecordData } from '../domain/incoming-records.ts';
 import { encodeSegment, QUARANTINE_SECTION } from '../domain/staged-segment.ts';
-import { compareSequenceNumbers, segmentKey, segmentWritableAt } from '../domain/staging-layout.ts';
+import {
+  compactionStartOf,
+  compareSequenceNumbers,
+  segmentKey,
+  segmentWritableAt,
+  slotEndOf,
+  slotStartOf,
+} from '../domain/staging-layout.ts';
 import type {
   AbandonedRange,
   Clock,
@@ -58,6 +65,24 @@ export interface StageBatchResult {
 /** Thrown when a checkpoint update lost a race: the batch is retried. */
 export class StagingRetryError extends UseCaseError {
   override readonly name = 'StagingRetryError';
+}
+
+/**
+ * Thrown when a unit's slot has closed and its segment is not there yet, before the slot's set of
+ * segments is final: an attempt that timed out may still have its PUT of that segment in flight
+ * (it began before the slot closed, so it lands before the slot may be compacted). Giving the
+ * unit a fresh stage time now could stage it twice; the batch is retried once the slot is final.
+ */
+export class StagingSlotSettlingError extends UseCaseError {
+  override readonly name = 'StagingSlotSettlingError';
+
+  constructor(
+    message: string,
+    /** From when the slot's segments are final: the batch goes through then. */
+    readonly retryAt: Date,
+  ) {
+    super(message);
+  }
 }
 
 /** Abandoned ranges kept on the checkpoint row (latest last): the row must not grow. */
@@ -246,6 +271,13 @@ async function completeUnit(
     const now = deps.clock.now();
     if (segmentWritableAt(new Date(target.stageTimeMs), now)) break;
     if (await deps.store.exists(target.key)) break;
+    const slot = slotStartOf(new Date(target.stageTimeMs));
+    const final = compactionStartOf(slot);
+    if (now < final)
+      throw new StagingSlotSettlingError(
+        `unit ${unit.firstSequence}-${unit.lastSequence} of ${checkpoint.shardId}: its slot closed at ${slotEndOf(slot).toISOString()} without its segment, which an attempt that timed out may still write until ${final.toISOString()}; retrying the batch then`,
+        final,
+      );
     // The slot of the old stage time may already be compacted: take a fresh one.
     target = {
       ...target,

@@ -9,6 +9,8 @@ export type Action =
   | { kind: 'arrival'; shard: number; events: GeneratedEvent[] }
   | { kind: 'stage'; shard: string }
   | { kind: 'redeliver'; shard: string; records: IncomingRecord[] }
+  | { kind: 'late-write'; key: string }
+  | { kind: 'cli-stage'; run: number; rerun: boolean }
   | { kind: 'stager-runbook'; shard: string }
   | { kind: 'tick'; frequency: Frequency; scheduledTime: Date; duplicate: boolean }
   | { kind: 'job'; job: ExportJob; failures: number }

@@ -6,7 +6,8 @@
  * counters and window history.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { type Connection, parseConnection } from '../../lambdas/domain/connection.ts';
+import { type Connection, parseConnection, validateConnection } from '../../lambdas/domain/connection.ts';
+import { dataObjectKey, manifestObjectKey } from '../../lambdas/domain/object-keys.ts';
 import { SLOT_MS, slotStartOf } from '../../lambdas/domain/staging-layout.ts';
 import { boundaryAtOrBefore } from '../../lambdas/domain/windows.ts';
 import type { ExportState, StagingStore } from '../../lambdas/ports/index.ts';
@@ -101,6 +102,7 @@ export async function checkConnection(
     windows: { from: new Date(initial), to: new Date(watermark) },
     expectedEvent: (uuid) => expected.get(uuid),
     formerPrefixes: input.prefixesLeft?.(connection),
+    pendingSuperseded: pendingSuperseded(connection, state),
   });
   for (const problem of verification.problems) ctx.tally.problem(`${connectionId}: ${problem}`);
   await checkBookkeeping(ctx, connectionId, state, verification);
@@ -116,6 +118,25 @@ export async function checkConnection(
     manifests: verification.manifests.length,
     watermark: new Date(watermark).toISOString(),
   };
+}
+
+/**
+ * What the connection's next export will report as superseded, when the run ended before it: the
+ * state's `pendingSupersedes` and the objects of a window a backfill dropped (its next part and its
+ * manifest, as export-window.ts's supersedeDroppedWindow names them).
+ */
+function pendingSuperseded(connection: Connection, state: ExportState | undefined): string[] {
+  const keys = (state?.pendingSupersedes ?? [])
+    .filter((o) => o.bucketName === connection.bucketName)
+    .map((o) => o.key);
+  const dropped = state?.droppedWindow;
+  const validation = dropped ? validateConnection(dropped.connection) : undefined;
+  if (dropped && validation?.ok && validation.connection.bucketName === connection.bucketName)
+    keys.push(
+      dataObjectKey(validation.connection, dropped.windowEnd, dropped.nextPartNumber),
+      manifestObjectKey(validation.connection, dropped.windowEnd),
+    );
+  return keys;
 }
 
 /** The watermark is at the latest boundary of the connection's frequency, and no window is pinned. */

@@ -1,7 +1,8 @@
 /**
  * The dispatcher and the exporter as EventBridge Scheduler, SQS and Lambda run them in the
  * simulation: ticks dispatch jobs, SQS delivers each shortly (sometimes twice, sometimes to two
- * exporters at once), a failed attempt is redelivered after the visibility timeout until it succeeds.
+ * exporters at once), a failed attempt is redelivered after the visibility timeout until it succeeds
+ * or has failed DEAD_LETTER_RECEIVES times (then it is dead-lettered, and that is a problem).
  */
 import type { Frequency } from '../../lambdas/definitions.ts';
 import type { ExportJob } from '../../lambdas/ports/index.ts';
@@ -15,6 +16,14 @@ import type { ExportFault } from './faults.ts';
 import { isInjected, SimulatedCrash } from './injected-errors.ts';
 import { HOUR, MINUTE } from './options.ts';
 import { between } from './random.ts';
+
+/**
+ * Receives after which the simulated queue dead-letters a job. Higher than a deployment's
+ * `jobMaxReceiveCount` (5, lib/config.ts): injected faults stop after 6 failures of a job in a row
+ * (faults.ts), so a job failing this often fails for a reason of the product's own, and the run
+ * reports it instead of redelivering it for ever.
+ */
+export const DEAD_LETTER_RECEIVES = 20;
 
 export class SimulatedExporter {
   attempts = 0;
@@ -62,6 +71,13 @@ export class SimulatedExporter {
     if (race) tally.fired('two-exporters-racing');
     await this.collectJobs();
     if (runs.some((r) => r.error !== undefined || r.run?.redeliver)) {
+      if (failures + 1 >= DEAD_LETTER_RECEIVES) {
+        // SQS moves it to the dead-letter queue: no more deliveries, and the run is a failure.
+        tally.problem(
+          `job ${jobConnectionIds(job).join(',')} ${job.windowEnd} failed ${failures + 1} deliveries in a row and went to the dead-letter queue`,
+        );
+        return;
+      }
       // Not acknowledged: SQS redelivers after the visibility timeout.
       const delay = random() < 0.1 ? between(random, HOUR, 6 * HOUR) : between(random, MINUTE, 20 * MINUTE);
       this.ctx.schedule(clock.now().getTime() + delay, { kind: 'job', job, failures: failures + 1 });

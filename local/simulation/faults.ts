@@ -6,6 +6,7 @@
  * it sees; calls outside an attempt (the checks, the catch-up) pass through.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { STAGER_TIMEOUT_SECONDS } from '../../lambdas/definitions.ts';
 import type {
   ExportJob,
   ExportSink,
@@ -21,7 +22,13 @@ import { MINUTE } from './options.ts';
 import { between, pickOne } from './random.ts';
 import type { Tally } from './tally.ts';
 
-export type StagerFault = 'ledger-before' | 'ledger-after' | 'object-before' | 'object-after' | 'exists-503';
+export type StagerFault =
+  | 'ledger-before'
+  | 'ledger-after'
+  | 'object-before'
+  | 'object-after'
+  | 'exists-503'
+  | 'timeout';
 
 const STAGER_FAULTS: readonly StagerFault[] = [
   'ledger-before',
@@ -29,6 +36,7 @@ const STAGER_FAULTS: readonly StagerFault[] = [
   'object-before',
   'object-after',
   'exists-503',
+  'timeout',
 ];
 
 export type ExportFault =
@@ -125,6 +133,13 @@ export class FaultInjector {
   private readonly attempts = new AsyncLocalStorage<Attempt>();
   /** Faults are drawn only while on: off from the run's end (retries in flight, the catch-up). */
   enabled = true;
+  /**
+   * Called when a timed-out attempt left a segment PUT in flight: the owner puts its landing
+   * (landLateWrite) on the agenda, by `latest` at the latest.
+   */
+  onLateWrite: (key: string, latest: number) => void = () => undefined;
+  /** Segment PUTs of timed-out attempts that have not landed yet, by key. */
+  private readonly lateWrites = new Map<string, () => Promise<'created' | 'exists'>>();
 
   constructor(
     private readonly tally: Tally,
@@ -364,7 +379,19 @@ export class FaultInjector {
           this.fireStager(a);
           throw new SimulatedCrash('stager crashed before writing a staged object');
         }
-        const outcome = await real.createObject(key, body);
+        if (a?.fault === 'timeout' && a.calls.object === a.at) {
+          // Lambda kills the invocation while its PUT is in flight: the PUT lands later.
+          this.fireStager(a);
+          this.lateWrites.set(key, () => real.createObject(key, body));
+          this.onLateWrite(key, this.clock.now().getTime() + STAGER_TIMEOUT_SECONDS * 1000);
+          throw new SimulatedCrash('stager timed out with its segment PUT in flight');
+        }
+        // A retry while the timed-out PUT is still in flight: half the time both land together,
+        // otherwise the retry's lands first and the late one later finds the segment there.
+        const outcome =
+          this.lateWrites.has(key) && this.random() < 0.5
+            ? await this.raceLateWrite(key, real.createObject(key, body))
+            : await real.createObject(key, body);
         if (a?.fault === 'object-after' && a.calls.object === a.at) {
           this.fireStager(a);
           throw new SimulatedCrash('stager crashed after writing objects, before the checkpoint');
@@ -386,6 +413,33 @@ export class FaultInjector {
       listWindow: (appId, from, to, groupBytes) => real.listWindow(appId, from, to, groupBytes),
       openObject: (key) => real.openObject(key),
     };
+  }
+
+  /**
+   * The timed-out attempt's PUT of `key` lands now, if it has not yet (a retry's conditional
+   * create may have raced it). Its outcome is counted: `created` when it wrote the segment,
+   * `exists` when a retry had.
+   */
+  async landLateWrite(key: string): Promise<void> {
+    const write = this.lateWrites.get(key);
+    if (!write) return;
+    this.lateWrites.delete(key);
+    this.tally.fired(`stager-timeout-write-${await write()}`);
+  }
+
+  /** Every PUT of a timed-out attempt still in flight lands now (before the event source drops a batch). */
+  async landLateWrites(): Promise<void> {
+    for (const key of [...this.lateWrites.keys()]) await this.landLateWrite(key);
+  }
+
+  /** A retry creates the segment while the timed-out attempt's PUT of it lands: both conditional. */
+  private async raceLateWrite(
+    key: string,
+    retry: Promise<'created' | 'exists'>,
+  ): Promise<'created' | 'exists'> {
+    this.tally.fired('stager-timeout-write-raced');
+    const [, outcome] = await Promise.all([this.landLateWrite(key), retry]);
+    return outcome;
   }
 
   private fireStager(a: StagerAttempt): void {

@@ -15,6 +15,7 @@ import { createHarness, type Harness } from '../harness.ts';
 import { DRILL_KMS_KEY, drillBucket } from '../operator-drills.ts';
 import { type Action, Agenda } from './agenda.ts';
 import { checkConnection, checkStaging } from './checks.ts';
+import { SimulatedCliStage } from './cli-stage.ts';
 import { planCompactions, SimulatedCompactor } from './compactor.ts';
 import type { SimContext } from './context.ts';
 import { SimulatedExporter } from './exporter.ts';
@@ -43,6 +44,7 @@ export interface SimulationTables {
 
 interface Actors {
   stager: SimulatedStager;
+  cliStage: SimulatedCliStage;
   runbook: StagerRunbook;
   compactor: SimulatedCompactor;
   exporter: SimulatedExporter;
@@ -79,11 +81,12 @@ export async function simulate(
     settleMs: harness.config.settleDelayMinutes * MINUTE,
     schedule: (at: number, action: Action) => agenda.add(Math.max(at, clock.now().getTime()), action),
   };
-  const stager = new SimulatedStager(ctx, {
-    ...driver.runtime.stagerDeps(),
+  // The stager's ports, and the CLI's `stage` command's: both fail as an attempt drew.
+  const stagerPorts = {
     ledger: faults.ledger(driver.runtime.ledger),
     store: faults.staging(driver.runtime.staging),
-  });
+  };
+  const stager = new SimulatedStager(ctx, { ...driver.runtime.stagerDeps(), ...stagerPorts });
 
   await settings.engines.createBucket(bucketOf(runId));
   const connections = simConnections(runId, settings.start, world);
@@ -92,17 +95,19 @@ export async function simulate(
   exporter = new SimulatedExporter(ctx, (id) => operator.drilledField(id));
   const compactor = new SimulatedCompactor(ctx);
   const runbook = new StagerRunbook(ctx, stager);
-  const actors = { stager, runbook, compactor, exporter, operator };
-
   const apps = [...new Set(connections.map((c) => c.input.appId))];
+  const cliStage = new SimulatedCliStage(ctx, stager, stagerPorts, apps);
+  const actors = { stager, cliStage, runbook, compactor, exporter, operator };
+
   planArrivals(agenda, settings, world, apps, stager.shards.length);
   const scheduledTicks = planTicks(agenda, settings, world, ctx.settleMs, tally);
   planEdits(agenda, settings, world, connections);
   // Its own generator: the world of a seed stays what it was before compaction runs were simulated.
   planCompactions(agenda, settings, seededRandom(settings.seed * 31 + 5), tally);
   if (settings.operatorDrills) await operator.planDrills(agenda);
+  cliStage.plan(agenda);
 
-  await runAgenda(ctx, agenda, actors, scheduledTicks);
+  await runAgenda(ctx, agenda, actors, scheduledTicks).finally(() => cliStage.cleanUp());
   const finalTime = await catchUp(ctx, actors);
 
   runbook.checkRanges();
@@ -217,8 +222,15 @@ async function runAgenda(
   faults.enabled = false;
 }
 
-function perform(action: Action, { stager, runbook, compactor, exporter, operator }: Actors): Promise<void> {
+function perform(
+  action: Action,
+  { stager, cliStage, runbook, compactor, exporter, operator }: Actors,
+): Promise<void> {
   switch (action.kind) {
+    case 'late-write':
+      return stager.landLateWrite(action.key);
+    case 'cli-stage':
+      return cliStage.perform(action.run, action.rerun);
     case 'compact':
       return compactor.compact(action.slotStart, action.duplicate);
     case 'arrival':

@@ -6,9 +6,18 @@
  * and batches older than maxRecordAge after an outage, are dropped and described in the failure
  * queue; a failing batch is sometimes split in halves (BisectBatchOnFunctionError).
  */
-import { compareSequenceNumbers } from '../../lambdas/domain/staging-layout.ts';
+import {
+  compareSequenceNumbers,
+  SLOT_MS,
+  slotEndOf,
+  slotStartOf,
+} from '../../lambdas/domain/staging-layout.ts';
 import type { StageBatchDeps } from '../../lambdas/usecases/stage-batch.ts';
-import { type IncomingRecord, stageBatch } from '../../lambdas/usecases/stage-batch.ts';
+import {
+  type IncomingRecord,
+  StagingSlotSettlingError,
+  stageBatch,
+} from '../../lambdas/usecases/stage-batch.ts';
 import { type GeneratedEvent, seededRandom } from '../events.ts';
 import type { SimContext } from './context.ts';
 import type { StagerAttempt } from './faults.ts';
@@ -35,9 +44,19 @@ export interface StagedBatch {
  * kind of give-up happens in every run, not only when the draws happen to produce it: a batch
  * given up on after its segment was written, one given up on with its unit in flight (abandoned,
  * then replayed), one whose every attempt failed before its first ledger write (DynamoDB down),
- * a bisected batch, and an outage that outlasts maxRecordAge.
+ * a bisected batch, an outage that outlasts maxRecordAge, an attempt that runs past its
+ * timeout with its segment PUT in flight (the PUT lands later, before or during the retry), and
+ * one such attempt just before its slot closes, its PUT landing after the close and after a retry
+ * (`timeout-at-slot-end`: the retry must wait for the slot to be final, not re-time the unit).
  */
-export type ForcedCondition = 'give-up-staged' | 'give-up-in-flight' | 'ledger-down' | 'bisect' | 'outage';
+export type ForcedCondition =
+  | 'give-up-staged'
+  | 'give-up-in-flight'
+  | 'ledger-down'
+  | 'bisect'
+  | 'outage'
+  | 'timeout'
+  | 'timeout-at-slot-end';
 
 const FORCED: readonly ForcedCondition[] = [
   'give-up-staged',
@@ -45,6 +64,8 @@ const FORCED: readonly ForcedCondition[] = [
   'ledger-down',
   'bisect',
   'outage',
+  'timeout',
+  'timeout-at-slot-end',
 ];
 
 /** The first failing attempt of a forced batch: which stager fault it crashes with. */
@@ -53,7 +74,13 @@ const FORCED_FAULT = {
   'give-up-in-flight': 'object-before',
   bisect: 'ledger-before',
   outage: 'ledger-before',
+  timeout: 'timeout',
+  'timeout-at-slot-end': 'timeout',
 } as const;
+
+/** `timeout-at-slot-end`: its attempt comes 5–40 s before a slot closes, its retry 1–15 s after. */
+const SLOT_END_ATTEMPT_MS = { earliest: 40_000, latest: 5_000 };
+const SLOT_END_RETRY_MS = { earliest: 1000, latest: 15_000 };
 
 /** An event generated in the run, with its app and the batch it was (last) put into the stream in. */
 export interface GeneratedRecord {
@@ -119,6 +146,8 @@ export class SimulatedStager {
   private readonly forced: Forced[];
   /** When each shard last had a batch dropped (no drawn outage soon after: the runbook settles it first). */
   private readonly lastDrop = new Map<string, number>();
+  /** The attempt under way is the forced one at a slot's end: its late PUT lands at its deadline. */
+  private landAtDeadline = false;
 
   constructor(
     private readonly ctx: SimContext,
@@ -131,6 +160,15 @@ export class SimulatedStager {
       stream: new Map(),
     }));
     this.forced = planForced(ctx);
+    // A timed-out attempt's PUT lands within a minute, by the attempt's deadline (its timeout):
+    // possibly after its slot closed, while a retry waits for the slot to be final.
+    // The forced one at a slot's end lands at its deadline, after its retry.
+    ctx.faults.onLateWrite = (key, latest) => {
+      const at = this.landAtDeadline
+        ? latest
+        : Math.min(ctx.clock.now().getTime() + between(ctx.random, 0, MINUTE), latest);
+      ctx.schedule(at, { kind: 'late-write', key });
+    };
   }
 
   /** Sequence numbers go on from where earlier runs on the same engines left them. */
@@ -142,12 +180,42 @@ export class SimulatedStager {
   async arrive(shard: number, events: GeneratedEvent[]): Promise<void> {
     const state = this.shards[shard]!;
     const batch = this.put(state, this.ctx.driver.kinesisRecords(events, state.shardId), events);
+    this.register(events, batch);
+    if (state.busy) return;
+    const slotEndAttempt = this.slotEndAttempt(shard);
+    if (slotEndAttempt === undefined) return this.stageHead(state);
+    // The event source's polling and batching window: this batch is first attempted just before
+    // its slot closes, where the forced `timeout-at-slot-end` meets it.
+    state.busy = true;
+    this.ctx.schedule(slotEndAttempt, { kind: 'stage', shard: state.shardId });
+  }
+
+  /** When the next attempt on shard number `shard` comes, if the forced slot-end timeout is due on it. */
+  private slotEndAttempt(shard: number): number | undefined {
+    const now = this.ctx.clock.now().getTime();
+    if (!this.ctx.faults.enabled) return undefined;
+    if (!this.forced.some((f) => f.condition === 'timeout-at-slot-end' && f.shard === shard && f.at <= now))
+      return undefined;
+    let slotEnd = slotEndOf(slotStartOf(new Date(now))).getTime();
+    if (slotEnd - SLOT_END_ATTEMPT_MS.latest <= now) slotEnd += SLOT_MS;
+    return Math.max(
+      now,
+      slotEnd - between(this.ctx.random, SLOT_END_ATTEMPT_MS.latest, SLOT_END_ATTEMPT_MS.earliest),
+    );
+  }
+
+  /** Events generated in the run, staged with `batch` (a Kinesis batch, or a CLI run's file). */
+  register(events: readonly GeneratedEvent[], batch: StagedBatch): void {
     for (const e of events) {
       const uuid = String(e.event.event_uuid);
       if (this.generated.has(uuid)) this.ctx.tally.problem(`generator repeated event_uuid ${uuid}`);
       this.generated.set(uuid, { app: e.app_id, event: e.event, batch });
     }
-    if (!state.busy) await this.stageHead(state);
+  }
+
+  /** The PUT of `key` a timed-out attempt left in flight lands now (if a retry has not raced it). */
+  landLateWrite(key: string): Promise<void> {
+    return this.ctx.faults.landLateWrite(key);
   }
 
   /** The records of `shardId` from `first` to `last` (inclusive), as get-records returns them. */
@@ -213,16 +281,21 @@ export class SimulatedStager {
     this.attempts += 1;
     batch.firstAttemptAt ??= clock.now().getTime();
     const attempt = this.attemptOf(shard, batch);
+    this.landAtDeadline = batch.forced === 'timeout-at-slot-end' && batch.failures === 0;
     try {
       await faults.run(attempt, () =>
         stageBatch({ shardId: shard.shardId, records: batch.records }, this.deps),
       );
     } catch (error) {
-      if (!(error instanceof SimulatedCrash) && !isInjected(error)) {
+      // A retry that found its unit's slot closed without the segment, while a timed-out attempt's
+      // PUT of it might still land: it waits for the slot to be final.
+      const settling = error instanceof StagingSlotSettlingError;
+      if (settling) tally.fired('stager-slot-settling');
+      else if (!(error instanceof SimulatedCrash) && !isInjected(error)) {
         tally.problem(`stager ${shard.shardId}: unexpected error ${String(error)}`);
       }
       batch.failures += 1;
-      await this.afterFailure(shard, batch);
+      await this.afterFailure(shard, batch, settling || (attempt.fault === 'timeout' && attempt.fired));
       return;
     }
     batch.stagedAt = clock.now().getTime();
@@ -251,9 +324,12 @@ export class SimulatedStager {
     if (!batch.forced && batch.failures === 0 && faults.enabled && due >= 0) {
       const { condition } = this.forced[due]!;
       // A bisected batch needs two records; an abandoned range is replayed only while the stream holds it.
+      const toSlotEnd = slotEndOf(slotStartOf(new Date(now))).getTime() - now;
       const fits =
         (condition !== 'bisect' || batch.records.length > 1) &&
-        (condition !== 'give-up-in-flight' || batch.arrivedAt > now - HOUR);
+        (condition !== 'give-up-in-flight' || batch.arrivedAt > now - HOUR) &&
+        (condition !== 'timeout-at-slot-end' ||
+          (toSlotEnd >= SLOT_END_ATTEMPT_MS.latest && toSlotEnd <= SLOT_END_ATTEMPT_MS.earliest));
       if (fits) batch.forced = this.forced.splice(due, 1)[0]!.condition;
     }
     if (batch.forced === 'ledger-down') return faults.ledgerDownAttempt();
@@ -264,10 +340,12 @@ export class SimulatedStager {
   /**
    * What the event source does with a batch that failed: give up on it (its retries ran out, or a
    * 5xx/throttling burst lasts through them), split it in halves, stall the shard in an outage
-   * that outlasts maxRecordAge, or — most often — retry it. A forced batch meets its condition.
+   * that outlasts maxRecordAge, or — most often — retry it. A forced batch meets its condition;
+   * a timed-out attempt, or one waiting for its unit's slot to be final, is retried (a late PUT
+   * lands meanwhile or races the retry).
    */
-  private async afterFailure(shard: ShardState, batch: StagedBatch): Promise<void> {
-    const { clock, faults, random, settings } = this.ctx;
+  private async afterFailure(shard: ShardState, batch: StagedBatch, retried: boolean): Promise<void> {
+    const { clock, random, settings } = this.ctx;
     const now = clock.now().getTime();
     const forced = batch.failures === 1 || batch.forced === 'ledger-down' ? batch.forced : undefined;
     if (forced === 'give-up-staged' || forced === 'give-up-in-flight')
@@ -277,15 +355,22 @@ export class SimulatedStager {
     if (forced === 'bisect') return this.bisect(shard, batch);
     const outageEnds = batch.arrivedAt + settings.maxRecordAgeMs + between(random, MINUTE, 10 * MINUTE);
     if (forced === 'outage') return this.outage(shard, outageEnds);
-    if (!forced && faults.enabled && (shard.batches.length > 1 || now < settings.end - SETTLE_MARGIN_MS)) {
+    if (forced === 'timeout-at-slot-end') {
+      // Lambda retries just after the slot closed, before the timed-out attempt's PUT lands.
+      const slotEnd = slotEndOf(slotStartOf(new Date(now))).getTime();
+      const retry = slotEnd + between(random, SLOT_END_RETRY_MS.earliest, SLOT_END_RETRY_MS.latest);
+      this.ctx.schedule(retry, { kind: 'stage', shard: shard.shardId });
+      return;
+    }
+    const drawn = !forced && !retried && this.ctx.faults.enabled;
+    if (drawn && (shard.batches.length > 1 || now < settings.end - SETTLE_MARGIN_MS)) {
       if (batch.failures > RETRY_ATTEMPTS || random() < settings.faultRate / 4)
         return this.giveUp(shard, batch, await this.observe(shard.shardId, batch));
     }
-    if (!forced && faults.enabled && batch.records.length > 1 && random() < settings.faultRate / 6)
+    if (drawn && batch.records.length > 1 && random() < settings.faultRate / 6)
       return this.bisect(shard, batch);
     if (
-      !forced &&
-      faults.enabled &&
+      drawn &&
       outageEnds < settings.end - SETTLE_MARGIN_MS &&
       now > (this.lastDrop.get(shard.shardId) ?? 0) + QUIET_AFTER_DROP_MS &&
       random() < settings.faultRate / 10
@@ -368,6 +453,8 @@ export class SimulatedStager {
   /** What the ledger (the real adapter) and the staging bucket hold of `batch` now. */
   private async observe(shardId: string, batch: StagedBatch): Promise<DroppedState> {
     const { ledger, staging } = this.ctx.driver.runtime;
+    // Lambda's event source decides after the timed-out invocations' PUTs have landed.
+    await this.ctx.faults.landLateWrites();
     const checkpoint = await ledger.getCheckpoint(shardId);
     const first = batch.records[0]!.sequenceNumber;
     const last = batch.records[batch.records.length - 1]!.sequenceNumber;

@@ -10,8 +10,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDynamoDocumentClient } from '../../lambdas/adapters/aws-clients.ts';
 import { DynamoConnectionRepository } from '../../lambdas/adapters/dynamo-connection-repository.ts';
 import { DynamoExportStateStore } from '../../lambdas/adapters/dynamo-export-state-store.ts';
+import { DynamoStagingLedger } from '../../lambdas/adapters/dynamo-staging-ledger.ts';
 import { ENV } from '../../lambdas/definitions.ts';
 import { parseConnection } from '../../lambdas/domain/connection.ts';
+import { SLOT_MS, segmentKey } from '../../lambdas/domain/staging-layout.ts';
 import { boundaryAtOrBefore } from '../../lambdas/domain/windows.ts';
 import { SILENT_STAGER_EXPRESSION } from '../../lib/monitoring.ts';
 import { synthesize } from '../cdk/synth.ts';
@@ -211,6 +213,49 @@ describe('alarms fire on what the real handlers emit', () => {
     const healthy = await stagerHandler();
     const recovered = await run(() => healthy(kinesisBatch([event(300)]), lambdaContext('stager')));
     expect(firesOn(alarm, [periods[0] as Record<string, unknown>[], recovered.printed])).toBe(false);
+  });
+
+  it("StagingFailures: a batch waiting for its unit's slot to be final is retried, and is not a failure", async () => {
+    // A unit fixed 20 s before a slot closed, its segment missing (the PUT of an attempt that timed
+    // out may still land): the retry 30 s after the close waits until the slot may be compacted.
+    const slotEnd = Math.floor(Date.now() / SLOT_MS) * SLOT_MS;
+    const batch = kinesisBatch([event(400), event(401)]);
+    const shardId = batch.Records[0]!.eventID.split(':')[0]!;
+    const [first, last] = [
+      batch.Records[0]!.kinesis.sequenceNumber,
+      batch.Records[1]!.kinesis.sequenceNumber,
+    ];
+    const stageTime = new Date(slotEnd - 20_000);
+    const e = engines();
+    const ledger = new DynamoStagingLedger(
+      createDynamoDocumentClient({
+        region: e.region,
+        endpoint: e.dynamoEndpoint,
+        credentials: e.credentials,
+      }),
+      e.tables.stagingLedger,
+    );
+    const pending = { firstSequence: first, lastSequence: last, stageTimeMs: stageTime.getTime() };
+    expect(
+      await ledger.putCheckpoint(
+        { shardId, pending: { ...pending, key: segmentKey(stageTime, shardId, first, last) } },
+        0,
+      ),
+    ).toBe(true);
+    vi.useFakeTimers({ toFake: ['Date'], now: slotEnd + 30_000 });
+    try {
+      vi.resetModules();
+      const stager = await stagerHandler();
+      const waiting = await run(() => stager(batch, lambdaContext('stager')));
+      expect(waiting.result).toEqual({ batchItemFailures: [{ itemIdentifier: first }] });
+      expect(
+        waiting.printed.some((p) => p.level === 'WARN' && String(p.reason).includes('slot closed')),
+      ).toBe(true);
+      const alarm = alarms.StagingFailures as SynthesizedAlarm;
+      expect(firesOn(alarm, [waiting.printed, waiting.printed])).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('DataAtRisk: a paused connection 13 days behind fires it (the lag alarm ignores paused connections)', async () => {

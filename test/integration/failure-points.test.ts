@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { segmentPrefix } from '../../lambdas/domain/staging-layout.ts';
 import type { ExportSink, ExportStateStore, StagingLedger, StagingStore } from '../../lambdas/ports/index.ts';
-import { stageBatch } from '../../lambdas/usecases/stage-batch.ts';
+import { StagingSlotSettlingError, stageBatch } from '../../lambdas/usecases/stage-batch.ts';
 import { ManualClock } from '../../local/clock.ts';
 import type { LocalDriver } from '../../local/driver.ts';
 import { createHarness, gzipRecords, isDataKey, isManifestKey, readBucket } from '../../local/harness.ts';
@@ -309,6 +309,43 @@ describe('the stager', () => {
       [1, '2026-11-02T10:15:00.000Z', 0],
       [2, '2026-11-02T10:30:00.000Z', 4],
     ]);
+  });
+
+  it('does not stage a unit twice when the PUT of an attempt that timed out lands after its slot closed', async () => {
+    const { clock, connection, driver, s3 } = await setup();
+    const shard = 'shardId-fp-late-put';
+    await driver.resumeSequence(shard);
+    // Lambda kills the attempt at its timeout while its segment PUT is in flight; S3 stores it later.
+    let landLate: (() => Promise<unknown>) | undefined;
+    const store: StagingStore = Object.create(driver.runtime.staging);
+    store.createObject = async (key, body) => {
+      landLate = () => driver.runtime.staging.createObject(key, body);
+      throw new SimulatedCrash('stager timed out with its segment PUT in flight');
+    };
+    const records = driver.kinesisRecords(events(connection.appId, 'inflight', 5), shard);
+    clock.set(at('10:14:50'));
+    await expect(
+      stageBatch({ shardId: shard, records }, { ...driver.runtime.stagerDeps(), store }),
+    ).rejects.toThrow(SimulatedCrash);
+
+    // The retry comes after the slot closed, before the PUT landed: it must not give the unit a new
+    // stage time (a second segment), only wait until the slot's segments are final.
+    clock.set(at('10:15:05'));
+    await expect(driver.stageRecords(records, shard)).rejects.toThrow(StagingSlotSettlingError);
+    clock.set(at('10:15:20'));
+    await landLate!(); // within the timed-out attempt's 60 s
+    clock.set(at('10:17:30')); // the slot may be compacted from 10:17:00
+    const retry = await driver.stageRecords(records, shard);
+    expect([retry.stagedEvents, retry.alreadyStagedRecords]).toEqual([0, 5]);
+
+    // One segment, in the slot of its first stage time; none in the next slot.
+    const segments = (slot: string) => driver.runtime.staging.listPrefix(segmentPrefix(at(slot)));
+    expect([(await segments('10:00:00')).length, (await segments('10:15:00')).length]).toEqual([1, 0]);
+
+    clock.set(at('10:35:00'));
+    await driver.tick('FIFTEEN_MINUTES', clock.now());
+    const result = await exported(s3, `${connection.connectionName}/`);
+    expect(result.uuids).toEqual(Array.from({ length: 5 }, (_, i) => `inflight-${i}`).sort());
   });
 });
 

@@ -189,6 +189,43 @@ describe('cli operations on the local engines', () => {
     expect(Buffer.from(String(line?.data), 'base64').toString('utf8')).toBe('{"app_id": 42');
   });
 
+  it("stage: a re-run just after an interrupted run's slot closed waits for the slot to be final, then stages each line once", async () => {
+    const { ledger, s3 } = adapters();
+    const staging = new S3StagingStore(s3, engines().stagingBucket);
+    const path = ndjson('settle.ndjson', eventLines('app-cli-settle', 'settle', 2));
+    const run = async (store: S3StagingStore) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await runCli(['stage', path, '--json'], {
+        env: { ...engines().env },
+        clock,
+        io: { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+        overrides: { stagingLedger: async () => ledger, stagingStore: async () => store },
+      });
+      return { code, stdout, stderr };
+    };
+    // The first run is killed with its segment PUT in flight, 20 s before its slot closes.
+    const killed: S3StagingStore = Object.create(staging);
+    killed.createObject = async () => {
+      throw new Error('the run was killed with its segment PUT in flight');
+    };
+    clock.set(new Date('2026-11-02T11:14:40Z'));
+    expect((await run(killed)).code).not.toBe(0);
+
+    clock.set(new Date('2026-11-02T11:15:20Z'));
+    const early = await run(staging);
+    expect(early.code).not.toBe(0);
+    expect(early.stderr).toContain('Run the same command again after 2026-11-02T11:17:00.000Z');
+    expect(await listKeys(s3, engines().stagingBucket, 'segments/1793618100000/')).toEqual([]);
+
+    clock.set(new Date('2026-11-02T11:17:30Z'));
+    const later = await run(staging);
+    expect(later.code).toBe(0);
+    expect(JSON.parse(later.stdout)).toMatchObject({ records: 2, stagedEvents: 2 });
+    // Its slot had closed without the segment: a fresh stage time, in the next slot.
+    expect(await listKeys(s3, engines().stagingBucket, 'segments/1793618100000/')).toHaveLength(1);
+  });
+
   it('tick (no queue): dispatches and runs each job in-process, printing connection, window, files and records', async () => {
     clock.set(new Date('2026-11-02T10:20:00Z'));
     const run = await cli(['tick', '--frequency', 'FIFTEEN_MINUTES', '--at', '2026-11-02T10:20:00Z']);

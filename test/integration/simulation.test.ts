@@ -57,6 +57,8 @@ describe('the exactly-once simulation', () => {
         'batch-bisected',
         'batch-job',
         'budget-runs-out',
+        'cli-stage-interrupted',
+        'cli-stage-rerun',
         'compaction-run-twice',
         'compaction-skipped',
         'compactor-crash-after-data',
@@ -83,12 +85,16 @@ describe('the exactly-once simulation', () => {
         'stager-object-after',
         'stager-object-before',
         'stager-outage',
+        'stager-slot-settling',
+        'stager-timeout',
         'tick-delayed',
         'two-exporters-racing',
       ]),
     );
-    // The event source's give-ups are forced once in every run (local/simulation/stager.ts), so none
-    // of them depends on the draws: each run fired each of them.
+    // The event source's give-ups and a timed-out attempt (one of them just before its slot closes,
+    // its retry waiting for the slot to be final) are forced once in every run
+    // (local/simulation/stager.ts), as is an interrupted `stage` run of a file and its re-run
+    // (local/simulation/cli-stage.ts), so none of them depends on the draws: each run fired each of them.
     const forced = [
       'event-source-gave-up',
       'gave-up-after-segment-written',
@@ -97,6 +103,10 @@ describe('the exactly-once simulation', () => {
       'records-aged-out',
       'stager-outage',
       'abandoned-range-replayed',
+      'stager-timeout',
+      'stager-slot-settling',
+      'cli-stage-interrupted',
+      'cli-stage-rerun',
     ];
     expect(
       SEEDS.map((seed) => ({ seed, notFired: forced.filter((name) => !results.get(seed)!.injected[name]) })),

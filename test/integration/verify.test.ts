@@ -80,7 +80,7 @@ function setup() {
       ...(windows ? { windows } : {}),
     });
 
-  return { e, bucket, connection, part, manifest, verify };
+  return { e, bucket, connection, s3, part, manifest, verify };
 }
 
 function sha256(body: Buffer): string {
@@ -114,6 +114,91 @@ describe('verifyConnection', () => {
     expect(result.problems).toEqual([
       `${stray.key} is listed in 0 manifests (and not reported as superseded)`,
     ]);
+  });
+
+  it('does not count a manifest (and its part) a later manifest reports as superseded: a pending window a backfill dropped, its sequence reused', async () => {
+    const { e, bucket, connection, part, manifest, verify } = setup();
+    await e.createBucket(bucket);
+    // Window 2 was pending (part and manifest written, not committed) under a wrong row when a
+    // backfill dropped it; the re-export of window 1 reports both, and window 2 is exported again
+    // with another end.
+    const dropped = await part(at('10:45'), 1, ['not-this-connections']);
+    await manifest(2, at('10:15'), at('10:45'), [dropped]);
+    const droppedManifest = manifestObjectKey(connection, at('10:45'));
+    // And a dropped window numbered past the last one exported since (its sequence not reused).
+    await manifest(5, at('10:15'), at('10:30'), []);
+    const pastTheEnd = manifestObjectKey(connection, at('10:30'));
+    const w1 = await part(at('10:15'), 1, ['a']);
+    await manifest(1, at('10:00'), at('10:15'), [w1], {
+      sequence: 1,
+      windowStart: at('10:00').toISOString(),
+      objects: [dropped.key, droppedManifest, pastTheEnd].map((key) => ({
+        bucketName: connection.bucketName,
+        key,
+      })),
+    });
+    const w2 = await part(at('11:00'), 1, ['c']);
+    await manifest(2, at('10:15'), at('11:00'), [w2]);
+
+    const result = await verify(['a', 'c'], { from: at('10:00'), to: at('11:00') });
+    expect(result.problems).toEqual([]);
+    expect(result.superseded.sort()).toEqual([dropped.key, droppedManifest, pastTheEnd].sort());
+    expect(result.manifests.map((m) => [m.sequence, m.windowEnd])).toEqual([
+      [1, at('10:15').toISOString()],
+      [2, at('11:00').toISOString()],
+    ]);
+    expect({ duplicates: result.duplicates, missing: result.missing, unexpected: result.unexpected }).toEqual(
+      { duplicates: 0, missing: 0, unexpected: 0 },
+    );
+  });
+
+  it('keeps a manifest reported as superseded that was written again at the same key (the only one of its sequence)', async () => {
+    const { e, bucket, connection, part, manifest, verify } = setup();
+    await e.createBucket(bucket);
+    const w1 = await part(at('10:15'), 1, ['a']);
+    const w2 = await part(at('10:30'), 1, ['b']);
+    const w2Manifest = manifestObjectKey(connection, at('10:30'));
+    // Window 1 reports what a dropped attempt of the window ending 10:30 had written; window 2 then
+    // ended at 10:30 too and wrote both keys again.
+    await manifest(1, at('10:00'), at('10:15'), [w1], {
+      objects: [w2.key, w2Manifest].map((key) => ({ bucketName: connection.bucketName, key })),
+    });
+    await manifest(2, at('10:15'), at('10:30'), [w2]);
+
+    const result = await verify(['a', 'b'], { from: at('10:00'), to: at('10:30') });
+    expect(result.problems).toEqual([]);
+    expect(result.superseded).toEqual([]);
+    expect(result.manifests.map((m) => m.sequence)).toEqual([1, 2]);
+    expect({ duplicates: result.duplicates, missing: result.missing, unexpected: result.unexpected }).toEqual(
+      { duplicates: 0, missing: 0, unexpected: 0 },
+    );
+  });
+
+  it('does not count what the state has yet to report as superseded (a dropped window, no export since)', async () => {
+    const { e, bucket, connection, s3, part, manifest, verify } = setup();
+    await e.createBucket(bucket);
+    const w1 = await part(at('10:15'), 1, ['a']);
+    await manifest(1, at('10:00'), at('10:15'), [w1]);
+    // Window 2 was written, then a backfill dropped it; the next export (after the check) reports it.
+    const dropped = await part(at('10:30'), 1, ['b']);
+    await manifest(2, at('10:15'), at('10:30'), [dropped]);
+    const droppedManifest = manifestObjectKey(connection, at('10:30'));
+
+    const without = await verify(['a'], { from: at('10:00'), to: at('10:15') });
+    expect(without.problems).toContain(
+      'manifests end at 2026-11-02T10:30:00.000Z, not at 2026-11-02T10:15:00.000Z',
+    );
+    const result = await verifyConnection(s3, connection, ['a'], {
+      decrypt: async () => undefined,
+      windows: { from: at('10:00'), to: at('10:15') },
+      pendingSuperseded: [dropped.key, droppedManifest],
+    });
+    expect(result.problems).toEqual([]);
+    expect(result.superseded.sort()).toEqual([dropped.key, droppedManifest].sort());
+    expect(result.manifests.map((m) => m.sequence)).toEqual([1]);
+    expect({ duplicates: result.duplicates, missing: result.missing, unexpected: result.unexpected }).toEqual(
+      { duplicates: 0, missing: 0, unexpected: 0 },
+    );
   });
 
   it('flags a gap between windows, a wrong record count and a wrong record frame', async () => {

@@ -89,6 +89,33 @@ describe('classifying a failure-queue range', () => {
     ).toBe('not settled yet');
   });
 
+  it('not settled yet: an abandoned range recorded less than the settle time ago (a timed-out PUT may still land)', () => {
+    const evidence = {
+      units: [],
+      stagedThrough: seq(40),
+      abandoned: [abandoned(10, 29)], // recorded 10:20:00
+      abandonedSettleMs: 120_000,
+    };
+    const early = classifyDroppedRange(range(10, 19), { ...evidence, now: new Date('2026-11-02T10:21:59Z') });
+    expect(early).toMatchObject({ verdict: 'not settled yet', replay: [], abandoned: [] });
+    expect(early.settlesAt).toBe('2026-11-02T10:22:00.000Z');
+    // Once settled: the segment did not appear, so the abandoned records are put again.
+    const settled = classifyDroppedRange(range(10, 19), {
+      ...evidence,
+      now: new Date('2026-11-02T10:22:00Z'),
+    });
+    expect(settled.verdict).toBe('abandoned');
+    expect(settled.settlesAt).toBeUndefined();
+    // The segment landed meanwhile: nothing to put again.
+    expect(
+      classifyDroppedRange(range(10, 19), {
+        ...evidence,
+        units: [range(10, 29)],
+        now: new Date('2026-11-02T10:22:00Z'),
+      }).verdict,
+    ).toBe('staged');
+  });
+
   it('refuses a range that is not two ordered decimal sequence numbers', () => {
     const none = { units: [], abandoned: [] };
     expect(() => classifyDroppedRange({ firstSequence: '12a', lastSequence: '13' }, none)).toThrow(
