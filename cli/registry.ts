@@ -54,30 +54,4 @@ export const COMMANDS: readonly CliCommand[] = [
   envCommand,
 ];
 
-/** The command whose name is the longest prefix of `words`, and the words left over. */
-export function findCommand(
-  words: readonly string[],
-  commands: readonly CliCommand[] = COMMANDS,
-): { command: CliCommand; rest: string[] } | undefined {
-  let best: CliCommand | undefined;
-  let bestLength = 0;
-  for (const command of commands) {
-    const name = command.name.split(' ');
-    if (name.length > bestLength && name.every((word, i) => words[i] === word)) {
-      best = command;
-      bestLength = name.length;
-    }
-  }
-  return best ? { command: best, rest: words.slice(bestLength) } : undefined;
-}
-
-/** Commands whose name starts with `words` (e.g. every `connections ...` for `connections`). */
-export function commandsUnder(
-  words: readonly string[],
-  commands: readonly CliCommand[] = COMMANDS,
-): CliCommand[] {
-  return commands.filter((c) => {
-    const name = c.name.split(' ');
-    return words.length > 0 && words.every((word, i) => name[i] === word);
-  });
-}
+export { commandsUnder, findCommand } from './router.ts';

@@ -2,6 +2,8 @@ import { startLocalEngines } from '../../local/engines.ts';
 import { formatSummary, runSimulation } from '../../local/simulation.ts';
 import { type CliCommand, noPositionals, UsageError } from '../command.ts';
 import { createProgress } from '../progress.ts';
+import { runCommandLine } from '../router.ts';
+import { stage } from './stage.ts';
 
 function wholeNumber(value: unknown, flag: string, fallback: number, min: number): number {
   if (value === undefined) return fallback;
@@ -48,6 +50,8 @@ export const sim: CliCommand = {
         seed,
         days,
         onProgress: (update) => progress.update(update),
+        // The operator's `stage` runs, through the router: the CLI's entry point would import this command.
+        cli: (argv, options) => runCommandLine(argv, [stage], options),
         ...(verbose
           ? {
               log: (line: string) => {

@@ -8,12 +8,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../cli/main.ts';
 import type { StagingLedger, StagingStore } from '../../lambdas/ports/index.ts';
 import { createEventGenerator, type GeneratedEvent, seededRandom } from '../events.ts';
 import type { Agenda } from './agenda.ts';
 import type { SimContext } from './context.ts';
-import { DAY, MINUTE } from './options.ts';
+import { type CliEntryPoint, DAY, MINUTE } from './options.ts';
 import { between, pickOne } from './random.ts';
 import type { SimulatedStager, StagedBatch } from './stager.ts';
 
@@ -36,6 +35,8 @@ export class SimulatedCliStage {
     private readonly stager: SimulatedStager,
     private readonly ports: { ledger: StagingLedger; store: StagingStore },
     private readonly apps: readonly string[],
+    /** The CLI's router (SimulationOptions.cli); none: no CLI stage runs. */
+    private readonly cli: CliEntryPoint | undefined,
   ) {
     // Its own generator: the world and the faults of a seed stay what they were without it.
     this.random = seededRandom(ctx.settings.seed * 4099 + 11);
@@ -44,7 +45,7 @@ export class SimulatedCliStage {
   /** One interrupted run a simulated day (at least one a run), in the first 60% of each day. */
   plan(agenda: Agenda): void {
     const { start, end, faultRate } = this.ctx.settings;
-    if (faultRate <= 0) return;
+    if (faultRate <= 0 || !this.cli) return;
     for (let day = 0, from = start; from < end; day += 1, from += DAY) {
       const span = Math.min(DAY, end - from);
       agenda.add(from + between(this.random, span / 10, span * 0.6), {
@@ -124,7 +125,7 @@ export class SimulatedCliStage {
     const config = ctx.driver.runtime.config;
     let stdout = '';
     let stderr = '';
-    const code = await runCli(['stage', path, '--batch-size', String(BATCH_SIZE), ...flags], {
+    const code = await this.cli!(['stage', path, '--batch-size', String(BATCH_SIZE), ...flags], {
       env: {
         AWS_REGION: 'us-east-1',
         SETTLE_DELAY_MINUTES: String(config.settleDelayMinutes),

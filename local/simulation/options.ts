@@ -1,5 +1,6 @@
 /** What a simulation run takes (with its defaults) and what it returns (local/simulation.ts). */
 import type { Frequency } from '../../lambdas/definitions.ts';
+import type { Clock, StagingLedger, StagingStore } from '../../lambdas/ports/index.ts';
 import type { LocalEngines } from '../engines.ts';
 
 export const MINUTE = 60_000;
@@ -40,7 +41,24 @@ export interface SimulationOptions {
   operatorDrills?: boolean;
   /** Progress lines (one per simulated day, and the injected faults at the end). */
   log?: (line: string) => void;
+  /**
+   * The CLI's command-line router, to run `s3-event-export stage` as the operator would
+   * (local/simulation/cli-stage.ts). Handed in by the caller (the CLI's `sim` command, the tests):
+   * local code does not depend on the CLI. Without it, no CLI stage runs are simulated.
+   */
+  cli?: CliEntryPoint;
 }
+
+/** `runCli` of cli/main.ts (or the router over the `stage` command), as the simulation calls it. */
+export type CliEntryPoint = (
+  argv: readonly string[],
+  options: {
+    env: NodeJS.ProcessEnv;
+    clock: Clock;
+    io: { stdout(text: string): void; stderr(text: string): void };
+    overrides: { stagingLedger(): Promise<StagingLedger>; stagingStore(): Promise<StagingStore> };
+  },
+) => Promise<number>;
 
 export interface SimulationSummary {
   connections: number;

@@ -96,7 +96,7 @@ export async function simulate(
   const compactor = new SimulatedCompactor(ctx);
   const runbook = new StagerRunbook(ctx, stager);
   const apps = [...new Set(connections.map((c) => c.input.appId))];
-  const cliStage = new SimulatedCliStage(ctx, stager, stagerPorts, apps);
+  const cliStage = new SimulatedCliStage(ctx, stager, stagerPorts, apps, options.cli);
   const actors = { stager, cliStage, runbook, compactor, exporter, operator };
 
   planArrivals(agenda, settings, world, apps, stager.shards.length);

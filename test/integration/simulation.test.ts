@@ -6,6 +6,7 @@
  * its own tables and buckets.
  */
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../../cli/main.ts';
 import { ACCEPTED_DRILL_FIELDS, REFUSED_DRILL_FIELDS } from '../../local/operator-drills.ts';
 import { runSimulation, type SimulationResult } from '../../local/simulation.ts';
 import { useLocalEngines } from '../support/engines.ts';
@@ -35,6 +36,7 @@ describe('the exactly-once simulation', () => {
               // Small parts: a window is several parts, so a run can stop between them (budget-runs-out).
               partSizeBytes: 1024,
               faultRate: 0.35,
+              cli: runCli,
             }),
           );
         }

@@ -9,7 +9,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { GLOBAL_OPTIONS } from '../../cli/main.ts';
-import { findCommand } from '../../cli/registry.ts';
+import { COMMANDS, findCommand } from '../../cli/registry.ts';
 import { EVENT_SOURCE, EventBridgeNotifier } from '../../lambdas/adapters/eventbridge-notifier.ts';
 import { configFromContext } from '../../lib/config.ts';
 import { synthesize } from '../cdk/synth.ts';
@@ -117,7 +117,7 @@ describe('runbook steps', () => {
     for (const step of steps) {
       const words = step.split(/\s+/).slice(1);
       const positional = words.filter((w) => !w.startsWith('-'));
-      const found = findCommand(positional);
+      const found = findCommand(positional, COMMANDS);
       expect(found, step).toBeDefined();
       const known = { ...GLOBAL_OPTIONS, ...found?.command.options };
       for (const option of words.filter((w) => w.startsWith('--')))
