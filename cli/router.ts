@@ -204,6 +204,16 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
+/** `help [words]`: the help of everything, of a command or of a group; a UsageError for unknown words. */
+function helpTopic(topic: string[], commands: readonly CliCommand[]): string {
+  if (topic.length === 0) return topHelp(commands);
+  const found = findCommand(topic, commands);
+  if (found && found.rest.length === 0) return commandHelp(found.command);
+  const group = commandsUnder(topic, commands);
+  if (group.length > 0) return groupHelp(topic, group);
+  throw new UsageError(`unknown command "${topic.join(' ')}"; "${PROGRAM} --help" lists the commands`);
+}
+
 /**
  * Run one command line against `commands`; resolves to the exit code. Never throws. The CLI runs
  * it over every command (cli/main.ts); a caller that must not depend on every command (the
@@ -244,22 +254,8 @@ export async function runCommandLine(
       return EXIT_USAGE;
     }
     if (words[0] === 'help') {
-      const topic = words.slice(1);
-      if (topic.length === 0) {
-        out(topHelp(commands));
-        return EXIT_OK;
-      }
-      const found = findCommand(topic, commands);
-      if (found && found.rest.length === 0) {
-        out(commandHelp(found.command));
-        return EXIT_OK;
-      }
-      const group = commandsUnder(topic, commands);
-      if (group.length > 0) {
-        out(groupHelp(topic, group));
-        return EXIT_OK;
-      }
-      throw new UsageError(`unknown command "${topic.join(' ')}"; "${PROGRAM} --help" lists the commands`);
+      out(helpTopic(words.slice(1), commands));
+      return EXIT_OK;
     }
 
     const found = findCommand(words, commands);
