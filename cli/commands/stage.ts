@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { COMPACTION_DELAY_SECONDS } from '../../lambdas/definitions.ts';
+import { COMPACTION_DELAY_SECONDS, STAGING_SLOT_MINUTES } from '../../lambdas/definitions.ts';
 import type { StagingLedger } from '../../lambdas/ports/index.ts';
 import type { IncomingRecord, StageBatchResult } from '../../lambdas/usecases/stage-batch.ts';
 import { type CliCommand, CliError, onePositional, stringOption, UsageError } from '../command.ts';
@@ -158,7 +158,7 @@ export const stage: CliCommand = {
       const result = await stageBatch({ shardId, records }, deps).catch((error: unknown) => {
         if (!(error instanceof StagingSlotSettlingError)) throw error;
         throw new CliError(
-          `a batch of an earlier, interrupted run of this shard is not staged and its 15-minute staging slot closed less than ${COMPACTION_DELAY_SECONDS} s ago: its segment may still be written. Run the same command again after ${error.retryAt.toISOString()}; lines already staged are skipped`,
+          `a batch of an earlier, interrupted run of this shard is not staged and its ${STAGING_SLOT_MINUTES}-minute staging slot closed less than ${COMPACTION_DELAY_SECONDS} s ago: its segment may still be written. Run the same command again after ${error.retryAt.toISOString()}; lines already staged are skipped`,
         );
       });
       for (const key of result.objectsCreated) {

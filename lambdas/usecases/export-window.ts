@@ -32,6 +32,7 @@ import type {
   CommittedWindowRecord,
   ConnectionDiagnosis,
   ConnectionRepository,
+  DroppedWindow,
   ExportCursor,
   ExportNotifier,
   ExportSink,
@@ -312,19 +313,29 @@ async function supersedeDroppedWindow(
   owner: string,
   deps: ExportDeps,
 ): Promise<{ connection: Connection; state: ExportState } | undefined> {
-  const dropped = state.droppedWindow!;
-  const validation = validateConnection(dropped.connection);
-  const left = validation.ok
-    ? await existingObjects(
-        validation.connection,
-        [
-          dataObjectKey(validation.connection, dropped.windowEnd, dropped.nextPartNumber),
-          manifestObjectKey(validation.connection, dropped.windowEnd),
-        ],
-        deps,
-      )
-    : [];
+  const dropped = droppedWindowObjects(state.droppedWindow!);
+  const left = dropped ? await existingObjects(dropped.connection, dropped.keys, deps) : [];
   return repinCurrent(current, state, left, owner, deps);
+}
+
+/**
+ * What a pending window a backfill dropped may have left unrecorded: the part its next attempt
+ * would have written and its manifest, under the row it was pinned to (none when that row is not
+ * valid: nothing could have been written under it).
+ */
+export function droppedWindowObjects(
+  dropped: DroppedWindow,
+): { connection: Connection; keys: string[] } | undefined {
+  const validation = validateConnection(dropped.connection);
+  if (!validation.ok) return undefined;
+  const { connection } = validation;
+  return {
+    connection,
+    keys: [
+      dataObjectKey(connection, dropped.windowEnd, dropped.nextPartNumber),
+      manifestObjectKey(connection, dropped.windowEnd),
+    ],
+  };
 }
 
 /**

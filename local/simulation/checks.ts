@@ -6,11 +6,11 @@
  * counters and window history.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { type Connection, parseConnection, validateConnection } from '../../lambdas/domain/connection.ts';
-import { dataObjectKey, manifestObjectKey } from '../../lambdas/domain/object-keys.ts';
+import { type Connection, parseConnection } from '../../lambdas/domain/connection.ts';
 import { SLOT_MS, slotStartOf } from '../../lambdas/domain/staging-layout.ts';
 import { boundaryAtOrBefore } from '../../lambdas/domain/windows.ts';
 import type { ExportState, StagingStore } from '../../lambdas/ports/index.ts';
+import { droppedWindowObjects } from '../../lambdas/usecases/export-window.ts';
 import { readStagedLines } from '../staged-segments.ts';
 import { type ConnectionVerification, verifyConnection } from '../verify.ts';
 import type { SimContext } from './context.ts';
@@ -123,19 +123,14 @@ export async function checkConnection(
 /**
  * What the connection's next export will report as superseded, when the run ended before it: the
  * state's `pendingSupersedes` and the objects of a window a backfill dropped (its next part and its
- * manifest, as export-window.ts's supersedeDroppedWindow names them).
+ * manifest, as the export reports them: `droppedWindowObjects`).
  */
 function pendingSuperseded(connection: Connection, state: ExportState | undefined): string[] {
   const keys = (state?.pendingSupersedes ?? [])
     .filter((o) => o.bucketName === connection.bucketName)
     .map((o) => o.key);
-  const dropped = state?.droppedWindow;
-  const validation = dropped ? validateConnection(dropped.connection) : undefined;
-  if (dropped && validation?.ok && validation.connection.bucketName === connection.bucketName)
-    keys.push(
-      dataObjectKey(validation.connection, dropped.windowEnd, dropped.nextPartNumber),
-      manifestObjectKey(validation.connection, dropped.windowEnd),
-    );
+  const dropped = state?.droppedWindow && droppedWindowObjects(state.droppedWindow);
+  if (dropped && dropped.connection.bucketName === connection.bucketName) keys.push(...dropped.keys);
   return keys;
 }
 

@@ -82,6 +82,9 @@ const FORCED_FAULT = {
 const SLOT_END_ATTEMPT_MS = { earliest: 40_000, latest: 5_000 };
 const SLOT_END_RETRY_MS = { earliest: 1000, latest: 15_000 };
 
+/** The end of the staging slot holding instant `at` (epoch ms). */
+const endOfSlotAt = (at: number): number => slotEndOf(slotStartOf(new Date(at))).getTime();
+
 /** An event generated in the run, with its app and the batch it was (last) put into the stream in. */
 export interface GeneratedRecord {
   app: string;
@@ -196,7 +199,7 @@ export class SimulatedStager {
     if (!this.ctx.faults.enabled) return undefined;
     if (!this.forced.some((f) => f.condition === 'timeout-at-slot-end' && f.shard === shard && f.at <= now))
       return undefined;
-    let slotEnd = slotEndOf(slotStartOf(new Date(now))).getTime();
+    let slotEnd = endOfSlotAt(now);
     if (slotEnd - SLOT_END_ATTEMPT_MS.latest <= now) slotEnd += SLOT_MS;
     return Math.max(
       now,
@@ -324,7 +327,7 @@ export class SimulatedStager {
     if (!batch.forced && batch.failures === 0 && faults.enabled && due >= 0) {
       const { condition } = this.forced[due]!;
       // A bisected batch needs two records; an abandoned range is replayed only while the stream holds it.
-      const toSlotEnd = slotEndOf(slotStartOf(new Date(now))).getTime() - now;
+      const toSlotEnd = endOfSlotAt(now) - now;
       const fits =
         (condition !== 'bisect' || batch.records.length > 1) &&
         (condition !== 'give-up-in-flight' || batch.arrivedAt > now - HOUR) &&
@@ -357,7 +360,7 @@ export class SimulatedStager {
     if (forced === 'outage') return this.outage(shard, outageEnds);
     if (forced === 'timeout-at-slot-end') {
       // Lambda retries just after the slot closed, before the timed-out attempt's PUT lands.
-      const slotEnd = slotEndOf(slotStartOf(new Date(now))).getTime();
+      const slotEnd = endOfSlotAt(now);
       const retry = slotEnd + between(random, SLOT_END_RETRY_MS.earliest, SLOT_END_RETRY_MS.latest);
       this.ctx.schedule(retry, { kind: 'stage', shard: shard.shardId });
       return;
